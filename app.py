@@ -1,0 +1,20 @@
+"""LoRA Lab: the router. Every page lives in pages/; shared UI helpers in lora_ui/; the math in lora_core/."""
+
+import streamlit as st
+
+from lora_ui import runtime
+from lora_ui.i18n import language_selector, tr
+
+runtime.configure_once()
+st.set_page_config(page_title="LoRA Lab", page_icon="🧮", layout="wide")
+language_selector()
+
+PAGES = [
+    st.Page("pages/learn.py", title=tr("common.nav.learn"), icon="📘", url_path="learn", default=True),
+    st.Page("pages/matrix.py", title=tr("common.nav.matrix"), icon="🔲", url_path="matrix"),
+    st.Page("pages/model.py", title=tr("common.nav.model"), icon="🏗️", url_path="model"),
+    st.Page("pages/memory.py", title=tr("common.nav.memory"), icon="💾", url_path="memory"),
+    st.Page("pages/fit.py", title=tr("common.nav.fit"), icon="📉", url_path="fit"),
+]
+
+st.navigation(PAGES).run()

@@ -1,0 +1,60 @@
+"""Boundary checks shared by the CLI, the config parser and the pages.
+
+Each returns the cleaned value or raises `LoraLabError` naming the field, the value and the allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lora_core.errors import LoraLabError
+
+# Sane maxima for a shared server (issue 6): 10^6 per dimension, 10^4 layers.
+MAX_DIM = 1_000_000
+MAX_LAYERS = 10_000
+
+
+def positive_int(name: str, value: Any, *, maximum: int = MAX_DIM, minimum: int = 1) -> int:
+    """An integer in [minimum, maximum]; bools, floats with a fraction, NaN and strings are refused."""
+    if isinstance(value, bool):
+        raise LoraLabError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise LoraLabError(f"{name} must be an integer, got {value!r}")
+        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise LoraLabError(f"{name} must be an integer, got {value!r}") from None
+    if not isinstance(value, int):
+        raise LoraLabError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum or value > maximum:
+        raise LoraLabError(f"{name} must be between {minimum:,} and {maximum:,}, got {value:,}")
+    return value
+
+
+def positive_float(name: str, value: Any, *, maximum: float = math.inf, allow_zero: bool = False) -> float:
+    """A finite float > 0 (or >= 0 with allow_zero), at most `maximum`."""
+    if isinstance(value, bool):
+        raise LoraLabError(f"{name} must be a number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise LoraLabError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise LoraLabError(f"{name} must be a finite number, got {value!r}")
+    if out < 0 or (out == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise LoraLabError(f"{name} must be {bound}, got {value!r}")
+    if out > maximum:
+        raise LoraLabError(f"{name} must be at most {maximum:g}, got {value!r}")
+    return out
+
+
+def choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) -> str:
+    """One of `allowed`, compared exactly."""
+    if value not in allowed:
+        raise LoraLabError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value

@@ -1,0 +1,9 @@
+"""Strings for the Fit page."""
+
+EN = {
+    "title": "Fit",
+}
+
+TE = {
+    "title": "ఫిట్",
+}

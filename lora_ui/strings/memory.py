@@ -1,0 +1,9 @@
+"""Strings for the Memory page."""
+
+EN = {
+    "title": "Memory",
+}
+
+TE = {
+    "title": "మెమరీ",
+}

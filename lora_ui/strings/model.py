@@ -1,0 +1,9 @@
+"""Strings for the Model page."""
+
+EN = {
+    "title": "Model",
+}
+
+TE = {
+    "title": "మోడల్",
+}

@@ -1,0 +1,42 @@
+"""Display helpers every page uses, so exports and errors look and work the same everywhere."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lora_core.errors import LoraLabError
+from lora_ui.i18n import tr
+
+
+def show_chart(fig, name: str, *, key: str | None = None) -> None:
+    """A Plotly figure with the mode bar's PNG download button, named after the chart."""
+    st.plotly_chart(
+        fig,
+        width="stretch",
+        key=key,
+        config={
+            "displaylogo": False,
+            "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2},
+        },
+    )
+
+
+def show_table(df: pd.DataFrame, name: str, *, key: str | None = None, **kwargs) -> None:
+    """A dataframe with a CSV download button under it."""
+    st.dataframe(df, width="stretch", hide_index=True, **kwargs)
+    st.download_button(
+        tr("common.download_csv"),
+        df.to_csv(index=False).encode("utf-8"),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=key or f"csv_{name}",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+def show_error(exc: Exception) -> None:
+    """A user-facing error (LoraLabError) as st.error; the rest of the page keeps rendering."""
+    message = str(exc) if isinstance(exc, LoraLabError) else f"{type(exc).__name__}: {exc}"
+    st.error(tr("common.error_prefix", message=message), icon=":material/error:")

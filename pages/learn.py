@@ -1,0 +1,7 @@
+"""Learn page (stub)."""
+
+import streamlit as st
+
+from lora_ui.i18n import tr
+
+st.title(tr("learn.title"))

@@ -1,0 +1,7 @@
+"""Model page (stub)."""
+
+import streamlit as st
+
+from lora_ui.i18n import tr
+
+st.title(tr("model.title"))

@@ -1,0 +1,14 @@
+"""Every page opens in Chromium without an exception."""
+
+import pytest
+
+from tests.browser.conftest import no_exception, open_app
+
+PAGES = ["learn", "matrix", "model", "memory", "fit"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_opens(page, app_server, path):
+    open_app(page, app_server, path)
+    assert no_exception(page)
+    assert page.locator("h1").count() >= 1

@@ -1,0 +1,32 @@
+"""Shared fixtures. Browser fixtures live in tests/browser/conftest.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+# AppTest and the served app must show errors in full to the tests (visitors see none; see .streamlit/config.toml).
+os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
+
+
+@pytest.fixture
+def app_test():
+    """An AppTest factory starting from app.py, as a visitor does: app_test(page="matrix", query={...})."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(page: str | None = None, query: dict[str, str] | None = None, timeout: float = 60):
+        at = AppTest.from_file(APP, default_timeout=timeout)
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        at.run()
+        if page is not None:
+            at.switch_page(f"pages/{page}.py")
+            at.run()
+        return at
+
+    return make

@@ -1,0 +1,11 @@
+"""One AppTest per page, starting from app.py as a visitor does: no exception."""
+
+import pytest
+
+PAGES = ["learn", "matrix", "model", "memory", "fit"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_without_exception(app_test, page):
+    at = app_test(page=page)
+    assert not at.exception, at.exception
