@@ -51,7 +51,16 @@ def test_break_even_separates_cheaper_from_dearer(d, k, r):
 
 @pytest.mark.parametrize(
     "d,k,r",
-    [(0, 10, 1), (10, -1, 1), (10, 10, 0), (10, 10, -3), (10**7, 10, 1), ("abc", 1, 1), (1.5, 1, 1), (True, 1, 1)],
+    [
+        (0, 10, 1),
+        (10, -1, 1),
+        (10, 10, 0),
+        (10, 10, -3),
+        (10**7, 10, 1),
+        ("abc", 1, 1),
+        (1.5, 1, 1),
+        (True, 1, 1),
+    ],
 )
 def test_bad_input_is_refused_with_a_message(d, k, r):
     with pytest.raises(LoraLabError) as e:
