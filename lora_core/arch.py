@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -114,6 +116,7 @@ def _config_class(config: dict):
 
 
 def _hf_config(config: dict):
+    # auto_map points at remote code and quantization_config at loaders: neither is used, both are dropped.
     fields = {k: v for k, v in config.items() if k not in ("model_type", "auto_map", "quantization_config")}
     try:
         return _config_class(config)(**fields)
@@ -121,19 +124,36 @@ def _hf_config(config: dict):
         raise LoraLabError(f"config.json does not fit model_type {config['model_type']!r}: {exc}") from None
 
 
+@contextmanager
+def _quiet():
+    """The core never prints: hush transformers' notes (e.g. Gemma's legacy hidden_act) while building."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def _cached_model(key: str):
     import torch
 
     config = json.loads(key)
-    cls = _resolve_class(config)
-    hf_config = _hf_config(config)
-    try:
-        # Meta device: shapes only, no storage; initialisers run on meta tensors and cost nothing.
-        with torch.device("meta"):
-            model = cls(hf_config)
-    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, ZeroDivisionError) as exc:
-        raise LoraLabError(f"cannot build {cls.__name__} from this config: {exc}") from None
+    with _quiet():
+        cls = _resolve_class(config)
+        hf_config = _hf_config(config)
+        try:
+            # Meta device: shapes only, no storage; initialisers run on meta tensors and cost nothing.
+            with torch.device("meta"):
+                model = cls(hf_config)
+        except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, ZeroDivisionError) as exc:
+            msg = " ".join(str(exc).split())[:300]
+            raise LoraLabError(f"cannot build {cls.__name__} from this config: {msg}") from None
     model.requires_grad_(True)
     return model
 
