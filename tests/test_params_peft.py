@@ -175,3 +175,21 @@ def test_trainable_linear_in_rank(preset, r, all_linear):
     )
     one = count_params(config, LoraSpec(r=1, **spec)).trainable_params
     assert count_params(config, LoraSpec(r=r, **spec)).trainable_params == r * one
+
+
+EDGE_CASES = [
+    ("llama-3.2-1b", LoraSpec(target_modules=("lm_head", "q_proj"))),  # LoRA on a head tied to the embedding
+    ("gemma-2b", LoraSpec(target_modules=("embed_tokens", "lm_head"), use_dora=True)),
+    ("t5-base", LoraSpec(target_modules=("q",), modules_to_save=("shared",))),  # copy of a shared embedding
+    ("gpt2", LoraSpec(target_modules=("c_attn",), modules_to_save=("wte",), bias="all")),
+    ("bert-base", LoraSpec(target_modules=("dense",), bias="lora_only")),
+    ("roberta-base", LoraSpec(target_modules=("query",), modules_to_save=("dense",))),  # many saved modules
+    ("gpt2", LoraSpec(target_modules=("attn.c_proj",), use_dora=True)),  # a dotted suffix
+]
+
+
+@pytest.mark.parametrize("preset,spec", EDGE_CASES, ids=[f"{p}-{i}" for i, (p, _) in enumerate(EDGE_CASES)])
+def test_edge_cases_equal_peft(preset, spec):
+    config = load_preset(preset)
+    ours = count_params(config, spec)
+    assert (ours.trainable_params, ours.total_params) == peft_counts(config, spec)
