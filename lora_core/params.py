@@ -235,10 +235,8 @@ def count_params(config: dict, spec: LoraSpec) -> ParamCount:
     targets: list[TargetModule] = []
     lora_by_module: dict[str, int] = {}
     for m in _linear_targets(inv, spec):
-        if m.kind == "embedding":
-            t = TargetModule(m.name, m.pattern, m.kind, m.in_features, m.out_features, spec.r)
-        else:
-            t = TargetModule(m.name, m.pattern, m.kind, m.in_features, m.out_features, spec.r)
+        # Embedding: in_features = num_embeddings V, out_features = embedding_dim H (lora_embedding_A/B)
+        t = TargetModule(m.name, m.pattern, m.kind, m.in_features, m.out_features, spec.r)
         targets.append(t)
         # DoRA magnitude: one value per output feature (embedding_dim for an Embedding), PEFT lora/dora.py
         lora_by_module[m.name] = t.lora_params + (t.out_features if spec.use_dora else 0)
