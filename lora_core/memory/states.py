@@ -8,6 +8,7 @@ compares these numbers with the storages of a real CPU training step.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -164,12 +165,27 @@ def _param_infos(key: str) -> tuple[ParamInfo, ...]:
     return tuple(out)
 
 
+_RANK_SCALED = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B")
+
+
 def param_infos(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]:
+    """Every parameter of the recipe's model. The model is built once at rank 1 (cached); lora_A (r, in) and
+    lora_B (out, r) are linear in r, so other ranks scale those tensors (DoRA's magnitude does not scale).
+    The exactness tests run at r=4 and so check the scaling too."""
     from dataclasses import asdict
 
     st = {k: v for k, v in asdict(setup).items() if k in ("method", "precision")}
     sp = asdict(spec) if spec is not None and setup.method != "full" else None
-    return _param_infos(json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list))
+    r = 1
+    if sp is not None:
+        r, sp["r"] = sp["r"], 1
+    base = _param_infos(json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list))
+    if r == 1:
+        return base
+    return tuple(
+        dataclasses.replace(p, numel=p.numel * r) if any(k in p.name for k in _RANK_SCALED) else p
+        for p in base
+    )
 
 
 def state_bytes(config: dict, spec, setup: TrainingSetup) -> StateBytes:
