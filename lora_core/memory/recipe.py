@@ -98,8 +98,14 @@ def build_training_model(config: dict, spec, setup: TrainingSetup, *, device: st
     else:
         from peft import get_peft_model
 
-        with _quiet():
-            model = get_peft_model(model, peft_config(spec), autocast_adapter_dtype=True)
+        from lora_core.errors import LoraLabError
+
+        try:
+            with _quiet():
+                model = get_peft_model(model, peft_config(spec), autocast_adapter_dtype=True)
+        except (ValueError, TypeError, KeyError) as exc:  # e.g. PEFT: target modules not found
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise LoraLabError(f"PEFT cannot apply this LoRA spec to the model: {first}") from None
     model.train()
     return model
 

@@ -163,6 +163,8 @@ def _key(config: dict, spec, setup: TrainingSetup) -> str:
     st = asdict(setup)
     for k in ("batch", "seq", "gpus", "sharding", "optimizer", "double_quant"):
         st.pop(k)
+    if setup.method == "qlora" and not setup.autocast:
+        st["method"] = "lora"  # the traced stand-in for a QLoRA base is the compute-dtype LoRA model itself
     return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
 
 
