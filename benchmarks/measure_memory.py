@@ -290,23 +290,24 @@ def markdown(results: list[dict], device: str) -> str:
 
     mib = 1 << 20
     lines = [
-        "| # | configuration | params | predicted peak (MiB) | measured peak (MiB) | error | MemTracker (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| # | configuration | params | predicted peak (MiB) | measured peak (MiB) | predicted - measured (bytes) "
+        "| error | MemTracker (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     errors = []
     for i, e in enumerate(results, 1):
         if "measured" not in e:
-            lines.append(f"| {i} | {e['row']} | | | | {e['note']} | |")
+            lines.append(f"| {i} | {e['row']} | | | | | {e['note']} | |")
             continue
         errors.append(abs(e["error_pct"]))
         mt = f"{e['memtracker'] / mib:,.2f}" if e.get("memtracker") else "n/a"
         lines.append(
             f"| {i} | {e['row']} | {e['params'] / 1e6:.1f} M | {e['predicted'] / mib:,.2f} | "
-            f"{e['measured'] / mib:,.2f} | {e['error_pct']:+.2f} % | {mt} |"
+            f"{e['measured'] / mib:,.2f} | {e['predicted'] - e['measured']:+,} | {e['error_pct']:+.4f} % | {mt} |"
         )
     summary = (
         f"{len(errors)} measured rows on {device} ({platform.machine()}, torch {torch.__version__}): "
-        f"max |error| {max(errors):.2f} %, mean |error| {sum(errors) / len(errors):.2f} %."
+        f"max |error| {max(errors):.4f} %, mean |error| {sum(errors) / len(errors):.4f} %."
     )
     return summary + "\n\n" + "\n".join(lines) + "\n"
 
@@ -318,10 +319,22 @@ def main(argv=None) -> int:
     p.add_argument("--rows", default="", help="comma-separated row numbers (1-based); default all")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--table", type=Path, help="write the markdown table here")
+    p.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="replace the table in docs/validation.md (between its markers)",
+    )
+    p.add_argument("--from-json", type=Path, help="re-render a table from an earlier --json file (no runs)")
     args = p.parse_args(argv)
     rows = ROWS if not args.rows else [ROWS[int(i) - 1] for i in args.rows.split(",")]
-    results = run(args.device, rows)
+    results = json.loads(args.from_json.read_text()) if args.from_json else run(args.device, rows)
     table = markdown(results, args.device)
+    if args.write_docs:
+        doc = ROOT / "docs" / "validation.md"
+        text = doc.read_text()
+        start, end = "<!-- table:start -->", "<!-- table:end -->"
+        head, rest = text.split(start, 1)
+        doc.write_text(head + start + "\n" + table + rest[rest.index(end) :])
     print(table)
     if args.table:
         args.table.write_text(table)
