@@ -7,8 +7,9 @@ gives, for every op, the bytes alive besides the weights: the activations autogr
 temporaries of the op, and the gradients as backward creates them (tracked on their own, for sharding).
 
 Every op's live bytes are a polynomial in the batch b, sequence s and rank r with the basis
-{1, s, b·s, s², b·s², r, r·b·s} (embeddings, hidden states and logits are b·s; eager attention b·s²;
-rotary tables s; LoRA's x·A is b·s·r and its weights r). Seven traced shapes determine the coefficients
+{1, b, s, b·s, s², b·s², r, r·b·s} (embeddings, hidden states and logits are b·s; eager attention b·s²;
+rotary tables s; the loss's padded labels b·(s+1); LoRA's x·A is b·s·r and its weights r). Eight traced
+shapes determine the coefficients
 exactly; tests/test_memory_activations.py checks the fit against an untraced shape. Layers are identical,
 so the live bytes of the real L-layer model are extrapolated linearly from the 2- and 3-layer traces
 (checked against a full-depth trace in the tests). Results are cached per (config, spec, recipe).
@@ -27,8 +28,10 @@ from lora_core.memory import recipe
 from lora_core.memory.setup import TrainingSetup
 
 # Traced shapes (b, s, r): b >= 2 so batch-1 views cannot differ from the general case; s a multiple of 8.
-_POINTS = ((2, 8, 2), (3, 8, 2), (2, 16, 2), (3, 16, 2), (2, 24, 2), (2, 8, 4), (3, 16, 4))
-_POINTS_FULL = _POINTS[:5]  # full fine-tuning has no rank
+# The grid b in {2, 3} x s in {8, 16, 24} fixes the six (b, s) terms; two points at r=4 fix the rank terms.
+_POINTS = ((2, 8, 2), (3, 8, 2), (2, 16, 2), (3, 16, 2), (2, 24, 2), (3, 24, 2), (2, 8, 4), (3, 16, 4))
+_POINTS_FULL = _POINTS[:6]  # full fine-tuning has no rank
+_TERMS = 8
 _LAYERS = (2, 3)
 _CACHE = 16
 
@@ -37,7 +40,7 @@ def basis(b, s, r):
     """The polynomial terms, vectorised over numpy arrays."""
     b, s, r = (np.asarray(v, dtype=np.float64) for v in (b, s, r))
     one = np.ones_like(b * s * r)
-    return np.stack([one, s * one, b * s, s * s * one, b * s * s, r * one, r * b * s], axis=-1)
+    return np.stack([one, b * one, s * one, b * s, s * s * one, b * s * s, r * one, r * b * s], axis=-1)
 
 
 class _LiveBytes:
@@ -132,7 +135,7 @@ PHASES = ("forward_peak", "forward_end", "backward_peak", "backward_end")
 class LiveModel:
     """Coefficients of every op's live bytes (and gradient bytes) at depths 2 and 3."""
 
-    live: tuple[np.ndarray, np.ndarray]  # (ops_L, 7) per traced depth
+    live: tuple[np.ndarray, np.ndarray]  # (ops_L, _TERMS) per traced depth
     grads: tuple[np.ndarray, np.ndarray]
     forward_end: tuple[int, int]
     layers: int  # the real depth
@@ -194,8 +197,8 @@ def _live_model(key: str) -> LiveModel:
     setup = TrainingSetup(**data["setup"])
     spec = spec_from_dict(data["spec"])
     points = _POINTS_FULL if setup.method == "full" else _POINTS
-    a = np.stack([basis(b, s, r) for b, s, r in points])  # (points, 7)
-    cols = 5 if setup.method == "full" else 7
+    a = np.stack([basis(b, s, r) for b, s, r in points])  # (points, terms)
+    cols = 6 if setup.method == "full" else _TERMS
     lives, grads, fwds = [], [], []
     for layers in _LAYERS:
         cfg = recipe.with_layers(config, layers)
@@ -212,9 +215,14 @@ def _live_model(key: str) -> LiveModel:
         fit = []
         for field in ("live", "grads"):
             y = np.stack([getattr(t, field) for t in ordered])  # (points, ops)
-            sol = np.linalg.solve(a[:, :cols], y)  # (cols, ops): exact, as many shapes as terms
-            coef = np.zeros((n, 7))
-            coef[:, :cols] = sol.T
+            design = a[:, :cols]
+            scale = np.abs(design).max(axis=0)  # column scaling: 1 and b*s^2 differ by 10^3
+            sol = np.linalg.solve(design / scale, y) / scale[:, None]  # (cols, ops): as many shapes as terms
+            coef = np.zeros((n, _TERMS))
+            # Every term counts whole bytes per element (e.g. 2*b*s*h for a bf16 (B, S, H) tensor), so the
+            # exact coefficients are integers; rounding removes the solver's floating-point noise, which
+            # b*s^2 would otherwise amplify at long sequences. The tests check an untraced shape exactly.
+            coef[:, :cols] = np.round(sol.T)
             fit.append(coef)
         lives.append(fit[0])
         grads.append(fit[1])
