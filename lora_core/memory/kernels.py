@@ -152,6 +152,8 @@ class DeviceEmulation(TorchFunctionMode):
 
     def _sdpa(self, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
         kernel = attention_kernel(self.device, q.dtype, float(dropout_p), attn_mask is not None)
+        # enable_gqa: "only supported by flash attention and the math kernel on CUDA" (F.scaled_dot_product_
+        # attention docs, torch >= 2.5), so memory-efficient attention with GQA falls back to math.
         if kernel == "math" or (kernel == "efficient" and enable_gqa):
             return _F_SDPA(
                 q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
