@@ -22,6 +22,23 @@ MODEL_DORA = "dora"
 MODEL_SAVE = "save"
 MODEL_UPLOAD = "model_upload"  # file uploads cannot live in a URL
 
-# Memory page (keys added by the memory page; prefix mem_)
+# Memory page: ?mem_preset=llama-3-8b&mem_method=qlora&mem_batch=4 ...
+MEM_SOURCE = "mem_source"  # preset | upload
+MEM_PRESET = "mem_preset"
+MEM_UPLOAD = "mem_upload"  # file uploads cannot live in a URL
+MEM_TARGETS = "mem_targets"
+MEM_RANK = "mem_rank"
+MEM_DORA = "mem_dora"
+MEM_METHOD = "mem_method"
+MEM_PRECISION = "mem_precision"
+MEM_OPTIMIZER = "mem_optimizer"
+MEM_BATCH = "mem_batch"
+MEM_SEQ = "mem_seq"
+MEM_CKPT = "mem_ckpt"
+MEM_ATTENTION = "mem_attention"
+MEM_GPUS = "mem_gpus"
+MEM_SHARDING = "mem_sharding"
+MEM_SOLVE_GPU = "mem_solve_gpu"
+MEM_SOLVE_VAR = "mem_solve_var"
 
 # Fit page (keys added by the fit page; prefix fit_)
