@@ -39,7 +39,7 @@ DEFAULT_PROFILE = "geometric"  # singular values halve: each extra rank buys les
 DEFAULT_NOISE = 0.05  # noise std per entry; the signal's entries have RMS 1
 DEFAULT_R = 4  # LoRA rank r, below k: the fit stops at a visible floor
 DEFAULT_ALPHA = 8.0  # lora_alpha; scaling alpha / r = 2 (PEFT's default lora_alpha is 8)
-DEFAULT_STEPS = 1500  # Adam step cap
+DEFAULT_STEPS = 1000  # Adam step cap
 DEFAULT_LR = 0.02  # Adam step size at step 0, decayed by a half cosine (lora_core.fit_trainer)
 DEFAULT_MAX_SECONDS = 120.0  # wall-clock cap of one fit
 
@@ -84,6 +84,7 @@ class FitSettings:
 
 Callback = Callable[[int, float], None] | None
 StopFlag = Callable[[], bool] | None
+FloorHook = Callable[[float], None] | None
 
 
 def fit_matrix(
@@ -93,6 +94,7 @@ def fit_matrix(
     base: torch.Tensor | None = None,
     callback: Callback = None,
     should_stop: StopFlag = None,
+    on_floor: FloorHook = None,
     started: float | None = None,
 ) -> FitResult:
     """Fit (alpha/r) B A to `target` (rows, cols). `base` is the frozen W for the merge demo (random if None)."""
@@ -110,6 +112,10 @@ def fit_matrix(
     def loss_fn(lora_A: torch.Tensor, lora_B: torch.Tensor) -> torch.Tensor:
         return ((target - s * (lora_B @ lora_A)) ** 2).sum() / entries  # (rows, cols) residual
 
+    sigma = singular_values(target)
+    floor = eckart_young_floor(sigma, settings.r, entries)
+    if on_floor is not None:
+        on_floor(floor)  # before training, so a live chart can draw the floor line at once
     lora_A, lora_B = init_lora(rows, cols, settings.r, g)
     out = train_adam(
         loss_fn,
@@ -124,7 +130,6 @@ def fit_matrix(
     )
     learned = s * (lora_B @ lora_A)  # (rows, cols)
     final = float(((target.double() - learned.double()) ** 2).sum()) / entries  # recomputed, float64
-    sigma = singular_values(target)
     return FitResult(
         mode="matrix",
         r=settings.r,
@@ -132,7 +137,7 @@ def fit_matrix(
         scaling=s,
         losses=out.losses,
         final_loss=final,
-        optimal_loss=eckart_young_floor(sigma, settings.r, entries),
+        optimal_loss=floor,
         steps=out.steps,
         seconds=time.perf_counter() - started,
         stop_reason=out.stop_reason,
@@ -158,12 +163,15 @@ def run_matrix(
     noise: float = DEFAULT_NOISE,
     callback: Callback = None,
     should_stop: StopFlag = None,
+    on_floor: FloorHook = None,
 ) -> FitResult:
     """Generate a target (see fit_targets.make_target) and fit it; `seconds` includes the generation."""
     started = time.perf_counter()
     settings = settings or FitSettings()
     target = make_target(rows, cols, true_rank, profile, noise, settings.seed)
-    return fit_matrix(target, settings, callback=callback, should_stop=should_stop, started=started)
+    return fit_matrix(
+        target, settings, callback=callback, should_stop=should_stop, on_floor=on_floor, started=started
+    )
 
 
 def fit_regression(
@@ -172,6 +180,7 @@ def fit_regression(
     *,
     callback: Callback = None,
     should_stop: StopFlag = None,
+    on_floor: FloorHook = None,
     started: float | None = None,
 ) -> FitResult:
     """Train LoRA on (X, y) with the base W = theta frozen; see lora_core.fit_regression for the method."""
@@ -181,6 +190,9 @@ def fit_regression(
     g = torch.Generator().manual_seed(settings.seed + 1)  # +1: not the stream that drew the data
     problem = reg.WhitenedProblem(X, data.y, theta)
     s = settings.scaling
+    floor = problem.floor(settings.r, settings.seed)
+    if on_floor is not None:
+        on_floor(floor)
     lora_A, lora_B = init_lora(d_out, d_in, settings.r, g)  # Linear(d_in -> d_out): A (r, d_in), B (d_out, r)
     out = train_adam(
         lambda a, b: problem.loss(a, b, s),
@@ -202,7 +214,7 @@ def fit_regression(
         scaling=s,
         losses=out.losses,
         final_loss=problem.direct_loss(X, lora_A, lora_B, s),
-        optimal_loss=problem.floor(settings.r, settings.seed),
+        optimal_loss=floor,
         steps=out.steps,
         seconds=time.perf_counter() - started,
         stop_reason=out.stop_reason,
@@ -228,9 +240,12 @@ def run_regression(
     shift_rank: int = 1,
     callback: Callback = None,
     should_stop: StopFlag = None,
+    on_floor: FloorHook = None,
 ) -> FitResult:
     """The seed's experiment end to end: make the data, train, report. `seconds` includes the data."""
     started = time.perf_counter()
     settings = settings or FitSettings(r=DEFAULT_REG_R)
     data = reg.make_regression_data(samples, d_in, d_out, shift, shift_rank, settings.seed)
-    return fit_regression(data, settings, callback=callback, should_stop=should_stop, started=started)
+    return fit_regression(
+        data, settings, callback=callback, should_stop=should_stop, on_floor=on_floor, started=started
+    )

@@ -85,3 +85,36 @@ def merge_check(
     merged = x @ (base_out_in + scaling * lora_B @ lora_A).T  # (batch, out): one matmul, as in deployment
     unmerged = x @ base_out_in.T + scaling * (x @ lora_A.T) @ lora_B.T  # (batch, out): base + adapter
     return float((merged - unmerged).abs().max())
+
+
+def block_mean(m: torch.Tensor, max_side: int) -> torch.Tensor:
+    """m shrunk to at most max_side per side by averaging blocks (for heatmaps), float32."""
+    rows, cols = m.shape
+    fr, fc = -(-rows // max_side), -(-cols // max_side)  # ceil: block height and width
+    if fr == 1 and fc == 1:
+        return m.to(torch.float32)
+    pooled = torch.nn.functional.avg_pool2d(m[None, None].float(), (fr, fc), ceil_mode=True)
+    return pooled[0, 0]
+
+
+@dataclass(frozen=True)
+class FitPreview:
+    """What a page keeps of a FitResult: small, so 30 sessions hold little memory."""
+
+    payload: dict  # FitResult.payload() plus shapes
+    target: torch.Tensor  # (<= max_side, <= max_side) block means of the target ΔW
+    learned: torch.Tensor  # same for the learned ΔW
+    target_sigma: tuple[float, ...]  # leading singular values
+    learned_sigma: tuple[float, ...]
+
+
+def preview(result: FitResult, max_side: int = 96, max_sigma: int = 64) -> FitPreview:
+    rows, cols = result.target_delta.shape
+    payload = result.payload() | {"rows": rows, "cols": cols, "scaling": result.scaling}
+    return FitPreview(
+        payload=payload,
+        target=block_mean(result.target_delta, max_side),
+        learned=block_mean(result.learned_delta, max_side),
+        target_sigma=result.target_sigma[:max_sigma],
+        learned_sigma=result.learned_sigma[:max_sigma],
+    )
