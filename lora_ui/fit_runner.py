@@ -35,6 +35,11 @@ ENV_MAX_RUNNING = "LORA_LAB_MAX_FITS"
 POLL_S = 0.1  # how often a queued job re-checks its cancel flag and its session
 ALIVE_EVERY_S = 0.5  # how often a running job asks the runtime whether its session is still there
 GONE_GRACE_S = 5.0  # a session missing this long cancels its job (a reconnect within it does not)
+# The GIL hand-off interval while fits run. Every torch op releases the GIL; with another thread busy in
+# Python (script reruns, the server), the default 5 ms interval makes the fit wait up to 5 ms per op to get
+# it back (the "convoy effect"): measured 300 default steps in 14.8 s beside a busy thread, 1.4 s at 0.5 ms
+# (docs/fit.md "Threads and the GIL"). Process-wide, so it is set once, when the runner is created.
+SWITCH_INTERVAL_S = 0.0005
 
 QUEUED, RUNNING, DONE, ERROR, CANCELLED = "queued", "running", "done", "error", "cancelled"
 _ids = itertools.count(1)
@@ -111,10 +116,19 @@ class FitRunner:
 
     def submit(self, work: Callable[[FitJob], Any], *, total_steps: int = 0, alive=_always_alive) -> FitJob:
         """Start `work(job)` on a daemon thread once a slot is free; return the job at once."""
+        import torch
+
         job = FitJob(total_steps=total_steps, alive=alive)
         with self._lock:
             self._queue.append(job.id)
-        threading.Thread(target=self._run, args=(job, work), name=f"fit-{job.id}", daemon=True).start()
+        # torch's intra-op thread count is per OS thread under OpenMP: a new thread starts at the core count,
+        # not at what the app configured (lora_ui.runtime.configure_once) in the script thread. Measured on
+        # the 2-core machine: the default fit ran ~20x slower in the server with 2 threads than with 1
+        # (docs/fit.md "Threads"). So the worker adopts the submitting thread's setting.
+        threads = torch.get_num_threads()
+        threading.Thread(
+            target=self._run, args=(job, work, threads), name=f"fit-{job.id}", daemon=True
+        ).start()
         return job
 
     def position(self, job: FitJob) -> int:
@@ -152,7 +166,10 @@ class FitRunner:
             self._running.discard(job.id)
             self._lock.notify_all()
 
-    def _run(self, job: FitJob, work: Callable[[FitJob], Any]) -> None:
+    def _run(self, job: FitJob, work: Callable[[FitJob], Any], threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)  # this worker thread only (see submit)
         if not self._acquire(job):
             job.state, job.finished_at = CANCELLED, time.monotonic()
             return
@@ -191,6 +208,9 @@ def session_alive_check() -> Callable[[], bool]:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _runner(max_running: int) -> FitRunner:
+    import sys
+
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
     return FitRunner(max_running)
 
 

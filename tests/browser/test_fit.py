@@ -19,7 +19,9 @@ def test_stop_button_ends_a_long_fit(page, app_server):
     stop = page.get_by_role("button", name="Stop")
     stop.wait_for(timeout=60_000)
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)
-    stop.click()
-    page.wait_for_selector("[data-testid='stMetric']", timeout=60_000)
-    assert page.get_by_text("it was stopped").count() >= 1
+    stop.click()  # the fragment redraws every 0.25 s; the locator re-finds the button if it was replaced
+    page.wait_for_selector("[data-testid='stMetric'], [data-testid='stAlert']", timeout=60_000)
+    page.wait_for_timeout(500)
+    # either the partial fit's results (stopped by the button) or, if stopped before its first step, a note
+    assert page.get_by_text("it was stopped").count() + page.get_by_text("Stopped at step").count() >= 1
     assert no_exception(page)
