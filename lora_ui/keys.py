@@ -41,4 +41,24 @@ MEM_SHARDING = "mem_sharding"
 MEM_SOLVE_GPU = "mem_solve_gpu"
 MEM_SOLVE_VAR = "mem_solve_var"
 
-# Fit page (keys added by the fit page; prefix fit_)
+# Fit page: ?fit_mode=matrix&fit_rows=64&fit_cols=48&fit_k=8&fit_r=4 ...
+FIT_MODE = "fit_mode"  # matrix | regression
+FIT_SOURCE = "fit_source"  # matrix mode: generated | upload
+FIT_ROWS = "fit_rows"  # matrix: rows of ΔW; regression: d_in
+FIT_COLS = "fit_cols"  # matrix: cols of ΔW; regression: d_out
+FIT_K = "fit_k"  # true rank of the generated signal (regression: of the lowrank shift)
+FIT_PROFILE = "fit_profile"  # flat | linear | geometric
+FIT_NOISE = "fit_noise"
+FIT_SAMPLES = "fit_samples"  # regression: n
+FIT_SHIFT = "fit_shift"  # regression: ones | lowrank
+FIT_R = "fit_r"
+FIT_ALPHA = "fit_alpha"
+FIT_STEPS = "fit_steps"
+FIT_LR = "fit_lr"
+FIT_SEED = "fit_seed"
+FIT_UPLOAD = "fit_upload"  # file uploads cannot live in a URL
+FIT_TRAIN = "fit_train"  # buttons: not bound to the URL
+FIT_STOP = "fit_stop"
+FIT_SWEEP = "fit_sweep"
+FIT_JOB = "fit_job"  # session state (not widgets): the running or last fit
+FIT_SWEEP_JOB = "fit_sweep_job"
