@@ -143,22 +143,27 @@ def link_params(raw: Mapping[str, list[str]], state: Mapping[str, object]) -> li
 def build_url(base: str, page: str, pairs: list[tuple[str, str]]) -> str:
     """base + /page + ?query, with the query percent-encoded (Telugu and spaces survive a copy-paste)."""
     base = base.rstrip("/")
-    path = f"{base}/{quote(page)}" if page else (base or "/")
+    path = f"{base}/{quote(page)}" if page else f"{base}/"
     query = urlencode(pairs, quote_via=quote)
     return f"{path}?{query}" if query else path
+
+
+# The app's page paths (app.py). The default page answers at "/" (Streamlit gives it url_path ""), yet a
+# visitor may be at /learn; either way the link's base is everything before the page segment.
+PAGE_PATHS = ("learn", "matrix", "model", "memory", "fit")
 
 
 def current_url(page: str) -> str:
     """The link to the view on screen now: this page with every widget value that differs from its
     default (Streamlit keeps defaults out of the URL). Relative when the browser's address is unknown."""
     try:
-        base_full = st.context.url or ""
+        base = (st.context.url or "").rstrip("/")
     except Exception:
-        base_full = ""
-    # st.context.url already ends with the page path; keep only scheme://host[:port][/prefix].
-    base = base_full.rstrip("/")
-    if page and base.endswith("/" + page):
-        base = base[: -len(page) - 1]
+        base = ""
+    # st.context.url ends with the page's path; keep only scheme://host[:port][/prefix].
+    last = base.rsplit("/", 1)[-1] if "://" in base and base.count("/") > 2 else ""
+    if last and (last == page or last in PAGE_PATHS):
+        base = base[: -len(last) - 1]
     pairs = link_params(capture_query(), st.session_state)
     return build_url(base, page, pairs)
 
