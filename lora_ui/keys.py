@@ -7,6 +7,9 @@ Keys are global across pages in st.session_state, so each page's keys are distin
 # Every page
 LANG = "lang"
 
+# Learn page: ?learn_r=16 (the worked example's own rank)
+LEARN_R = "learn_r"
+
 # Matrix page: ?d=4096&k=4096&r=8
 MATRIX_D = "d"
 MATRIX_K = "k"
