@@ -92,3 +92,27 @@ class LoraSpec:
             "model.print_trainable_parameters()",
         ]
         return "\n".join(lines)
+
+
+# PEFT's defaults when LoraConfig names no targets: TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+# (peft 0.21.2, peft/utils/constants.py), for the model types our presets use.
+PEFT_DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
+    "llama": ("q_proj", "v_proj"),
+    "mistral": ("q_proj", "v_proj"),
+    "mixtral": ("q_proj", "v_proj"),
+    "qwen2": ("q_proj", "v_proj"),
+    "gemma": ("q_proj", "v_proj"),
+    "phi3": ("qkv_proj",),
+    "gpt2": ("c_attn",),
+    "bert": ("query", "value"),
+    "roberta": ("query", "value"),
+    "t5": ("q", "v"),
+}
+
+
+def default_targets(model_type: str, available: tuple[str, ...]) -> tuple[str, ...]:
+    """PEFT's default targets for this model type where it has them, else q_proj/v_proj, else all-linear."""
+    for names in (PEFT_DEFAULT_TARGETS.get(model_type, ()), ("q_proj", "v_proj")):
+        if names and set(names) <= set(available):
+            return names
+    return (ALL_LINEAR,)
