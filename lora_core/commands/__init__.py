@@ -66,3 +66,28 @@ def format_table(headers: list[str], rows: list[list[object]]) -> str:
 def format_pairs(pairs: list[tuple[str, object]]) -> str:
     """Key/value lines for a single result."""
     return format_table(["", "value"], [[k, v] for k, v in pairs]).split("\n", 2)[2]
+
+
+def load_model_config(args) -> tuple[str, dict]:
+    """(source name, config dict) from `--preset NAME` or `--config FILE` (JSON only, size-capped)."""
+    from lora_core.config import MAX_CONFIG_BYTES, parse_config
+    from lora_core.presets import load_preset
+
+    if args.preset is not None:
+        return args.preset, load_preset(args.preset)
+    return args.config, parse_config(read_user_file(args.config, max_bytes=MAX_CONFIG_BYTES))
+
+
+def spec_from_args(args):
+    """The LoraSpec named by --rank/--alpha/--targets/--bias/--dora/--modules-to-save (validated there)."""
+    from lora_core.spec import LoraSpec
+
+    extra = {} if args.alpha is None else {"alpha": args.alpha}  # unset: LoraSpec's (PEFT's) default
+    return LoraSpec(
+        r=args.rank,
+        target_modules=args.targets,
+        bias=args.bias,
+        use_dora=args.dora,
+        modules_to_save=args.modules_to_save,
+        **extra,
+    )

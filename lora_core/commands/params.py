@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from lora_core.commands import CommandResult, add_json_flag, format_pairs, format_table
+from lora_core.commands import (
+    CommandResult,
+    add_json_flag,
+    format_pairs,
+    format_table,
+    load_model_config,
+    spec_from_args,
+)
 
 
 def register(subparsers) -> None:
@@ -28,30 +35,11 @@ def register(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _load(args) -> tuple[str, dict]:
-    from lora_core.commands import read_user_file
-    from lora_core.config import MAX_CONFIG_BYTES, parse_config
-    from lora_core.presets import load_preset
-
-    if args.preset is not None:
-        return args.preset, load_preset(args.preset)
-    return args.config, parse_config(read_user_file(args.config, max_bytes=MAX_CONFIG_BYTES))
-
-
 def run(args) -> CommandResult:
     from lora_core.params import count_params
-    from lora_core.spec import LoraSpec
 
-    extra = {} if args.alpha is None else {"alpha": args.alpha}
-    spec = LoraSpec(
-        r=args.rank,
-        target_modules=args.targets,
-        bias=args.bias,
-        use_dora=args.dora,
-        modules_to_save=args.modules_to_save,
-        **extra,
-    )  # validates every field
-    source, config = _load(args)
+    spec = spec_from_args(args)  # validates every field
+    source, config = load_model_config(args)
     c = count_params(config, spec)
     payload = {
         "base_params": c.base_params,
