@@ -6,15 +6,21 @@ from lora_ui import runtime
 from lora_ui.i18n import language_selector, tr
 
 runtime.configure_once()
-st.set_page_config(page_title="LoRA Lab", page_icon="🧮", layout="wide")
+st.set_page_config(page_title="LoRA Lab", page_icon=":material/tune:", layout="wide")
 language_selector()
 
 PAGES = [
-    st.Page("pages/learn.py", title=tr("common.nav.learn"), icon="📘", url_path="learn", default=True),
-    st.Page("pages/matrix.py", title=tr("common.nav.matrix"), icon="🔲", url_path="matrix"),
-    st.Page("pages/model.py", title=tr("common.nav.model"), icon="🏗️", url_path="model"),
-    st.Page("pages/memory.py", title=tr("common.nav.memory"), icon="💾", url_path="memory"),
-    st.Page("pages/fit.py", title=tr("common.nav.fit"), icon="📉", url_path="fit"),
+    st.Page(
+        "pages/learn.py",
+        title=tr("common.nav.learn"),
+        icon=":material/school:",
+        url_path="learn",
+        default=True,
+    ),
+    st.Page("pages/matrix.py", title=tr("common.nav.matrix"), icon=":material/grid_on:", url_path="matrix"),
+    st.Page("pages/model.py", title=tr("common.nav.model"), icon=":material/account_tree:", url_path="model"),
+    st.Page("pages/memory.py", title=tr("common.nav.memory"), icon=":material/memory:", url_path="memory"),
+    st.Page("pages/fit.py", title=tr("common.nav.fit"), icon=":material/show_chart:", url_path="fit"),
 ]
 
 st.navigation(PAGES).run()

@@ -1,7 +1,112 @@
-"""Matrix page (stub)."""
+"""Matrix page: one weight matrix W (d x k), full fine-tuning against rank-r LoRA."""
 
 import streamlit as st
 
+from lora_core.matrix import matrix_cost
+from lora_ui import keys
 from lora_ui.i18n import tr
+from lora_ui.matrix_charts import params_vs_rank_figure, rank_axis, shapes_figure
+from lora_ui.routing import ensure_routed
+from lora_ui.widgets import show_chart, show_error
+
+ensure_routed()
+
+# Slider ranges. 32,768 covers every projection in the shipped presets (Llama-2-70B's MLP is 28,672 wide);
+# a rank up to 8,192 lets a student slide past break-even (d*k/(d+k)) for any d, k up to 16,384.
+MAX_SIDE = 32_768
+MAX_RANK = 8_192
+# The seed's worked example (seeds/000): a 10,000 x 10,000 matrix at rank 8.
+DEFAULT_D, DEFAULT_K, DEFAULT_R = 10_000, 10_000, 8
+
+
+def inputs_ui() -> tuple[int, int, int]:
+    c1, c2, c3 = st.columns(3)
+    d = c1.slider(
+        tr("matrix.d"),
+        1,
+        MAX_SIDE,
+        DEFAULT_D,
+        key=keys.MATRIX_D,
+        bind="query-params",
+        help=tr("matrix.d_help"),
+    )
+    k = c2.slider(
+        tr("matrix.k"),
+        1,
+        MAX_SIDE,
+        DEFAULT_K,
+        key=keys.MATRIX_K,
+        bind="query-params",
+        help=tr("matrix.k_help"),
+    )
+    r = c3.slider(
+        tr("matrix.r"),
+        1,
+        MAX_RANK,
+        DEFAULT_R,
+        key=keys.MATRIX_R,
+        bind="query-params",
+        help=tr("matrix.r_help"),
+    )
+    return d, k, r
+
+
+def metrics_ui(cost) -> None:
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(tr("matrix.metric_full"), f"{cost.full_params:,}")
+    c2.metric(
+        tr("matrix.metric_lora"),
+        f"{cost.lora_params:,}",
+        delta=tr("matrix.delta_fewer", n=f"{cost.full_params - cost.lora_params:,}")
+        if not cost.past_break_even
+        else None,
+        delta_color="normal",
+    )
+    c3.metric(tr("matrix.metric_percent"), f"{cost.percent:.4g} %")
+    c4.metric(
+        tr("matrix.metric_break_even"),
+        f"{cost.break_even_rank:,.1f}",
+        help=tr("matrix.metric_break_even_help"),
+    )
+    st.caption(
+        tr(
+            "matrix.formula",
+            d=f"{cost.d:,}",
+            k=f"{cost.k:,}",
+            r=f"{cost.r:,}",
+            full=f"{cost.full_params:,}",
+            lora=f"{cost.lora_params:,}",
+        )
+    )
+
 
 st.title(tr("matrix.title"))
+st.write(tr("matrix.intro"))
+
+d, k, r = inputs_ui()
+try:
+    cost = matrix_cost(d, k, r)
+except Exception as exc:  # widgets bound the values; this guards a bad shared link all the same
+    show_error(exc)
+    st.stop()
+
+metrics_ui(cost)
+if cost.past_break_even:
+    st.warning(
+        tr("matrix.past_break_even", r=f"{r:,}", be=f"{cost.break_even_rank:,.1f}"), icon=":material/warning:"
+    )
+elif r > min(d, k):
+    st.info(tr("matrix.rank_exceeds", r=f"{r:,}", m=f"{min(d, k):,}"))
+
+shape_labels = {"title": tr("matrix.shapes_title"), **{n: tr(f"matrix.shape_{n}") for n in ("W", "B", "A")}}
+show_chart(shapes_figure(cost, shape_labels), "lora-matrix-shapes", key="matrix_shapes")
+st.caption(tr("matrix.shapes_caption"))
+
+curve_labels = {
+    n: tr(f"matrix.curve_{n}") for n in ("title", "x", "y", "lora", "full", "break_even", "current")
+}
+show_chart(
+    params_vs_rank_figure(cost, rank_axis(cost, MAX_RANK), curve_labels),
+    "lora-params-vs-rank",
+    key="matrix_curve",
+)

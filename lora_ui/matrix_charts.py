@@ -1,0 +1,139 @@
+"""Matrix page figures: a to-scale drawing of W beside B and A, and trainable params against rank.
+
+Builders take numbers and already-translated labels and return Plotly figures, so they are tested without a browser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from lora_core.matrix import MatrixCost
+
+W_COLOR = "#9aa5b1"  # frozen: grey
+B_COLOR = "#e4572e"  # trained: warm
+A_COLOR = "#f3a712"
+
+
+@dataclass(frozen=True)
+class Rect:
+    name: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+def layout_rects(d: int, k: int, r: int) -> list[Rect]:
+    """W (d rows x k cols), then B (d x r), then A (r x k), side by side in one coordinate system.
+
+    One unit = one matrix entry, so areas are to scale. Rows run downwards (y is negative).
+    """
+    gap = max(d, k) * 0.08
+    x_b = k + gap
+    x_a = x_b + r + gap
+    return [
+        Rect("W", 0, 0, k, -d),
+        Rect("B", x_b, 0, x_b + r, -d),
+        Rect("A", x_a, 0, x_a + k, -r),
+    ]
+
+
+def shapes_figure(cost: MatrixCost, labels: dict[str, str]) -> go.Figure:
+    """W, B and A drawn to scale. labels: title, W, B, A (format fields: d, k, r, n)."""
+    d, k, r = cost.d, cost.k, cost.r
+    rects = layout_rects(d, k, r)
+    colors = {"W": W_COLOR, "B": B_COLOR, "A": A_COLOR}
+    counts = {"W": d * k, "B": d * r, "A": r * k}
+    fig = go.Figure()
+    for rect in rects:
+        fig.add_shape(
+            type="rect",
+            x0=rect.x0,
+            y0=rect.y0,
+            x1=rect.x1,
+            y1=rect.y1,
+            fillcolor=colors[rect.name],
+            opacity=0.85,
+            # A thin matrix (r << d) is still drawn to scale; the outline keeps it visible.
+            line={"color": colors[rect.name], "width": 2},
+        )
+        # B's label goes under it: B and W sit side by side and their labels would collide on top.
+        below = rect.name == "B"
+        fig.add_annotation(
+            x=(rect.x0 + rect.x1) / 2,
+            y=rect.y1 if below else 0,
+            yshift=-8 if below else 8,
+            text=labels[rect.name].format(d=f"{d:,}", k=f"{k:,}", r=f"{r:,}", n=f"{counts[rect.name]:,}"),
+            showarrow=False,
+            yanchor="top" if below else "bottom",
+        )
+    right = rects[-1].x1
+    fig.update_xaxes(visible=False, range=[-0.02 * right, right * 1.02])
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1, range=[-d * 1.15, max(d, k) * 0.12])
+    fig.update_layout(
+        title=labels["title"], height=420, margin={"l": 10, "r": 10, "t": 60, "b": 10}, showlegend=False
+    )
+    return fig
+
+
+def rank_axis(cost: MatrixCost, max_rank: int) -> list[int]:
+    """Ranks to plot: 1..max(2 * break-even, current r), at most ~400 points, always including r."""
+    top = int(min(max_rank, max(2 * cost.break_even_rank, 2 * cost.r, 16)))
+    step = max(1, top // 400)
+    ranks = sorted({*range(1, top + 1, step), top, cost.r})
+    return ranks
+
+
+def params_vs_rank_figure(cost: MatrixCost, ranks: list[int], labels: dict[str, str]) -> go.Figure:
+    """LoRA's (d+k)*r against r, full fine-tuning's d*k as a line, break-even and the current r marked.
+
+    labels: title, x, y, lora, full, break_even, current (format fields: r, be).
+    """
+    d, k = cost.d, cost.k
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=ranks,
+            y=[(d + k) * r for r in ranks],
+            mode="lines",
+            name=labels["lora"],
+            line={"color": B_COLOR},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[ranks[0], ranks[-1]],
+            y=[d * k, d * k],
+            mode="lines",
+            name=labels["full"],
+            line={"color": W_COLOR, "dash": "dash"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[cost.r],
+            y=[cost.lora_params],
+            mode="markers",
+            name=labels["current"].format(r=cost.r),
+            marker={"size": 12, "color": B_COLOR, "line": {"color": "black", "width": 1}},
+        )
+    )
+    if cost.break_even_rank <= ranks[-1]:
+        fig.add_vline(
+            x=cost.break_even_rank,
+            line={"color": "black", "dash": "dot"},
+            annotation_text=labels["break_even"].format(be=f"{cost.break_even_rank:,.1f}"),
+            annotation_position="top left",
+        )
+    fig.update_layout(
+        title=labels["title"],
+        xaxis_title=labels["x"],
+        yaxis_title=labels["y"],
+        yaxis_type="log",
+        height=420,
+        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+    )
+    return fig
