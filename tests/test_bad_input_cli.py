@@ -81,7 +81,7 @@ def files(tmp_path_factory) -> list[str]:
         "huge_int.json": b'{"model_type": "llama", "hidden_size": ' + b"9" * 5000 + b"}",
         "big.json": b'{"a": "' + b"x" * 3_000_000 + b'"}',  # over every cap we have
         "binary.bin": bytes(range(256)) * 4,
-        "pickle.pkl": b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.",  # a pickle: must never load
+        "pickled.bin": b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.",  # a pickle: must never load
         "numbers.txt": b"1 2 3\n4 5 6\n",
         "numbers_nan.txt": b"1 nan inf\n",
         "tiny_gpt2.json": json.dumps(
