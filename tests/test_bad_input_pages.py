@@ -40,6 +40,18 @@ SETTINGS = settings(
 )
 
 
+@pytest.fixture(autouse=True)
+def full_error_details():
+    """AppTest reads .streamlit/config.toml but not STREAMLIT_* variables (only `streamlit run` maps those),
+    so without this a failure here would show Streamlit's redacted message instead of the exception."""
+    from streamlit import config
+
+    old = config.get_option("client.showErrorDetails")
+    config.set_option("client.showErrorDetails", "full")
+    yield
+    config.set_option("client.showErrorDetails", old)
+
+
 def assert_clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -59,7 +71,9 @@ def test_hostile_query_values(app_test, page, variant):
 @pytest.mark.parametrize("page", PAGES)
 def test_random_query_values(app_test, page):
     @SETTINGS
-    @given(st.dictionaries(st.sampled_from(KEYS), st.text(max_size=30) | st.sampled_from(HOSTILE), min_size=1))
+    @given(
+        st.dictionaries(st.sampled_from(KEYS), st.text(max_size=30) | st.sampled_from(HOSTILE), min_size=1)
+    )
     def prop(query):
         assert_clean(app_test(page=page, query=query))
 
