@@ -29,6 +29,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -112,8 +113,13 @@ class Session:
         header = [f"Cookie: {self.cookies}"] if self.cookies else []
         # The browser puts "streamlit" and its XSRF token in Sec-WebSocket-Protocol; without an Origin header
         # the server skips the XSRF check (it only guards the auth cookie), as for any non-browser client.
+        # TCP_NODELAY as browsers set it: without it Nagle + delayed ACK add ~40 ms to every rerun here.
         self.ws = websocket.create_connection(
-            self.ws_url, subprotocols=["streamlit"], header=header, timeout=self.timeout
+            self.ws_url,
+            subprotocols=["streamlit"],
+            header=header,
+            timeout=self.timeout,
+            sockopt=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
 
     def close(self) -> None:
@@ -386,12 +392,21 @@ def wait_healthy(base_url: str, procs: list[subprocess.Popen], timeout: float = 
     raise RuntimeError(f"{base_url} did not become healthy within {timeout:.0f}s")
 
 
-def start_streamlit(app: Path, port: int, log_path: Path, extra_env: dict | None = None) -> subprocess.Popen:
-    """`streamlit run` from the repository root, so .streamlit/config.toml applies to ours and the baseline."""
+def start_streamlit(
+    app: Path, port: int, log_path: Path, *, options: list[str] = (), profile: Path | None = None
+) -> subprocess.Popen:
+    """`streamlit run` from the repository root, so .streamlit/config.toml applies to ours and the baseline.
+
+    options: extra `--section.name value` pairs for both apps (e.g. to try a config change without editing
+    config.toml); profile: write a cProfile of every script run there (benchmarks/profiled_server.py)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_CLIENT_SHOW_ERROR_DETAILS="full")
-    env.update(extra_env or {})
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    if profile is None:
+        cmd = [sys.executable, "-m", "streamlit"]
+    else:
+        cmd = [sys.executable, str(Path(__file__).resolve().parent / "profiled_server.py")]
+        env["LORA_LAB_PROFILE"] = str(profile)
+    cmd += ["run", str(app), "--server.port", str(port)]
+    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", *options]
     with open(log_path, "ab") as fh:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
 
@@ -411,8 +426,11 @@ def nginx_config(listen_port: int, upstream_ports: list[int], prefix: Path) -> s
 class Stack:
     """One streamlit process, or `replicas` of them behind nginx; stopped on exit."""
 
-    def __init__(self, app: Path, replicas: int, workdir: Path) -> None:
+    def __init__(
+        self, app: Path, replicas: int, workdir: Path, *, options: list[str] = (), profile: Path | None = None
+    ) -> None:
         self.app, self.replicas, self.workdir = app, replicas, workdir
+        self.options, self.profile = list(options), profile
         self.procs: list[subprocess.Popen] = []
         self.servers: list[subprocess.Popen] = []
         self.base_url = ""
@@ -420,7 +438,13 @@ class Stack:
     def __enter__(self) -> Stack:
         ports = [free_port() for _ in range(self.replicas)]
         for port in ports:
-            p = start_streamlit(self.app, port, self.workdir / f"streamlit-{port}.log")
+            p = start_streamlit(
+                self.app,
+                port,
+                self.workdir / f"streamlit-{port}.log",
+                options=self.options,
+                profile=self.profile,
+            )
             self.servers.append(p)
             self.procs.append(p)
         try:
@@ -530,7 +554,11 @@ def pct(values: list[float], q: float) -> float:
 
 def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
     patterns = (re.compile(args.fit_queued, re.I), re.compile(args.fit_done, re.I))
-    with Stack(sc.app, sc.replicas, workdir) as stack:
+    profile = None
+    if args.profile and sc.label == "ours" and sc.replicas == 1:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        profile = Path(args.profile).resolve() / f"ours-N{sc.students}.prof"
+    with Stack(sc.app, sc.replicas, workdir, options=args.set_options, profile=profile) as stack:
         # Warm up: one visitor opens every page, as the teacher does before class (imports, caches).
         cookies = sticky_cookie(stack.base_url) if sc.replicas > 1 else ""
         warm = StudentLog()
@@ -542,6 +570,9 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
             w.close()
             cookies = sticky_cookie(stack.base_url) if sc.replicas > 1 else ""
         time.sleep(2)
+        if profile is not None:
+            for server in stack.servers:
+                server.send_signal(signal.SIGUSR1)  # profiled_server.py: drop the warm-up from the profile
         rss_before = stack.rss()
         cpu0 = _cpu(stack)
 
@@ -686,6 +717,16 @@ def report(rows: list[tuple[Outcome, Outcome | None]], args, wall_s: float) -> s
         "",
         page_table([o for o, _ in rows]),
     ]
+    if args.profile:
+        for o, _ in rows:
+            prof = Path(args.profile) / f"ours-N{o.scenario.students}.prof"
+            if o.scenario.replicas == 1 and prof.exists():
+                out += [
+                    "",
+                    f"Profile of our script runs at N={o.scenario.students} ({prof}):",
+                    "",
+                    profile_summary(prof),
+                ]
     errs = [e for o, b in rows for e in o.errors + (b.errors if b else [])]
     alerts = sum(o.error_alerts for o, _ in rows)
     if errs:
@@ -693,6 +734,27 @@ def report(rows: list[tuple[Outcome, Outcome | None]], args, wall_s: float) -> s
     if alerts:
         out += ["", f"st.error alerts shown to students (valid inputs; should be 0): {alerts}"]
     return "\n".join(out) + "\n"
+
+
+def profile_summary(path: Path, top: int = 25) -> str:
+    """Our functions (and the Streamlit/Plotly calls they make) by cumulative time across all script runs."""
+    import io
+    import pstats
+
+    buf = io.StringIO()
+    stats = pstats.Stats(str(path), stream=buf)
+    total = stats.total_tt
+    rows = []
+    for (file, line, name), (_cc, nc, _tt, ct, callers) in stats.stats.items():
+        ours = str(ROOT) in file and "/.venv/" not in file
+        called_by_ours = any(str(ROOT) in c[0] and "/.venv/" not in c[0] for c in callers)
+        if ours or called_by_ours:
+            where = Path(file).relative_to(ROOT) if ours else Path(file).name
+            rows.append((ct, nc, f"{where}:{line} {name}"))
+    rows.sort(reverse=True)
+    lines = [f"    total profiled time {total:.1f} s", "    cumulative s   calls   function"]
+    lines += [f"    {ct:12.2f} {nc:7d}   {fn}" for ct, nc, fn in rows[:top]]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- main
@@ -734,11 +796,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--fit-queued", default=FIT_QUEUED_RE, help="regex for the fit page's queued message")
     p.add_argument("--fit-done", default=FIT_DONE_RE, help="regex for the fit page's finished message")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.NAME=VALUE",
+        help="a streamlit option for both apps, e.g. runner.postScriptGC=false (repeatable)",
+    )
+    p.add_argument("--profile", default=None, metavar="DIR", help="cProfile our script runs into DIR/*.prof")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=None, help="also write the markdown report to this file")
     p.add_argument("--json", default=None, help="also write raw figures as JSON to this file")
     args = p.parse_args(argv)
     args.n_values = [int(x) for x in str(args.students).split(",") if x.strip()]
+    args.set_options = []
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or "." not in name:
+            p.error(f"--set {item!r}: expected section.name=value")
+        args.set_options += [f"--{name}", value]
     if not args.n_values or min(args.n_values) < 1 or max(args.n_values) > 200:
         p.error("--students: 1..200 each")
     if args.fit_key is None:
