@@ -55,10 +55,11 @@ RSS_RECOVERY = 1.15  # "RSS back within 15 % of baseline" (issue 6)
 RSS_SETTLE_S = 60.0  # "... within a minute of the sessions closing" (issue 6)
 ROUTE_COOKIE = "lora_route"  # the sticky-session cookie benchmarks/nginx/nginx.conf.template sets
 
-# Texts the Fit page shows while a fit waits for a free slot, and when it is over (matched case-insensitively
-# in markdown/alert/caption/status text; English, the default language). Overridable on the command line.
-FIT_QUEUED_RE = r"queue|waiting|wait for"
-FIT_DONE_RE = r"final loss|finished|done|stopped|cancel"
+# The Fit page submits a job and polls it from a `run_every` fragment; the fit is over when a full run no
+# longer registers that fragment (the page then draws the results). While the job waits for a free slot the
+# page shows this text (matched case-insensitively; English, the default language). Overridable.
+FIT_QUEUED_RE = r"queued|in line|waiting"
+FIT_DONE_RE = r"^$"  # extra end marker, if a page needs one; by default only the fragment's end counts
 
 
 # ---------------------------------------------------------------- one simulated browser tab
@@ -160,8 +161,6 @@ class Session:
         cs.widget_states.widgets.extend(self.states.values())
         if trigger is not None:
             cs.widget_states.widgets.append(WidgetState(id=trigger.id, trigger_value=True))
-        if not fragment_id:
-            self.auto_reruns.clear()  # a full run re-registers the fragments that still exist
         t0 = time.perf_counter()
         try:
             self.ws.send_binary(msg.SerializeToString())
@@ -196,6 +195,8 @@ class Session:
                 self._read_element(fm.delta.new_element, result, seen)
             elif kind == "page_info_changed":
                 self.query_string = fm.page_info_changed.query_string
+            elif kind == "new_session":  # a full run starts (fragment runs send none): the frontend
+                self.auto_reruns.clear()  # drops its timers, and the run re-registers live fragments
             elif kind == "auto_rerun":
                 self.auto_reruns[fm.auto_rerun.fragment_id] = fm.auto_rerun.interval
             elif kind == "stop_auto_rerun":
@@ -293,8 +294,10 @@ def run_fit(s: Session, train: Widget, log: StudentLog, deadline: float, pattern
     t0 = time.perf_counter()
     r = s.rerun(trigger=train)
     _record(log, "fit", r, fit=True)
-    started = None if any(queued_re.search(t) for t in r.texts) else time.perf_counter()
-    done = any(done_re.search(t) for t in r.texts) or not s.auto_reruns
+    # Queue wait: 0 if the press run shows no "queued" text, else until the first poll that shows none
+    # (an upper bound at the page's polling interval).
+    started = None if any(queued_re.search(t) for t in r.texts) else t0
+    done = any(done_re.search(t) for t in r.texts if t) or not s.auto_reruns
     while not done and r.ok and time.perf_counter() < deadline:
         frag, interval = next(iter(s.auto_reruns.items()))
         time.sleep(max(0.05, interval))
@@ -303,7 +306,7 @@ def run_fit(s: Session, train: Widget, log: StudentLog, deadline: float, pattern
         queued = any(queued_re.search(t) for t in r.texts)
         if started is None and not queued:
             started = time.perf_counter()
-        done = any(done_re.search(t) for t in r.texts) or not s.auto_reruns
+        done = any(done_re.search(t) for t in r.texts if t) or not s.auto_reruns
     end = time.perf_counter()
     log.fits.append(((started or end) - t0, end - t0))
 

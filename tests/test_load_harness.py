@@ -107,6 +107,6 @@ def test_one_student_round_trip_on_the_baseline_app(lt):
 
 def test_parse_args_defaults(lt):
     args = lt.parse_args(["--students", "3,5", "--fit-key", "fit_train"])
-    assert args.n_values == [3, 5] and args.fitters == 2 and args.fit_key == "fit_train"
+    assert args.n_values == [3, 5] and args.fitters == 3 and args.fit_key == "fit_train"
     with pytest.raises(SystemExit):
         lt.parse_args(["--students", "0"])
