@@ -784,7 +784,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--students", default="10,20,30", help="comma-separated N values (default 10,20,30)")
     p.add_argument(
-        "--fitters", type=int, default=2, help="students who press Train again and again (default 2)"
+        "--fitters",
+        type=int,
+        default=3,
+        help="students who press Train again and again (default 3: the runner runs 2 at once, 1 waits)",
     )
     p.add_argument("--duration", type=float, default=45.0, help="seconds of load per row (default 45)")
     p.add_argument(
