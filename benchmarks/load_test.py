@@ -858,10 +858,24 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows, args, time.perf_counter() - t_start)
     print(text)
     if args.out:
-        Path(args.out).write_text("# Load test: LoRA Lab beside a one-slider Streamlit app\n\n" + text)
+        write_report(Path(args.out), text)
     if args.json:
         Path(args.json).write_text(json.dumps(raw, indent=2))
     return 0
+
+
+BEGIN, END = "<!-- load-test:begin -->", "<!-- load-test:end -->"
+
+
+def write_report(path: Path, text: str) -> None:
+    """Put the report between the markers in path (the prose around them stays), or write a new file."""
+    block = f"{BEGIN}\n{text}{END}\n"
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        path.write_text(head + block + rest.split(END, 1)[1].lstrip("\n"))
+    else:
+        path.write_text(old + ("\n" if old else "# Load test\n\n") + block)
 
 
 def _raw(o: Outcome) -> dict:

@@ -110,3 +110,15 @@ def test_parse_args_defaults(lt):
     assert args.n_values == [3, 5] and args.fitters == 3 and args.fit_key == "fit_train"
     with pytest.raises(SystemExit):
         lt.parse_args(["--students", "0"])
+
+
+def test_report_goes_between_the_markers(lt, tmp_path):
+    doc = tmp_path / "load.md"
+    doc.write_text(f"# Load\n\nprose before\n\n{lt.BEGIN}\nold table\n{lt.END}\n\nprose after\n")
+    lt.write_report(doc, "new table\n")
+    text = doc.read_text()
+    assert "old table" not in text and "new table" in text
+    assert text.index("prose before") < text.index("new table") < text.index("prose after")
+    fresh = tmp_path / "fresh.md"
+    lt.write_report(fresh, "t\n")
+    assert lt.BEGIN in fresh.read_text() and "t\n" in fresh.read_text()
