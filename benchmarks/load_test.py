@@ -440,6 +440,7 @@ class Stack:
 
     def __enter__(self) -> Stack:
         ports = [free_port() for _ in range(self.replicas)]
+        self.replica_urls = [f"http://127.0.0.1:{port}" for port in ports]
         for port in ports:
             p = start_streamlit(
                 self.app,
@@ -562,16 +563,16 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
         profile = Path(args.profile).resolve() / f"ours-N{sc.students}.prof"
     with Stack(sc.app, sc.replicas, workdir, options=args.set_options, profile=profile) as stack:
-        # Warm up: one visitor opens every page, as the teacher does before class (imports, caches).
-        cookies = sticky_cookie(stack.base_url) if sc.replicas > 1 else ""
+        # Warm up: one visitor per replica opens every page, as the teacher does before class (imports,
+        # caches). Straight to each replica's port: through the proxy the route cookie decides, and a replica
+        # left cold would charge its first students for the imports.
         warm = StudentLog()
-        for _ in range(sc.replicas):  # each replica gets its own warm-up visitor (sticky cookie each)
-            w = Session(stack.base_url, timeout=args.timeout, cookies=cookies)
+        for url in stack.replica_urls:
+            w = Session(url, timeout=args.timeout)
             w.connect()
             for page in sc.pages:
                 _record(warm, page, w.rerun(page))
             w.close()
-            cookies = sticky_cookie(stack.base_url) if sc.replicas > 1 else ""
         time.sleep(2)
         if profile is not None:
             for server in stack.servers:
