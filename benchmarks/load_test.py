@@ -702,7 +702,8 @@ def page_table(outcomes: list[Outcome]) -> str:
         cells = [
             f"{_ms(pct(o.by_page.get(p, []), 50))} / {_ms(pct(o.by_page.get(p, []), 95))}" for p in pages
         ]
-        lines.append(f"| {o.scenario.students} ({o.scenario.label}) | " + " | ".join(cells) + " |")
+        setup = "1 process" if o.scenario.replicas == 1 else f"{o.scenario.replicas} replicas"
+        lines.append(f"| {o.scenario.students} ({setup}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
