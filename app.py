@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from lora_ui import runtime
+from lora_ui import runtime, share
 from lora_ui.i18n import language_selector, tr
 
 runtime.configure_once()
 st.set_page_config(page_title="LoRA Lab", page_icon=":material/tune:", layout="wide")
+raw_query = share.capture_query()  # before any URL-bound widget reads (and cleans) the URL
 language_selector()
 
 PAGES = [
@@ -23,4 +24,8 @@ PAGES = [
     st.Page("pages/fit.py", title=tr("common.nav.fit"), icon=":material/show_chart:", url_path="fit"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+notes = st.container()  # notes about a shared link's bad values appear above the page
+page.run()
+share.report_bad_params(raw_query, page.url_path, notes)
+share.link_box(page.url_path)

@@ -46,12 +46,20 @@ def tr(key: str, lang: str | None = None, **kwargs: object) -> str:
 
 
 def language_selector() -> str:
-    """The sidebar switch, bound to ?lang=. Call once per run, from app.py."""
-    return st.sidebar.radio(
-        tr("common.language"),
+    """The sidebar switch, kept in the URL as ?lang=en|te. Call once per run, from app.py.
+
+    Not bind="query-params": a bound radio keeps its *formatted* option in the URL (?lang=తెలుగు) and
+    rejects ?lang=te. So the URL seeds the radio's starting index, and the radio writes the URL back."""
+    requested = st.query_params.get(LANG)
+    start = LANGS.index(requested) if requested in LANGS else LANGS.index(DEFAULT_LANG)
+    lang = st.sidebar.radio(
+        tr("common.language", lang=LANGS[start] if LANG not in st.session_state else None),
         LANGS,
+        index=start,
         format_func=LANG_NAMES.__getitem__,
         key=LANG,
-        bind="query-params",
         horizontal=True,
     )
+    if st.query_params.get(LANG) != lang:
+        st.query_params[LANG] = lang
+    return lang

@@ -7,6 +7,9 @@ Keys are global across pages in st.session_state, so each page's keys are distin
 # Every page
 LANG = "lang"
 
+# Learn page: ?learn_r=16 (the worked example's own rank)
+LEARN_R = "learn_r"
+
 # Matrix page: ?d=4096&k=4096&r=8
 MATRIX_D = "d"
 MATRIX_K = "k"
@@ -22,6 +25,43 @@ MODEL_DORA = "dora"
 MODEL_SAVE = "save"
 MODEL_UPLOAD = "model_upload"  # file uploads cannot live in a URL
 
-# Memory page (keys added by the memory page; prefix mem_)
+# Memory page: ?mem_preset=llama-3-8b&mem_method=qlora&mem_batch=4 ...
+MEM_SOURCE = "mem_source"  # preset | upload
+MEM_PRESET = "mem_preset"
+MEM_UPLOAD = "mem_upload"  # file uploads cannot live in a URL
+MEM_TARGETS = "mem_targets"
+MEM_RANK = "mem_rank"
+MEM_DORA = "mem_dora"
+MEM_METHOD = "mem_method"
+MEM_PRECISION = "mem_precision"
+MEM_OPTIMIZER = "mem_optimizer"
+MEM_BATCH = "mem_batch"
+MEM_SEQ = "mem_seq"
+MEM_CKPT = "mem_ckpt"
+MEM_ATTENTION = "mem_attention"
+MEM_GPUS = "mem_gpus"
+MEM_SHARDING = "mem_sharding"
+MEM_SOLVE_GPU = "mem_solve_gpu"
+MEM_SOLVE_VAR = "mem_solve_var"
 
-# Fit page (keys added by the fit page; prefix fit_)
+# Fit page: ?fit_mode=matrix&fit_rows=64&fit_cols=48&fit_k=8&fit_r=4 ...
+FIT_MODE = "fit_mode"  # matrix | regression
+FIT_SOURCE = "fit_source"  # matrix mode: generated | upload
+FIT_ROWS = "fit_rows"  # matrix: rows of ΔW; regression: d_in
+FIT_COLS = "fit_cols"  # matrix: cols of ΔW; regression: d_out
+FIT_K = "fit_k"  # true rank of the generated signal (regression: of the lowrank shift)
+FIT_PROFILE = "fit_profile"  # flat | linear | geometric
+FIT_NOISE = "fit_noise"
+FIT_SAMPLES = "fit_samples"  # regression: n
+FIT_SHIFT = "fit_shift"  # regression: ones | lowrank
+FIT_R = "fit_r"
+FIT_ALPHA = "fit_alpha"
+FIT_STEPS = "fit_steps"
+FIT_LR = "fit_lr"
+FIT_SEED = "fit_seed"
+FIT_UPLOAD = "fit_upload"  # file uploads cannot live in a URL
+FIT_TRAIN = "fit_train"  # buttons: not bound to the URL
+FIT_STOP = "fit_stop"
+FIT_SWEEP = "fit_sweep"
+FIT_JOB = "fit_job"  # session state (not widgets): the running or last fit
+FIT_SWEEP_JOB = "fit_sweep_job"

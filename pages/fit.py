@@ -1,4 +1,9 @@
-"""Fit page (stub)."""
+"""Fit page: train a rank-r LoRA live and compare it with the floor (lora_core.fit does the work).
+
+The fit runs on a worker thread from lora_ui.fit_runner (bounded across sessions); this page reads the
+controls, submits a job, and redraws its progress from a `run_every` fragment, so other widgets never
+cancel it. The job (losses included) lives in session state, so any rerun redraws it.
+"""
 
 import streamlit as st
 
@@ -8,3 +13,321 @@ from lora_ui.routing import ensure_routed
 ensure_routed()
 
 st.title(tr("fit.title"))
+st.caption(tr("fit.intro"))
+
+from lora_core import fit as core
+from lora_core.errors import LoraLabError
+from lora_core.fit_regression import MAX_SAMPLES, SHIFTS
+from lora_core.fit_results import preview
+from lora_core.fit_sweep import sweep_matrix, sweep_ranks, sweep_regression
+from lora_core.fit_targets import MAX_SIDE, PROFILES, make_target, parse_target
+from lora_ui import fit_charts
+from lora_ui import keys as K
+from lora_ui.fit_runner import QUEUED, get_runner, session_alive_check
+from lora_ui.widgets import show_chart, show_error
+
+REDRAW_S = 0.25  # the live chart redraws at most this often (issue 4: about every 0.2 s)
+MODES = ("matrix", "regression")
+SOURCES = ("generated", "upload")
+
+
+def controls_ui() -> dict:
+    """The controls, as plain values (nothing is validated or computed here)."""
+    # Choice widgets bound to the URL show their raw tokens: Streamlit 1.67 writes the *formatted*
+    # option into the URL, so a translated format_func would make links depend on the language.
+    # The translated meaning is the caption under each.
+    mode = st.radio(tr("fit.mode"), MODES, key=K.FIT_MODE, bind="query-params", horizontal=True)
+    st.caption(tr(f"fit.mode.{mode}"))
+    spec: dict = {"mode": mode, "upload": None}
+    c1, c2, c3, c4 = st.columns(4)
+    if mode == "matrix":
+        source = c1.radio(tr("fit.source"), SOURCES, key=K.FIT_SOURCE, bind="query-params")
+        c1.caption(tr(f"fit.source.{source}"))
+        spec["source"] = source
+        if source == "upload":
+            spec["upload"] = st.file_uploader(
+                tr("fit.upload"),
+                type=["npy", "csv", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
+                key=K.FIT_UPLOAD,
+            )
+        else:
+            spec["rows"] = c2.number_input(
+                tr("fit.rows"), 1, MAX_SIDE, core.DEFAULT_ROWS, key=K.FIT_ROWS, bind="query-params"
+            )
+            spec["cols"] = c2.number_input(
+                tr("fit.cols"), 1, MAX_SIDE, core.DEFAULT_COLS, key=K.FIT_COLS, bind="query-params"
+            )
+            spec["true_rank"] = c3.number_input(
+                tr("fit.true_rank"), 1, MAX_SIDE, core.DEFAULT_TRUE_RANK, key=K.FIT_K, bind="query-params"
+            )
+            spec["profile"] = c3.selectbox(
+                tr("fit.profile"),
+                PROFILES,
+                index=PROFILES.index(core.DEFAULT_PROFILE),
+                key=K.FIT_PROFILE,
+                bind="query-params",
+            )
+            c3.caption(tr(f"fit.profile.{spec['profile']}"))
+            spec["noise"] = c4.number_input(
+                tr("fit.noise"),
+                0.0,
+                10.0,
+                core.DEFAULT_NOISE,
+                step=0.01,
+                help=tr("fit.noise_help"),
+                key=K.FIT_NOISE,
+                bind="query-params",
+            )
+        default_r = core.DEFAULT_R
+    else:
+        spec["samples"] = c1.number_input(
+            tr("fit.samples"), 1, MAX_SAMPLES, core.DEFAULT_SAMPLES, key=K.FIT_SAMPLES, bind="query-params"
+        )
+        spec["rows"] = c2.number_input(
+            tr("fit.d_in"), 1, MAX_SIDE, core.DEFAULT_D_IN, key=K.FIT_ROWS, bind="query-params"
+        )
+        spec["cols"] = c2.number_input(
+            tr("fit.d_out"), 1, MAX_SIDE, core.DEFAULT_D_OUT, key=K.FIT_COLS, bind="query-params"
+        )
+        spec["shift"] = c3.selectbox(tr("fit.shift"), SHIFTS, key=K.FIT_SHIFT, bind="query-params")
+        c3.caption(tr(f"fit.shift.{spec['shift']}"))
+        spec["true_rank"] = c3.number_input(
+            tr("fit.shift_rank"), 1, MAX_SIDE, 1, key=K.FIT_K, bind="query-params"
+        )
+        default_r = core.DEFAULT_REG_R
+    d1, d2, d3, d4, d5 = st.columns(5)
+    spec["r"] = d1.number_input(tr("fit.r"), 1, core.MAX_RANK, default_r, key=K.FIT_R, bind="query-params")
+    spec["alpha"] = d2.number_input(
+        tr("fit.alpha"), 0.01, 1e4, core.DEFAULT_ALPHA, key=K.FIT_ALPHA, bind="query-params"
+    )
+    spec["steps"] = d3.number_input(
+        tr("fit.steps"), 1, core.MAX_STEPS, core.DEFAULT_STEPS, step=100, key=K.FIT_STEPS, bind="query-params"
+    )
+    spec["lr"] = d4.number_input(
+        tr("fit.lr"), 1e-5, 1.0, core.DEFAULT_LR, step=0.005, format="%.4f", key=K.FIT_LR, bind="query-params"
+    )
+    spec["seed"] = d5.number_input(tr("fit.seed"), 0, 2**31 - 1, 0, key=K.FIT_SEED, bind="query-params")
+    return spec
+
+
+def settings_of(spec: dict) -> core.FitSettings:
+    return core.FitSettings(
+        r=spec["r"], alpha=spec["alpha"], steps=spec["steps"], lr=spec["lr"], seed=spec["seed"]
+    )
+
+
+def target_of(spec: dict):
+    """The matrix-mode target: the uploaded file or the generated one (validated here, in the script)."""
+    if spec.get("source") == "upload":
+        upload = spec["upload"]
+        if upload is None:
+            raise LoraLabError(tr("fit.upload_needed"))
+        return parse_target(upload.name, upload.getvalue())
+    return make_target(
+        spec["rows"], spec["cols"], spec["true_rank"], spec["profile"], spec["noise"], spec["seed"]
+    )
+
+
+def fit_work(spec: dict):
+    """What the worker thread runs for one fit: everything validated and generated up front."""
+    settings = settings_of(spec)
+    if spec["mode"] == "matrix":
+        target = target_of(spec)
+
+        def work(job):
+            res = core.fit_matrix(
+                target, settings, callback=job.record, should_stop=job.should_stop, on_floor=job.set_floor
+            )
+            return preview(res)
+
+        return work, settings.steps
+    from lora_core.fit_regression import check_sizes
+
+    check_sizes(spec["samples"], spec["rows"], spec["cols"])
+
+    def work(job):
+        res = core.run_regression(
+            spec["samples"],
+            spec["rows"],
+            spec["cols"],
+            settings,
+            shift=spec["shift"],
+            shift_rank=spec["true_rank"],
+            callback=job.record,
+            should_stop=job.should_stop,
+            on_floor=job.set_floor,
+        )
+        return preview(res)
+
+    return work, settings.steps
+
+
+def sweep_work(spec: dict):
+    settings = settings_of(spec)
+    if spec["mode"] == "matrix":
+        target = target_of(spec)
+        ranks = sweep_ranks(min(target.shape))
+        return lambda job: sweep_matrix(target, ranks, settings, should_stop=job.should_stop)
+    from lora_core.fit_regression import make_regression_data
+
+    def work(job):
+        data = make_regression_data(
+            spec["samples"], spec["rows"], spec["cols"], spec["shift"], spec["true_rank"], spec["seed"]
+        )
+        ranks = sweep_ranks(min(spec["rows"], spec["cols"]))
+        return sweep_regression(data, ranks, settings, should_stop=job.should_stop)
+
+    return work
+
+
+def loss_labels() -> dict:
+    return {k: tr(f"fit.chart.{k}") for k in ("title", "x", "y", "loss", "floor")}
+
+
+def draw_live(job) -> None:
+    """Progress, Stop, and the loss curve of a queued or running job."""
+    if st.button(tr("fit.stop"), key=K.FIT_STOP, icon=":material/stop:"):
+        job.cancel()
+    if job.state == QUEUED:
+        runner = get_runner()
+        st.info(
+            tr("fit.queued", position=runner.position(job), running=runner.running),
+            icon=":material/hourglass:",
+        )
+        return
+    losses = list(job.losses)  # a snapshot: the worker keeps appending
+    step = max(len(losses) - 1, 0)
+    loss = f"{losses[-1]:.4g}" if losses else "-"
+    st.progress(
+        min(step / max(job.total_steps, 1), 1.0),
+        text=tr("fit.progress", step=step, total=job.total_steps, loss=loss),
+    )
+    placeholder = st.empty()
+    if losses:
+        with placeholder.container():
+            show_chart(
+                fit_charts.loss_chart(losses, job.floor, loss_labels()), "fit_loss", key="fit_live_chart"
+            )
+
+
+@st.fragment(run_every=REDRAW_S)
+def live_panel() -> None:
+    job = st.session_state.get(K.FIT_JOB)
+    if job is None:
+        return
+    draw_live(job)
+    if not job.active:
+        st.rerun()  # the fit ended: one full rerun draws the results and stops this polling
+
+
+def draw_results(job) -> None:
+    if job.error is not None:
+        show_error(job.error)
+        return
+    result = job.result
+    if result is None:  # cancelled while queued, or before the first step
+        st.info(tr("fit.stopped", step=job.step))
+        return
+    p = result.payload
+    st.subheader(tr("fit.results"))
+    cols = st.columns(5)
+    gap = (p["final_loss"] - p["optimal_loss"]) / p["optimal_loss"] if p["optimal_loss"] > 0 else 0.0
+    cols[0].metric(tr("fit.metric.final"), f"{p['final_loss']:.4g}")
+    cols[1].metric(tr("fit.metric.floor"), f"{p['optimal_loss']:.4g}")
+    cols[2].metric(tr("fit.metric.gap"), f"{100 * gap:.2f} %")
+    cols[3].metric(tr("fit.metric.steps"), f"{p['steps']:,}")
+    cols[4].metric(tr("fit.metric.seconds"), f"{p['seconds']:.2f}")
+    st.caption(
+        tr("fit.stop_reason", reason=tr(f"fit.reason.{p['stop_reason']}")) + " " + tr("fit.floor_note")
+    )
+    show_chart(
+        fit_charts.loss_chart(p["losses"], p["optimal_loss"], loss_labels()), "fit_loss", key="fit_loss_chart"
+    )
+    heat = {k: tr(f"fit.heat.{k}") for k in ("target", "learned", "difference")}
+    st.markdown(f"**{tr('fit.heat.title')}**")
+    show_chart(
+        fit_charts.heatmaps(result.target.numpy(), result.learned.numpy(), heat),
+        "fit_heatmaps",
+        key="fit_heat",
+    )
+    if tuple(result.target.shape) != (p["rows"], p["cols"]):
+        st.caption(tr("fit.heat.caption"))
+    sig = {k: tr(f"fit.sigma.{k}") for k in ("title", "x", "y", "target", "learned", "rank")}
+    show_chart(
+        fit_charts.sigma_chart(result.target_sigma, result.learned_sigma, p["r"], sig),
+        "fit_sigma",
+        key="fit_sigma",
+    )
+    st.subheader(tr("fit.merge.title"))
+    st.write(tr("fit.merge.text"))
+    st.metric(tr("fit.merge.metric"), f"{p['merge_max_abs_diff']:.2g}")
+
+
+def sweep_section(spec: dict) -> None:
+    st.subheader(tr("fit.sweep.title"))
+    st.caption(tr("fit.sweep.caption"))
+    sweep = st.session_state.get(K.FIT_SWEEP_JOB)
+    busy = sweep is not None and sweep.active
+    if st.button(tr("fit.sweep.button"), key=K.FIT_SWEEP, disabled=busy):
+        try:
+            work = sweep_work(spec)
+        except LoraLabError as exc:
+            show_error(exc)
+            return
+        sweep = get_runner().submit(work, alive=session_alive_check())
+        st.session_state[K.FIT_SWEEP_JOB] = sweep
+    if sweep is None:
+        return
+    if sweep.active:
+        sweep_poll()
+    elif sweep.error is not None:
+        show_error(sweep.error)
+    elif sweep.result:
+        pts = sweep.result
+        labels = {k: tr(f"fit.sweep.{k}") for k in ("title", "x", "y", "loss", "floor")}
+        fig = fit_charts.sweep_chart(
+            [q.r for q in pts], [q.final_loss for q in pts], [q.floor for q in pts], labels
+        )
+        show_chart(fig, "fit_rank_sweep", key="fit_sweep_chart")
+
+
+@st.fragment(run_every=0.5)
+def sweep_poll() -> None:
+    sweep = st.session_state.get(K.FIT_SWEEP_JOB)
+    if sweep is None or not sweep.active:
+        st.rerun()
+    if sweep.state == QUEUED:
+        runner = get_runner()
+        st.info(
+            tr("fit.queued", position=runner.position(sweep), running=runner.running),
+            icon=":material/hourglass:",
+        )
+    else:
+        st.progress(0.5, text=tr("fit.sweep.button"))
+
+
+spec = controls_ui()
+job = st.session_state.get(K.FIT_JOB)
+if st.button(
+    tr("fit.train"),
+    key=K.FIT_TRAIN,
+    type="primary",
+    disabled=job is not None and job.active,
+    icon=":material/play_arrow:",
+):
+    try:
+        work, total = fit_work(spec)
+    except LoraLabError as exc:
+        show_error(exc)
+    else:
+        job = get_runner().submit(work, total_steps=total, alive=session_alive_check())
+        st.session_state[K.FIT_JOB] = job
+
+if job is None:
+    st.info(tr("fit.no_fit"))
+elif job.active:
+    live_panel()
+else:
+    draw_results(job)
+    if job.result is not None:
+        sweep_section(spec)

@@ -1,15 +1,122 @@
-"""`memory` subcommand: not built yet (see its issue)."""
+"""`memory`: predicted GPU memory of one training step (full, LoRA, DoRA, QLoRA), per component and peak."""
 
 from __future__ import annotations
 
-from lora_core.commands import CommandResult
-from lora_core.errors import LoraLabError
+from lora_core.commands import CommandResult, add_json_flag, format_pairs
+
+_GiB = 1 << 30
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("memory", help="(not built yet)")
+    from lora_core.memory.setup import ATTENTIONS, METHODS, OPTIMIZERS, PRECISIONS, SHARDINGS
+
+    p = subparsers.add_parser(
+        "memory", help="GPU memory of a training step: weights, states, activations, peak"
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", metavar="NAME", help="a shipped config, e.g. llama-3-8b")
+    src.add_argument("--config", metavar="FILE", help="a Hugging Face config.json (JSON only, at most 1 MB)")
+    p.add_argument("--method", required=True, metavar="|".join(METHODS))
+    p.add_argument("--rank", default="8", metavar="R", help="LoRA rank r (default 8)")
+    p.add_argument("--alpha", metavar="A", help="lora_alpha (default: PEFT's 8)")
+    p.add_argument("--targets", default="q_proj,v_proj", metavar="NAMES", help="q_proj,v_proj or all-linear")
+    p.add_argument("--dora", action="store_true", help="DoRA adapters")
+    p.add_argument("--bias", default="none", metavar="none|lora_only|all")
+    p.add_argument("--modules-to-save", default="", metavar="NAMES")
+    p.add_argument("--precision", default="bf16", metavar="|".join(PRECISIONS))
+    p.add_argument("--optimizer", default="adamw", metavar="|".join(OPTIMIZERS))
+    p.add_argument("--batch", default="1", metavar="B", help="micro-batch per GPU")
+    p.add_argument("--seq", default="512", metavar="S", help="sequence length in tokens")
+    p.add_argument("--grad-checkpointing", action="store_true")
+    p.add_argument("--attention", default="sdpa", metavar="|".join(ATTENTIONS))
+    p.add_argument("--gpus", default="1", metavar="N")
+    p.add_argument("--sharding", default="none", metavar="|".join(SHARDINGS))
+    p.add_argument("--no-double-quant", action="store_true", help="QLoRA without double quantization")
+    p.add_argument(
+        "--device", default="cuda", metavar="cuda|cpu", help="whose kernels to model (default cuda)"
+    )
+    add_json_flag(p)
     p.set_defaults(run=run)
 
 
+def _load(args) -> tuple[str, dict]:
+    from lora_core.commands import read_user_file
+    from lora_core.config import MAX_CONFIG_BYTES, parse_config
+    from lora_core.presets import load_preset
+
+    if args.preset is not None:
+        return args.preset, load_preset(args.preset)
+    return args.config, parse_config(read_user_file(args.config, max_bytes=MAX_CONFIG_BYTES))
+
+
 def run(args) -> CommandResult:
-    raise LoraLabError("the memory subcommand is not built yet")
+    from lora_core.memory import TrainingSetup, estimate_memory
+    from lora_core.spec import LoraSpec
+
+    setup = TrainingSetup(
+        method=args.method,
+        precision=args.precision,
+        optimizer=args.optimizer,
+        batch=args.batch,
+        seq=args.seq,
+        grad_checkpointing=args.grad_checkpointing,
+        attention=args.attention,
+        gpus=args.gpus,
+        sharding=args.sharding,
+        double_quant=not args.no_double_quant,
+        device=args.device,
+    )
+    extra = {} if args.alpha is None else {"alpha": args.alpha}
+    spec = LoraSpec(
+        r=args.rank,
+        target_modules=args.targets,
+        bias=args.bias,
+        use_dora=args.dora,
+        modules_to_save=args.modules_to_save,
+        **extra,
+    )
+    source, config = _load(args)
+    e = estimate_memory(config, spec, setup)
+    keys = (
+        "weights_bytes",
+        "adapter_bytes",
+        "gradients_bytes",
+        "optimizer_bytes",
+        "optimizer_temp_bytes",
+        "activations_bytes",
+        "forward_peak_bytes",
+        "backward_peak_bytes",
+        "optimizer_peak_bytes",
+        "peak_bytes",
+        "reserved_bytes",
+        "cuda_context_bytes",
+        "paged_bytes",
+        "device_total_bytes",
+        "checkpoint_bytes",
+        "full_checkpoint_bytes",
+    )
+    payload = {k: getattr(e, k) for k in keys}
+    payload.update(
+        trainable_params=e.trainable_params,
+        total_params=e.total_params,
+        peak_phase=e.phase,
+        per_gpu=setup.gpus > 1,
+    )
+    rows = [("model", source), ("setup", _describe(setup, spec))]
+    rows += [
+        (k.removesuffix("_bytes").replace("_", " ") + " (GiB)", f"{getattr(e, k) / _GiB:,.3f}") for k in keys
+    ]
+    rows.append(("peak happens during", e.phase))
+    table = format_pairs(rows)
+    if setup.gpus > 1:
+        table += f"\nper GPU, {setup.sharding} over {setup.gpus} GPUs"
+    return CommandResult(payload=payload, table=table)
+
+
+def _describe(setup, spec) -> str:
+    bits = [setup.method, setup.precision, setup.optimizer, f"batch {setup.batch}", f"seq {setup.seq}"]
+    if setup.method != "full":
+        bits.insert(1, f"r={spec.r}" + (" DoRA" if spec.use_dora else ""))
+    if setup.grad_checkpointing:
+        bits.append("checkpointing")
+    return ", ".join(bits)

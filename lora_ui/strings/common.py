@@ -1,4 +1,4 @@
-"""Strings shared by every page: navigation, language switch, generic errors."""
+"""Strings shared by every page: navigation, language switch, share link, generic errors."""
 
 EN = {
     "app_title": "LoRA Lab",
@@ -8,9 +8,13 @@ EN = {
     "nav.memory": "Memory",
     "nav.fit": "Fit",
     "language": "Language",
-    "bad_param": "The link's value for “{name}” was not valid, so the default is used.",
+    "bad_param": (
+        "This link gave “{name}” a value the page cannot use ({value}), so it was ignored "
+        "and the default is shown."
+    ),
     "error_prefix": "Problem: {message}",
     "download_csv": "Download CSV",
+    "share_caption": "Link to this view (click the copy icon, then share it):",
 }
 
 TE = {
@@ -21,7 +25,8 @@ TE = {
     "nav.memory": "మెమరీ",
     "nav.fit": "ఫిట్",
     "language": "భాష",
-    "bad_param": "లింక్‌లో “{name}” విలువ చెల్లదు, కాబట్టి డిఫాల్ట్ విలువ వాడుతున్నాం.",
+    "bad_param": ("ఈ లింక్ “{name}” కు ఇచ్చిన విలువను ({value}) ఈ పేజీ వాడలేదు, కాబట్టి దాన్ని వదిలేసి డిఫాల్ట్ విలువను చూపిస్తున్నాం."),
     "error_prefix": "సమస్య: {message}",
     "download_csv": "CSV డౌన్‌లోడ్ చేయండి",
+    "share_caption": "ఈ దృశ్యానికి లింక్ (కాపీ గుర్తుపై క్లిక్ చేసి, షేర్ చేయండి):",
 }

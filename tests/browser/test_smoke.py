@@ -4,7 +4,7 @@ import pytest
 
 from tests.browser.conftest import no_exception, open_app
 
-PAGES = ["learn", "matrix", "model", "memory", "fit"]
+PAGES = ["", "matrix", "model", "memory", "fit"]  # Learn is the default page, served at /
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -1,0 +1,121 @@
+"""Parse a user's config.json: JSON only, bounded, checked before any model is built.
+
+Nothing here unpickles or executes anything: the bytes go through `json.loads` and plain type checks.
+Every refusal is a `LoraLabError` with a one-line message saying what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lora_core.errors import LoraLabError
+from lora_core.validate import MAX_DIM, MAX_LAYERS, positive_int
+
+MAX_CONFIG_BYTES = 1_000_000  # 1 MB: real config.json files are a few KB (Llama-3.2's is ~1 KB)
+
+# Width-like fields, each capped at MAX_DIM when present.
+DIM_FIELDS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "vocab_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "n_embd",
+    "n_head",
+    "n_inner",
+    "n_positions",
+    "n_ctx",
+    "d_model",
+    "d_ff",
+    "d_kv",
+    "num_heads",
+    "num_local_experts",
+    "num_experts",
+    "num_experts_per_tok",
+    "moe_intermediate_size",
+)
+# Depth-like fields, each capped at MAX_LAYERS when present.
+LAYER_FIELDS = ("num_hidden_layers", "n_layer", "num_layers", "num_decoder_layers")
+# One of each group must be present: the width and the depth of the model.
+_WIDTH = ("hidden_size", "n_embd", "d_model")
+_DEPTH = ("num_hidden_layers", "n_layer", "num_layers")
+
+
+def _reject_constant(name: str) -> Any:
+    raise LoraLabError(f"config.json contains {name}; only finite numbers are allowed")
+
+
+def _decode(data: bytes | str) -> str:
+    if isinstance(data, str):
+        size = len(data.encode("utf-8", errors="surrogatepass"))
+        text = data
+    elif isinstance(data, bytes | bytearray):
+        size = len(data)
+        text = None
+    else:
+        raise LoraLabError(f"config.json must be bytes or text, got {type(data).__name__}")
+    if size > MAX_CONFIG_BYTES:
+        raise LoraLabError(f"config.json is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}")
+    if text is None:
+        try:
+            text = bytes(data).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise LoraLabError("config.json is not UTF-8 text") from None
+    return text
+
+
+def _int_field(config: dict, key: str, maximum: int) -> None:
+    value = config[key]
+    if key == "n_inner" and value is None:  # GPT-2: None means 4 * n_embd
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LoraLabError(f"{key} must be an integer, got {json.dumps(value)[:40]}")
+    positive_int(key, value, maximum=maximum)
+
+
+def parse_config(data: bytes | str) -> dict:
+    """The checked config.json object, ready for `arch.inventory` / `params.count_params`."""
+    text = _decode(data)
+    try:
+        config = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise LoraLabError(
+            f"config.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise LoraLabError("config.json is nested too deeply") from None
+    if not isinstance(config, dict):
+        raise LoraLabError(f"config.json must be a JSON object, got a JSON {type(config).__name__}")
+
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise LoraLabError('config.json needs a model_type string (e.g. "llama", "gpt2")')
+    from transformers import CONFIG_MAPPING
+
+    if model_type not in CONFIG_MAPPING:
+        raise LoraLabError(f"unknown model_type {model_type[:60]!r}: transformers has no such architecture")
+    archs = config.get("architectures")
+    if archs is not None and (
+        not isinstance(archs, list) or not archs or not all(isinstance(a, str) and a for a in archs)
+    ):
+        raise LoraLabError('architectures must be a non-empty list of class names, e.g. ["LlamaForCausalLM"]')
+    if "tie_word_embeddings" in config and not isinstance(config["tie_word_embeddings"], bool):
+        raise LoraLabError("tie_word_embeddings must be true or false")
+
+    for key in DIM_FIELDS:
+        if key in config:
+            _int_field(config, key, MAX_DIM)
+    for key in LAYER_FIELDS:
+        if key in config:
+            _int_field(config, key, MAX_LAYERS)
+    if not any(k in config for k in _WIDTH):
+        raise LoraLabError(f"config.json needs the model width: one of {', '.join(_WIDTH)}")
+    if not any(k in config for k in _DEPTH):
+        raise LoraLabError(f"config.json needs the number of layers: one of {', '.join(_DEPTH)}")
+    if "vocab_size" not in config:
+        raise LoraLabError("config.json needs vocab_size")
+    return config

@@ -1,0 +1,144 @@
+"""Regression mode: the seed article's experiment (002), y = X (theta + ΔW), with the frozen base W = theta.
+
+Data. X is (n, d_in) standard normal, theta (d_in, d_out) standard normal, as in the seed's R code
+(`torch_randn`). The new task shifts theta by ΔW: all ones (the seed's `thetas + 1`, rank 1) or a random
+rank-k shift with the same mean-square entry 1. The LoRA layer is Linear(d_in -> d_out) with lora_A
+(r, d_in) and lora_B (d_out, r), so in theta's orientation the learned shift is D = s * A^T B^T
+(d_in, d_out) and the model predicts X (W + D). Loss = mean over all n * d_out outputs of the squared error.
+
+Why a step is cheap. With the residual R = y - X W (n, d_out), the loss is
+    N * loss = ||X D - R||_F^2,        N = n * d_out.
+Write X^T X = G = L L^T (Cholesky) and M = L^{-1} X^T R (d_in, d_out). Then for every D
+    ||X D - R||_F^2 = ||L^T D - M||_F^2 + ||R_perp||_F^2,
+where R_perp is the part of R outside the columns of X (zero here: y = X (theta + ΔW) exactly, up to
+float32 rounding of y). So training only needs L and M, built once: a step costs
+O((d_in + d_out) * r * d_in) instead of the seed's O(batch * d_in * d_out) per minibatch, and the loss
+is a direct sum of squared residuals (no difference of large quadratic-form terms, so no float32
+cancellation). G, X^T R and the Cholesky factor are formed once; L and M in float64.
+
+The floor (X-weighted Eckart–Young). L^T is invertible when X has full column rank (n >= d_in), so
+rank(L^T D) = rank(D) and the best rank-r D makes L^T D the truncated SVD of M:
+    floor = (sum_{i > r} sigma_i(M)^2 + ||R_perp||^2) / N,    D* = L^{-T} [M]_r.
+It is the same as a QR of X = Q L^T: M = Q^T R. docs/fit.md walks through it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from lora_core.errors import LoraLabError
+from lora_core.fit_targets import make_lowrank
+from lora_core.validate import choice, positive_int
+
+MAX_SAMPLES = 20_000  # shared-server cap (issue 4)
+MAX_FEATURES = 2048  # d_in and d_out, same cap as a matrix-mode side
+SHIFTS = ("ones", "lowrank")
+
+
+@dataclass(frozen=True)
+class RegressionData:
+    X: torch.Tensor  # (n, d_in) inputs
+    y: torch.Tensor  # (n, d_out) targets of the new task, X (theta + delta)
+    theta: torch.Tensor  # (d_in, d_out) the frozen pre-trained weight W
+    delta: torch.Tensor  # (d_in, d_out) the true shift ΔW
+    delta_sigma: torch.Tensor  # (min(d_in, d_out),) its singular values, float64, largest first
+
+
+def check_sizes(samples: int, d_in: int, d_out: int) -> tuple[int, int, int]:
+    samples = positive_int("samples", samples, maximum=MAX_SAMPLES)
+    d_in = positive_int("d_in (rows)", d_in, maximum=MAX_FEATURES)
+    d_out = positive_int("d_out (cols)", d_out, maximum=MAX_FEATURES)
+    if samples < d_in:
+        raise LoraLabError(
+            f"samples ({samples:,}) must be at least d_in ({d_in:,}) so that X has full column rank"
+        )
+    return samples, d_in, d_out
+
+
+def make_regression_data(
+    samples: int, d_in: int, d_out: int, shift: str = "ones", shift_rank: int = 1, seed: int = 0
+) -> RegressionData:
+    """The seed's data: theta, X ~ N(0, 1), y = X (theta + ΔW). float32, deterministic by seed."""
+    samples, d_in, d_out = check_sizes(samples, d_in, d_out)
+    shift = choice("shift", shift, SHIFTS)
+    g = torch.Generator().manual_seed(int(seed))
+    theta = torch.randn(d_in, d_out, generator=g)  # (d_in, d_out)  seed: thetas <- torch_randn(d_in, d_out)
+    X = torch.randn(samples, d_in, generator=g)  # (n, d_in)        seed: X <- torch_randn(n, d_in)
+    sigma = torch.zeros(min(d_in, d_out), dtype=torch.float64)
+    if shift == "ones":
+        delta = torch.ones(d_in, d_out)  # seed: thetas2 <- thetas + 1
+        sigma[0] = math.sqrt(d_in * d_out)  # ones = sqrt(d_in d_out) * (unit u)(unit v)^T
+    else:
+        k = positive_int("shift rank", shift_rank, maximum=min(d_in, d_out))
+        low, s = make_lowrank(d_in, d_out, k, "geometric", g)
+        delta = low.to(torch.float32)
+        sigma[:k] = s
+    y = X @ (theta + delta)  # (n, d_out)  seed: y2 <- torch_matmul(X2, thetas2)
+    return RegressionData(X=X, y=y, theta=theta, delta=delta, delta_sigma=sigma)
+
+
+def top_sigma_sq(m: torch.Tensor, r: int, generator: torch.Generator, oversample: int = 10) -> float:
+    """sum_{i <= r} sigma_i(m)^2 in float64.
+
+    Exact SVD for small matrices; for large ones a seeded randomized range finder with power iterations
+    (Halko, Martinsson & Tropp 2011, algorithm 4.4) on r + oversample directions, which is exact to
+    float64 rounding whenever sigma_{r+oversample+1} is well below sigma_r, as it is for a low-rank shift.
+    """
+    small = min(m.shape)
+    r = min(r, small)
+    if small <= 256 or r + oversample >= small // 2:
+        return float((torch.linalg.svdvals(m)[:r] ** 2).sum())
+    q = r + oversample
+    omega = torch.randn(m.shape[1], q, generator=generator, dtype=m.dtype)
+    basis, _ = torch.linalg.qr(m @ omega)  # (rows, q)
+    for _ in range(4):  # power iterations sharpen the top directions
+        basis, _ = torch.linalg.qr(m @ (m.T @ basis))
+    s = torch.linalg.svdvals(basis.T @ m)  # (q,)
+    return float((s[:r] ** 2).sum())
+
+
+class WhitenedProblem:
+    """Everything a step needs, built once from (X, y, W): L, M and the residual R for the final check."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, W: torch.Tensor):
+        self.n, self.d_in = X.shape
+        self.d_out = y.shape[1]
+        self.N = self.n * self.d_out  # outputs the MSE averages over
+        self.R = y - X @ W  # (n, d_out) what the base gets wrong, computed directly (no cancellation)
+        gc = X.T @ torch.cat([X, self.R], dim=1)  # (d_in, d_in + d_out): [X^T X | X^T R] in one pass
+        G = gc[:, : self.d_in].double()  # (d_in, d_in)
+        C = gc[:, self.d_in :].double()  # (d_in, d_out)
+        L, info = torch.linalg.cholesky_ex(G)  # (d_in, d_in) lower triangular, G = L L^T
+        if int(info) != 0:
+            raise LoraLabError("X does not have full column rank; use more samples than d_in")
+        self.M64 = torch.linalg.solve_triangular(L, C, upper=False)  # (d_in, d_out) = L^{-1} X^T R
+        self.Lt = L.T.to(torch.float32).contiguous()  # (d_in, d_in) upper triangular
+        self.M = self.M64.to(torch.float32)
+
+    def loss(self, lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float) -> torch.Tensor:
+        """||L^T D - M||^2 / N with D = s A^T B^T: the full-data MSE (R_perp = 0), differentiable."""
+        left = scaling * (self.Lt @ lora_A.T)  # (d_in, r) = s L^T A^T
+        return ((left @ lora_B.T - self.M) ** 2).sum() / self.N  # (d_in, d_out) residual, summed
+
+    def floor(self, r: int, seed: int = 0) -> float:
+        """The X-weighted Eckart–Young floor: sum_{i > r} sigma_i(M)^2 / N."""
+        total = float((self.M64**2).sum())
+        g = torch.Generator().manual_seed(int(seed))
+        return max(total - top_sigma_sq(self.M64, r, g), 0.0) / self.N
+
+    def direct_loss(
+        self, X: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float
+    ) -> float:
+        """The LoRA model's MSE on all n samples, from the data: X W + s (X A^T) B^T - y = s (X A^T) B^T - R.
+
+        Independent of L and M, so it checks the whitened loss; summed in float64, in row blocks.
+        """
+        total = 0.0
+        for start in range(0, self.n, 4096):
+            x = X[start : start + 4096]  # (block, d_in)
+            err = scaling * (x @ lora_A.T) @ lora_B.T - self.R[start : start + 4096]  # (block, d_out)
+            total += float((err.double() ** 2).sum())
+        return total / self.N

@@ -1,0 +1,92 @@
+"""The rank sweep: final loss against r beside the floor, to show that rank beyond the change buys nothing.
+
+Each rank is a short fit on the same target (or the same regression data, whose precompute is shared),
+so the sweep stays cheap: at most SWEEP_POINTS ranks and SWEEP_MAX_STEPS Adam steps each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from lora_core import fit_regression as reg
+from lora_core.fit import FitSettings, StopFlag
+from lora_core.fit_targets import eckart_young_floor, singular_values
+from lora_core.fit_trainer import STOP_CANCELLED, init_lora, train_adam
+
+SWEEP_POINTS = 8  # ranks tried at most
+SWEEP_MAX_STEPS = 600  # per rank; the default lr reaches its floor well inside this (docs/fit.md "Tuning")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    r: int  # LoRA rank tried
+    final_loss: float  # loss after the short fit
+    floor: float  # best rank-r loss
+
+
+def sweep_ranks(max_rank: int) -> tuple[int, ...]:
+    """1, 2, 3, 4, 6, 8, 12, 16, ... up to max_rank, at most SWEEP_POINTS of them."""
+    out, r = [], 1
+    while r <= max_rank and len(out) < SWEEP_POINTS:
+        out.append(r)
+        r = r + 1 if r < 4 else r + r // 2
+    return tuple(out)
+
+
+def _settings(settings: FitSettings, r: int) -> FitSettings:
+    # alpha / r held at the fit's scaling, so each rank starts from the same effective step size
+    return replace(settings, r=r, alpha=settings.scaling * r, steps=min(settings.steps, SWEEP_MAX_STEPS))
+
+
+def sweep_matrix(
+    target: torch.Tensor, ranks: tuple[int, ...], settings: FitSettings, should_stop: StopFlag = None
+) -> tuple[SweepPoint, ...]:
+    rows, cols = target.shape
+    sigma = singular_values(target)
+    points = []
+    for r in ranks:
+        st = _settings(settings, r)
+        s = st.scaling
+        lora_A, lora_B = init_lora(rows, cols, r, torch.Generator().manual_seed(st.seed))
+        out = train_adam(
+            lambda a, b, s=s: ((target - s * (b @ a)) ** 2).sum() / (rows * cols),
+            lora_A,
+            lora_B,
+            steps=st.steps,
+            lr=st.lr,
+            max_seconds=st.max_seconds,
+            should_stop=should_stop,
+        )
+        if out.stop_reason == STOP_CANCELLED:
+            break
+        final = float(((target.double() - s * (lora_B @ lora_A).double()) ** 2).sum()) / (rows * cols)
+        points.append(SweepPoint(r, final, eckart_young_floor(sigma, r, rows * cols)))
+    return tuple(points)
+
+
+def sweep_regression(
+    data: reg.RegressionData, ranks: tuple[int, ...], settings: FitSettings, should_stop: StopFlag = None
+) -> tuple[SweepPoint, ...]:
+    d_in, d_out = data.theta.shape
+    problem = reg.WhitenedProblem(data.X, data.y, data.theta)  # built once for every rank
+    points = []
+    for r in ranks:
+        st = _settings(settings, r)
+        s = st.scaling
+        lora_A, lora_B = init_lora(d_out, d_in, r, torch.Generator().manual_seed(st.seed + 1))
+        out = train_adam(
+            lambda a, b, s=s: problem.loss(a, b, s),
+            lora_A,
+            lora_B,
+            steps=st.steps,
+            lr=st.lr,
+            max_seconds=st.max_seconds,
+            should_stop=should_stop,
+        )
+        if out.stop_reason == STOP_CANCELLED:
+            break
+        final = problem.direct_loss(data.X, lora_A, lora_B, s)
+        points.append(SweepPoint(r, final, problem.floor(r, st.seed)))
+    return tuple(points)

@@ -1,0 +1,107 @@
+"""The whole estimate: state bytes + traced live bytes -> the peak of a steady-state step, per GPU.
+
+Phases of one step (training loop: loss = model(x).loss; loss.backward(); opt.step(); opt.zero_grad()):
+- forward and backward: weights + optimizer states + what the trace shows alive (activations, temporaries,
+  gradients as they appear; trace.py);
+- optimizer step: weights + optimizer states + gradients + the step's temporaries (states.py).
+Steady state: optimizer states exist from the first step on; zero_grad(set_to_none=True) (torch's default)
+frees the gradients before the next forward. peak_bytes predicts torch.cuda.max_memory_allocated().
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from lora_core.memory.setup import DTYPE_BYTES, TrainingSetup
+from lora_core.memory.sharding import shard
+from lora_core.memory.states import state_bytes
+from lora_core.memory.trace import live_model
+
+MiB = 1 << 20
+GiB = 1 << 30
+# CUDA context (driver, kernels, cuBLAS handles): not counted by torch's allocator. An assumption, not a
+# measurement of ours: a few hundred MiB is typical with CUDA 12's lazy module loading; measure yours as
+# nvidia-smi's "used" minus torch.cuda.max_memory_reserved(). See docs/memory.md.
+CUDA_CONTEXT_BYTES = 512 * MiB
+# Caching-allocator model (c10/cuda/CUDACachingAllocator.cpp): blocks of 1-10 MiB come from 20 MiB segments
+# (kLargeBuffer), bigger ones are rounded to 2 MiB (kRoundLarge), small ones share 2 MiB segments.
+# We predict reserved = peak rounded up to 2 MiB plus one 20 MiB segment and one 2 MiB small segment.
+# Not validated on a GPU in this repository (docs/validation.md).
+ROUND_LARGE = 2 * MiB
+LARGE_SEGMENT = 20 * MiB
+SMALL_SEGMENT = 2 * MiB
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes, per GPU, of one steady-state training step."""
+
+    setup: TrainingSetup
+    weights_bytes: int  # all parameters as stored (QLoRA: NF4 + constants), incl. adapters
+    adapter_bytes: int  # LoRA/DoRA tensors (fp32), part of weights_bytes
+    gradients_bytes: int
+    optimizer_bytes: int  # optimizer states
+    optimizer_temp_bytes: int  # temporaries during optimizer.step()
+    activations_bytes: int  # alive at the end of forward: what autograd saved + the loss's tensors
+    forward_peak_bytes: int
+    backward_peak_bytes: int
+    optimizer_peak_bytes: int
+    peak_bytes: int  # predicted torch.cuda.max_memory_allocated()
+    reserved_bytes: int  # predicted torch.cuda.max_memory_reserved()
+    cuda_context_bytes: int  # outside torch's counters
+    paged_bytes: int  # paged optimizer states (cudaMallocManaged: outside torch's counters)
+    device_total_bytes: int  # reserved + context + paged: what the card must hold
+    checkpoint_bytes: int  # adapter (lora/qlora) or model (full) file size
+    full_checkpoint_bytes: int
+    trainable_params: int
+    total_params: int
+
+    @property
+    def phase(self) -> str:
+        best = max(self.forward_peak_bytes, self.backward_peak_bytes, self.optimizer_peak_bytes)
+        if best == self.optimizer_peak_bytes:
+            return "optimizer"
+        return "forward" if best == self.forward_peak_bytes else "backward"
+
+
+def estimate_memory(config: dict, spec, setup: TrainingSetup) -> MemoryEstimate:
+    """Predicted memory of one training step of `config` with LoRA `spec` (ignored for full) and `setup`."""
+    if setup.method == "full":
+        spec = None
+    st = state_bytes(config, spec, setup)
+    sh = shard(st, setup)
+    r = spec.r if spec is not None else 1
+    phases = live_model(config, spec, setup).phases(setup.batch, setup.seq, r, sh.grad_fraction)
+    paged = sh.optimizer if setup.optimizer.startswith("paged") else 0
+    resident = sh.weights + sh.optimizer - paged + sh.gathered
+    # QLoRA: bitsandbytes dequantizes each NF4 weight to the compute dtype for its matmul (forward, and
+    # again for the input gradient in backward: bnb MatMul4Bit); one such copy at a time.
+    dequant = st.largest_quantized_params * DTYPE_BYTES[setup.compute_dtype] if setup.method == "qlora" else 0
+    fwd = resident + phases["forward_peak"] + dequant
+    bwd = resident + phases["backward_peak"] + dequant
+    opt = resident + sh.gradients + sh.optimizer_temp
+    peak = int(max(fwd, bwd, opt))
+    reserved = math.ceil(peak / ROUND_LARGE) * ROUND_LARGE + LARGE_SEGMENT + SMALL_SEGMENT
+    context = CUDA_CONTEXT_BYTES if setup.device == "cuda" else 0
+    return MemoryEstimate(
+        setup=setup,
+        weights_bytes=sh.weights,
+        adapter_bytes=st.adapter_bytes,
+        gradients_bytes=sh.gradients,
+        optimizer_bytes=sh.optimizer,
+        optimizer_temp_bytes=sh.optimizer_temp,
+        activations_bytes=int(phases["forward_end"]),
+        forward_peak_bytes=int(fwd),
+        backward_peak_bytes=int(bwd),
+        optimizer_peak_bytes=int(opt),
+        peak_bytes=peak,
+        reserved_bytes=reserved,
+        cuda_context_bytes=context,
+        paged_bytes=paged,
+        device_total_bytes=reserved + context + paged,
+        checkpoint_bytes=st.checkpoint_bytes,
+        full_checkpoint_bytes=st.full_checkpoint_bytes,
+        trainable_params=st.trainable_params,
+        total_params=st.total_params,
+    )

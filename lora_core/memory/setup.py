@@ -1,0 +1,94 @@
+"""What one training step looks like: method, precision, optimizer, batch and the rest, validated at the boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lora_core.errors import LoraLabError
+from lora_core.validate import choice, positive_int
+
+METHODS = ("full", "lora", "qlora")
+PRECISIONS = ("fp32", "bf16", "fp16", "amp-bf16", "amp-fp16")
+OPTIMIZERS = ("adamw", "adamw-8bit", "paged-adamw-8bit", "sgd", "sgd-momentum")
+ATTENTIONS = ("sdpa", "eager")
+SHARDINGS = ("none", "zero1", "zero2", "zero3", "fsdp")
+DEVICES = ("cuda", "cpu")  # which kernels and optimizer code path to model (cpu: for validating on CPU)
+
+MAX_BATCH = 4096
+MAX_SEQ = 1_048_576
+MAX_GPUS = 4096
+
+# precision -> (dtype the parameters are stored in, dtype activations are computed in).
+# "bf16"/"fp16": the model is cast (`model.to(torch.bfloat16)`); "amp-*": fp32 parameters, autocast compute.
+PARAM_DTYPE = {
+    "fp32": "float32",
+    "bf16": "bfloat16",
+    "fp16": "float16",
+    "amp-bf16": "float32",
+    "amp-fp16": "float32",
+}
+COMPUTE_DTYPE = {
+    "fp32": "float32",
+    "bf16": "bfloat16",
+    "fp16": "float16",
+    "amp-bf16": "bfloat16",
+    "amp-fp16": "float16",
+}
+# Bytes per element of each dtype (IEEE 754 binary32/16 and bfloat16; PyTorch `Tensor.element_size()`).
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """One training step on each of `gpus` GPUs. Defaults: a common LoRA run."""
+
+    method: str = "lora"  # full | lora | qlora (qlora = LoRA on a 4-bit NF4 base)
+    precision: str = "bf16"  # fp32 | bf16 | fp16 (model cast) | amp-bf16 | amp-fp16 (fp32 master + autocast)
+    optimizer: str = "adamw"  # adamw | adamw-8bit | paged-adamw-8bit | sgd | sgd-momentum
+    batch: int = 1  # micro-batch per GPU
+    seq: int = 512  # tokens per sequence
+    grad_checkpointing: bool = False  # recompute each layer in backward (transformers, use_reentrant=False)
+    attention: str = "sdpa"  # sdpa (flash / memory-efficient kernels) | eager (keeps the s x s probabilities)
+    gpus: int = 1
+    sharding: str = "none"  # none | zero1 | zero2 | zero3 | fsdp (= zero3 for memory)
+    double_quant: bool = True  # QLoRA double quantization of the absmax constants (Dettmers et al. 2023)
+    device: str = "cuda"  # cuda | cpu: whose attention kernel and AdamW code path to model
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", choice("method", self.method, METHODS))
+        object.__setattr__(self, "precision", choice("precision", self.precision, PRECISIONS))
+        object.__setattr__(self, "optimizer", choice("optimizer", self.optimizer, OPTIMIZERS))
+        object.__setattr__(self, "batch", positive_int("batch", self.batch, maximum=MAX_BATCH))
+        object.__setattr__(self, "seq", positive_int("seq", self.seq, maximum=MAX_SEQ))
+        object.__setattr__(self, "attention", choice("attention", self.attention, ATTENTIONS))
+        object.__setattr__(self, "gpus", positive_int("gpus", self.gpus, maximum=MAX_GPUS))
+        object.__setattr__(self, "sharding", choice("sharding", self.sharding, SHARDINGS))
+        object.__setattr__(self, "device", choice("device", self.device, DEVICES))
+        for name in ("grad_checkpointing", "double_quant"):
+            if not isinstance(getattr(self, name), bool):
+                raise LoraLabError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.sharding != "none" and self.gpus == 1:
+            raise LoraLabError(f"sharding {self.sharding} needs --gpus 2 or more")
+        if self.method == "qlora" and self.device == "cpu":
+            raise LoraLabError("qlora needs bitsandbytes on CUDA; model it with device cuda")
+        if self.optimizer.endswith("8bit") and self.device == "cpu":
+            raise LoraLabError(
+                f"{self.optimizer} is a bitsandbytes CUDA optimizer; model it with device cuda"
+            )
+
+    @property
+    def param_dtype(self) -> str:
+        return PARAM_DTYPE[self.precision]
+
+    @property
+    def compute_dtype(self) -> str:
+        return COMPUTE_DTYPE[self.precision]
+
+    @property
+    def autocast(self) -> bool:
+        return self.precision.startswith("amp-")
+
+    def replace(self, **changes) -> TrainingSetup:
+        from dataclasses import replace
+
+        return replace(self, **changes)

@@ -1,0 +1,224 @@
+"""Bytes of the state a training step keeps: weights, LoRA adapters, gradients, optimizer states, checkpoint.
+
+Read off the recipe's own model (recipe.py) on the meta device: every parameter there already has the
+dtype and the requires_grad flag the real step gives it, because the same transformers + PEFT code set
+them. Tied weights appear once (torch `named_parameters()` deduplicates). tests/test_memory_exact.py
+compares these numbers with the storages of a real CPU training step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lora_core.memory import recipe
+from lora_core.memory.setup import DTYPE_BYTES, TrainingSetup
+
+# QLoRA storage (Dettmers et al. 2023, "QLoRA", section 3): NF4 packs two 4-bit values per byte; one fp32
+# absmax per block of 64 weights (32/64 = 0.5 bit/param); with double quantization the absmax are 8-bit
+# with one fp32 constant per 256 of them (8/64 + 32/(64*256) = 0.127 bit/param).
+NF4_BLOCK = 64
+DQ_BLOCK = 256
+# bitsandbytes 8-bit optimizers (Optimizer2State.init_state): uint8 state1/state2, one fp32 absmax per
+# block of 256 values each, and fp32 states for tensors under min_8bit_size = 4096 elements; two shared
+# 256-entry fp32 quantization maps (qmap1, qmap2).
+BNB_BLOCK = 256
+BNB_MIN_8BIT_SIZE = 4096
+BNB_QMAP_BYTES = 2 * 256 * 4
+_LAYER_INDEX = re.compile(r"\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    name: str
+    numel: int
+    dtype: str  # "float32" | "bfloat16" | "float16"
+    trainable: bool
+    adapter: bool  # a LoRA/DoRA tensor (lora_A, lora_B, lora_magnitude_vector, lora_embedding_*)
+    quantizable: bool  # a Linear/Conv1D weight bitsandbytes would pack to NF4 under QLoRA
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * DTYPE_BYTES[self.dtype]
+
+
+@dataclass(frozen=True)
+class StateBytes:
+    weights_bytes: int  # every parameter as stored (base + adapters + modules_to_save copies)
+    adapter_bytes: int  # the LoRA/DoRA part of weights_bytes
+    gradients_bytes: int  # .grad of trainable parameters, in each parameter's dtype
+    optimizer_bytes: int  # optimizer state tensors (AdamW's CPU `step` counters excluded: see docs)
+    optimizer_temp_bytes: int  # temporaries of the optimizer step itself
+    checkpoint_bytes: int  # what save_pretrained writes: the adapter (lora/qlora) or the whole model (full)
+    full_checkpoint_bytes: int  # the whole model in the precision's dtype, for comparison
+    trainable_params: int
+    total_params: int
+    largest_quantized_params: int  # QLoRA dequantizes one weight at a time to the compute dtype
+    layer_param_bytes: int  # the largest decoder layer's parameters (FSDP/ZeRO-3 gathers these)
+    root_param_bytes: int  # parameters outside numbered layers (embeddings, final norm, head)
+
+
+def nf4_bytes(numel: int, double_quant: bool) -> int:
+    """Bytes of one NF4 weight with its quantization constants."""
+    blocks = math.ceil(numel / NF4_BLOCK)
+    packed = math.ceil(numel / 2)
+    if not double_quant:
+        return packed + 4 * blocks
+    return packed + blocks + 4 * math.ceil(blocks / DQ_BLOCK)
+
+
+def optimizer_state_bytes(infos: list[ParamInfo], optimizer: str) -> int:
+    train = [p for p in infos if p.trainable]
+    if (
+        optimizer == "adamw"
+    ):  # exp_avg + exp_avg_sq, zeros_like(param): the param's dtype (torch/optim/adam.py)
+        return sum(2 * p.nbytes for p in train)
+    if optimizer == "sgd-momentum":  # momentum_buffer = clone(grad) (torch/optim/sgd.py)
+        return sum(p.nbytes for p in train)
+    if optimizer == "sgd":
+        return 0
+    total, any8 = 0, False  # adamw-8bit / paged-adamw-8bit
+    for p in train:
+        if p.numel < BNB_MIN_8BIT_SIZE:
+            total += 2 * 4 * p.numel
+        else:
+            any8 = True
+            total += 2 * p.numel + 2 * 4 * math.ceil(p.numel / BNB_BLOCK)
+    return total + (BNB_QMAP_BYTES if any8 else 0)
+
+
+def optimizer_temp_bytes(infos: list[ParamInfo], setup: TrainingSetup) -> int:
+    """Temporaries of torch AdamW's step (torch/optim/adam.py, torch 2.13).
+
+    CUDA default is the foreach path: per (device, dtype) group `exp_avg_sq_sqrt = _foreach_sqrt(...)`, a
+    copy of the group's exp_avg_sq, alive until the next group's copy replaces it. CPU uses the single-tensor
+    loop: `denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)` holds sqrt and the quotient (2 x the param)
+    while the previous parameter's denom is still bound. SGD and bitsandbytes update in place.
+    """
+    if setup.optimizer != "adamw":
+        return 0
+    train = [p for p in infos if p.trainable]
+    if setup.device == "cpu":
+        best, prev = 0, 0
+        for p in train:
+            best = max(best, prev + 2 * p.nbytes)
+            prev = p.nbytes
+        return best
+    groups: dict[str, int] = {}
+    for p in train:
+        groups[p.dtype] = groups.get(p.dtype, 0) + p.nbytes
+    sizes = list(groups.values())
+    return max((sizes[i] + (sizes[i - 1] if i else 0) for i in range(len(sizes))), default=0)
+
+
+def _quantizable_names(model) -> set[str]:
+    """Weights transformers' bitsandbytes integration replaces by Linear4bit: `type(m) is nn.Linear` or
+    Conv1D, except the output embedding, tied weights and the last module (quantizers/base.py
+    get_keys_to_not_convert; integrations/bitsandbytes.py replace_with_bnb_linear)."""
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    skip: set[int] = set()
+    out_emb = base.get_output_embeddings()
+    if out_emb is not None:
+        skip.add(id(out_emb))
+    in_emb = base.get_input_embeddings()
+    names = [n for n, _ in base.named_parameters()]
+    last_module = names[-1].rsplit(".", 1)[0] if names else ""
+    found = set()
+    for name, module in base.named_modules():
+        if id(module) in skip or name == last_module or "modules_to_save" in name:
+            continue
+        if type(module) is torch.nn.Linear or isinstance(module, Conv1D):
+            w = module.weight
+            if in_emb is not None and w is getattr(in_emb, "weight", None):
+                continue
+            found.add(id(w))
+    return found
+
+
+@lru_cache(maxsize=16)
+def _param_infos(key: str) -> tuple[ParamInfo, ...]:
+    data = json.loads(key)
+    from lora_core.memory.trace import spec_from_dict
+
+    setup = TrainingSetup(**data["setup"])
+    model = recipe.build_training_model(data["config"], spec_from_dict(data["spec"]), setup, device="meta")
+    quant = _quantizable_names(model) if setup.method == "qlora" else set()
+    out = []
+    for name, p in model.named_parameters():
+        out.append(
+            ParamInfo(
+                name=name,
+                numel=p.numel(),
+                dtype=str(p.dtype).removeprefix("torch."),
+                trainable=p.requires_grad,
+                adapter="lora_" in name,
+                quantizable=id(p) in quant and not p.requires_grad,
+            )
+        )
+    return tuple(out)
+
+
+_RANK_SCALED = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B")
+
+
+def param_infos(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]:
+    """Every parameter of the recipe's model. The model is built once at rank 1 (cached); lora_A (r, in) and
+    lora_B (out, r) are linear in r, so other ranks scale those tensors (DoRA's magnitude does not scale).
+    The exactness tests run at r=4 and so check the scaling too."""
+    from dataclasses import asdict
+
+    st = {k: v for k, v in asdict(setup).items() if k in ("method", "precision")}
+    sp = asdict(spec) if spec is not None and setup.method != "full" else None
+    r = 1
+    if sp is not None:
+        r, sp["r"] = sp["r"], 1
+    base = _param_infos(json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list))
+    if r == 1:
+        return base
+    return tuple(
+        dataclasses.replace(p, numel=p.numel * r) if any(k in p.name for k in _RANK_SCALED) else p
+        for p in base
+    )
+
+
+def state_bytes(config: dict, spec, setup: TrainingSetup) -> StateBytes:
+    infos = list(param_infos(config, spec, setup))
+    weights = 0
+    for p in infos:
+        weights += nf4_bytes(p.numel, setup.double_quant) if p.quantizable else p.nbytes
+    trainable = [p for p in infos if p.trainable]
+    grads = sum(p.nbytes for p in trainable)
+    param_bytes = DTYPE_BYTES[setup.param_dtype]
+    total_params = sum(p.numel for p in infos)
+    per_layer: dict[str, int] = {}
+    root = 0
+    for p in infos:
+        m = _LAYER_INDEX.search(p.name)
+        b = nf4_bytes(p.numel, setup.double_quant) if p.quantizable else p.nbytes
+        if m:
+            per_layer[m.group(1)] = per_layer.get(m.group(1), 0) + b
+        else:
+            root += b
+    return StateBytes(
+        weights_bytes=weights,
+        adapter_bytes=sum(p.nbytes for p in infos if p.adapter),
+        gradients_bytes=grads,
+        optimizer_bytes=optimizer_state_bytes(infos, setup.optimizer),
+        optimizer_temp_bytes=optimizer_temp_bytes(infos, setup),
+        # PEFT save_pretrained writes the trainable tensors (adapters, trained biases, modules_to_save) as
+        # stored; a full fine-tune saves every parameter. safetensors' JSON header (a few KB) is ignored.
+        checkpoint_bytes=grads if setup.method != "full" else sum(p.nbytes for p in infos),
+        full_checkpoint_bytes=sum(p.numel for p in infos if not p.adapter) * param_bytes,
+        trainable_params=sum(p.numel for p in trainable),
+        total_params=total_params,
+        largest_quantized_params=max((p.numel for p in infos if p.quantizable), default=0),
+        layer_param_bytes=max(per_layer.values(), default=0),
+        root_param_bytes=root,
+    )

@@ -1,0 +1,230 @@
+"""Live bytes of one forward + backward, traced on the meta device and fitted as polynomials in b, s and r.
+
+How (no GPU, no real memory): build the recipe's model on the meta device with 2 and 3 layers, run a
+forward to the loss and a backward at a few small shapes under a TorchDispatchMode that adds every new
+tensor storage (deduplicated by storage, so views are free) and subtracts it when Python frees it. That
+gives, for every op, the bytes alive besides the weights: the activations autograd saved so far, the
+temporaries of the op, and the gradients as backward creates them (tracked on their own, for sharding).
+
+Every op's live bytes are a polynomial in the batch b, sequence s and rank r with the basis
+{1, b, s, b·s, s², b·s², r, r·b·s} (embeddings, hidden states and logits are b·s; eager attention b·s²;
+rotary tables s; the loss's padded labels b·(s+1); LoRA's x·A is b·s·r and its weights r). Eight traced
+shapes determine the coefficients
+exactly; tests/test_memory_activations.py checks the fit against an untraced shape. Layers are identical,
+so the live bytes of the real L-layer model are extrapolated linearly from the 2- and 3-layer traces
+(checked against a full-depth trace in the tests). Results are cached per (config, spec, recipe).
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from lora_core.memory import recipe
+from lora_core.memory.setup import TrainingSetup
+
+# Traced shapes (b, s, r): b >= 2 so batch-1 views cannot differ from the general case; s a multiple of 8.
+# The grid b in {2, 3} x s in {8, 16, 24} fixes the six (b, s) terms; two points at r=4 fix the rank terms.
+_POINTS = ((2, 8, 2), (3, 8, 2), (2, 16, 2), (3, 16, 2), (2, 24, 2), (3, 24, 2), (2, 8, 4), (3, 16, 4))
+_POINTS_FULL = _POINTS[:6]  # full fine-tuning has no rank
+_TERMS = 8
+_LAYERS = (2, 3)
+_CACHE = 16
+
+
+def basis(b, s, r):
+    """The polynomial terms, vectorised over numpy arrays."""
+    b, s, r = (np.asarray(v, dtype=np.float64) for v in (b, s, r))
+    one = np.ones_like(b * s * r)
+    return np.stack([one, b * one, s * one, b * s, s * s * one, b * s * s, r * one, r * b * s], axis=-1)
+
+
+class _LiveBytes:
+    """A TorchDispatchMode that keeps the live total of storages created inside it, op by op."""
+
+    def __init__(self, known: set[int]):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        outer = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                outer._record(out)
+                return out
+
+        self.mode = Mode()
+        self.known = known
+        self.refs: dict[int, object] = {}  # storage key -> weakref (alive storages)
+        self.born: dict[int, tuple[int, int]] = {}  # storage key -> (op index, bytes), never removed
+        self.live = 0
+        self.timeline: list[int] = []
+
+    def _free(self, key: int) -> None:
+        if self.refs.pop(key, None) is not None:
+            self.live -= self.born[key][1]
+
+    def _record(self, out) -> None:
+        import torch
+        from torch.utils._pytree import tree_flatten
+
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            st = t.untyped_storage()
+            key = st._cdata
+            if key in self.refs or key in self.known:
+                continue
+            nbytes = st.nbytes()
+            self.live += nbytes
+            self.born[key] = (len(self.timeline), nbytes)
+            self.refs[key] = weakref.ref(st, lambda _r, k=key: self._free(k))
+        self.timeline.append(self.live)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Live bytes per op of one traced step (one shape, one depth)."""
+
+    live: np.ndarray  # (ops,) bytes alive besides weights/optimizer state, after each op
+    grads: np.ndarray  # (ops,) of which parameter gradients (they appear in backward and stay)
+    forward_end: int  # index of the op that produced the loss
+
+
+def trace_step(model, setup: TrainingSetup, b: int, s: int) -> Trace:
+    """Forward to the loss and backward of a meta-device recipe model; what is alive after every op."""
+    import torch
+
+    from lora_core.memory.kernels import DeviceEmulation
+
+    params = list(model.parameters())
+    for p in params:
+        p.grad = None
+    known = {p.untyped_storage()._cdata for p in params}
+    known |= {buf.untyped_storage()._cdata for buf in model.buffers()}
+    tracker = _LiveBytes(known)
+    emu = DeviceEmulation(setup.device, recipe.torch_dtype(setup.compute_dtype), setup.autocast)
+    input_ids = torch.zeros((b, s), dtype=torch.long, device="meta")  # (B, S)
+    with emu, tracker.mode:
+        loss = recipe.forward_loss(model, input_ids, setup)
+        emu.end_forward()
+        forward_end = len(tracker.timeline) - 1
+        emu.backward(loss)
+        del loss
+    live = np.asarray(tracker.timeline, dtype=np.float64)
+    grads = np.zeros_like(live)
+    for p in params:
+        if p.grad is not None:
+            key = p.grad.untyped_storage()._cdata
+            if key in tracker.born:
+                op, nbytes = tracker.born[key]
+                grads[op] += nbytes
+        p.grad = None
+    return Trace(live=live, grads=np.cumsum(grads), forward_end=forward_end)
+
+
+# Phases reported by LiveModel.phases, in this order.
+PHASES = ("forward_peak", "forward_end", "backward_peak", "backward_end")
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    """Coefficients of every op's live bytes (and gradient bytes) at depths 2 and 3."""
+
+    live: tuple[np.ndarray, np.ndarray]  # (ops_L, _TERMS) per traced depth
+    grads: tuple[np.ndarray, np.ndarray]
+    forward_end: tuple[int, int]
+    layers: int  # the real depth
+
+    def phases(self, b: int, s: int, r: int, grad_fraction: float = 1.0) -> dict[str, float]:
+        """Live bytes (besides weights and optimizer state) at each phase, for the real depth.
+
+        grad_fraction < 1 models sharded gradients (ZeRO-2/3: each GPU keeps 1/N of them).
+        """
+        x = basis(b, s, r)
+        per_depth = []
+        for live, grads, f in zip(self.live, self.grads, self.forward_end, strict=True):
+            y = live @ x - (1.0 - grad_fraction) * (grads @ x)
+            per_depth.append(np.array([y[: f + 1].max(), y[f], y[f + 1 :].max(), y[-1]]))
+        l2, l3 = per_depth
+        # Identical layers: each phase's peak grows by the same amount per layer (checked in the tests).
+        out = l2 + (self.layers - _LAYERS[0]) * (l3 - l2)
+        return {name: float(max(v, 0.0)) for name, v in zip(PHASES, out, strict=True)}
+
+
+def _key(config: dict, spec, setup: TrainingSetup) -> str:
+    from dataclasses import asdict
+
+    sp = None
+    if spec is not None and setup.method != "full":
+        sp = asdict(spec)
+        sp["r"] = 1  # the rank is a variable of the fit, not of the cache key
+    st = asdict(setup)
+    for k in ("batch", "seq", "gpus", "sharding", "optimizer", "double_quant"):
+        st.pop(k)
+    if setup.method == "qlora" and not setup.autocast:
+        st["method"] = "lora"  # the traced stand-in for a QLoRA base is the compute-dtype LoRA model itself
+    return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
+
+
+def live_model(config: dict, spec, setup: TrainingSetup) -> LiveModel:
+    """The fitted live-bytes model for this architecture, LoRA spec and recipe (cached)."""
+    return _live_model(_key(config, spec, setup))
+
+
+def spec_from_dict(sp: dict | None):
+    """A LoraSpec back from its asdict() form (cache keys are JSON)."""
+    from lora_core.spec import LoraSpec
+
+    if sp is None:
+        return None
+    sp = dict(sp)
+    if isinstance(sp["target_modules"], list):
+        sp["target_modules"] = tuple(sp["target_modules"])
+    sp["modules_to_save"] = tuple(sp["modules_to_save"])
+    return LoraSpec(**sp)
+
+
+@lru_cache(maxsize=_CACHE)
+def _live_model(key: str) -> LiveModel:
+
+    data = json.loads(key)
+    config = data["config"]
+    setup = TrainingSetup(**data["setup"])
+    spec = spec_from_dict(data["spec"])
+    points = _POINTS_FULL if setup.method == "full" else _POINTS
+    a = np.stack([basis(b, s, r) for b, s, r in points])  # (points, terms)
+    cols = 6 if setup.method == "full" else _TERMS
+    lives, grads, fwds = [], [], []
+    for layers in _LAYERS:
+        cfg = recipe.with_layers(config, layers)
+        traces: dict[tuple, Trace] = {}
+        for r in sorted({p[2] for p in points}):
+            model = recipe.build_training_model(cfg, recipe.with_rank(spec, r) if spec else None, setup)
+            for b, s, rr in points:
+                if rr == r:
+                    traces[(b, s, r)] = trace_step(model, setup, b, s)
+        ordered = [traces[p] for p in points]
+        n = len(ordered[0].live)
+        if any(len(t.live) != n or t.forward_end != ordered[0].forward_end for t in ordered):
+            raise RuntimeError("traced op sequences differ between shapes; cannot fit")
+        fit = []
+        for field in ("live", "grads"):
+            y = np.stack([getattr(t, field) for t in ordered])  # (points, ops)
+            design = a[:, :cols]
+            scale = np.abs(design).max(axis=0)  # column scaling: 1 and b*s^2 differ by 10^3
+            sol = np.linalg.solve(design / scale, y) / scale[:, None]  # (cols, ops): as many shapes as terms
+            coef = np.zeros((n, _TERMS))
+            # Every term counts whole bytes per element (e.g. 2*b*s*h for a bf16 (B, S, H) tensor), so the
+            # exact coefficients are integers; rounding removes the solver's floating-point noise, which
+            # b*s^2 would otherwise amplify at long sequences. The tests check an untraced shape exactly.
+            coef[:, :cols] = np.round(sol.T)
+            fit.append(coef)
+        lives.append(fit[0])
+        grads.append(fit[1])
+        fwds.append(ordered[0].forward_end)
+    return LiveModel(tuple(lives), tuple(grads), tuple(fwds), recipe.layer_count(config))

@@ -1,0 +1,118 @@
+"""A LoRA spec in PEFT's own terms, validated at construction, and the `peft.LoraConfig(...)` it stands for."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lora_core.errors import LoraLabError
+from lora_core.validate import MAX_DIM, choice, positive_float, positive_int
+
+ALL_LINEAR = "all-linear"  # PEFT's shorthand (peft.utils.constants.INCLUDE_LINEAR_LAYERS_SHORTHAND)
+BIAS_CHOICES = ("none", "lora_only", "all")  # PEFT LoraConfig.bias
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")  # a module-name suffix such as "q_proj" or "attn.c_attn"
+_MAX_NAMES = 64  # more names than any real architecture has leaf kinds
+
+
+def _names(field: str, value, *, allow_empty: bool) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",")]
+    try:
+        items = tuple(str(v).strip() for v in value)
+    except TypeError:
+        raise LoraLabError(f"{field} must be a list of module names, got {type(value).__name__}") from None
+    items = tuple(v for v in items if v)
+    if not items and not allow_empty:
+        raise LoraLabError(f"{field} must name at least one module (e.g. q_proj,v_proj) or be {ALL_LINEAR}")
+    if len(items) > _MAX_NAMES:
+        raise LoraLabError(f"{field} may name at most {_MAX_NAMES} modules, got {len(items)}")
+    for v in items:
+        if not _NAME.match(v) or len(v) > 200:
+            raise LoraLabError(f"{field}: {v[:60]!r} is not a module name (letters, digits, _ and .)")
+    return tuple(dict.fromkeys(items))  # drop repeats, keep order
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """What `peft.LoraConfig` would be given. Defaults are PEFT 0.21's own."""
+
+    r: int = 8  # rank of B (d x r) and A (r x k); PEFT default r=8
+    alpha: float = 8  # lora_alpha; scaling = alpha / r (Hu et al. 2021, sec. 4.1); PEFT default 8
+    target_modules: tuple[str, ...] | str = ("q_proj", "v_proj")  # name suffixes, or "all-linear"
+    bias: str = "none"  # "none" | "lora_only" (biases of adapted layers) | "all" (every bias in the model)
+    use_dora: bool = False  # DoRA (Liu et al. 2024): adds a magnitude vector of out_features per layer
+    modules_to_save: tuple[str, ...] = ()  # modules trained in full, kept as a separate copy (e.g. "lm_head")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "r", positive_int("rank r", self.r, maximum=MAX_DIM))
+        object.__setattr__(self, "alpha", positive_float("alpha", self.alpha, maximum=1e9))
+        targets = self.target_modules
+        if isinstance(targets, str) and targets.strip().lower() == ALL_LINEAR:
+            object.__setattr__(self, "target_modules", ALL_LINEAR)
+        else:
+            object.__setattr__(self, "target_modules", _names("target_modules", targets, allow_empty=False))
+        object.__setattr__(self, "bias", choice("bias", self.bias, BIAS_CHOICES))
+        if not isinstance(self.use_dora, bool):
+            raise LoraLabError(f"use_dora must be true or false, got {self.use_dora!r}")
+        saved = _names("modules_to_save", self.modules_to_save, allow_empty=True)
+        object.__setattr__(self, "modules_to_save", saved)
+        if isinstance(self.target_modules, tuple) and set(saved) & set(self.target_modules):
+            both = ", ".join(sorted(set(saved) & set(self.target_modules)))
+            raise LoraLabError(f"{both} cannot be both a LoRA target and in modules_to_save")
+
+    @property
+    def all_linear(self) -> bool:
+        return self.target_modules == ALL_LINEAR
+
+    @property
+    def scaling(self) -> float:
+        """alpha / r: the factor on B·A (PEFT `LoraLayer.scaling` without rsLoRA)."""
+        return self.alpha / self.r
+
+    def peft_snippet(self) -> str:
+        """The matching PEFT code, ready to copy."""
+        targets = repr(ALL_LINEAR) if self.all_linear else repr(list(self.target_modules))
+        alpha = int(self.alpha) if float(self.alpha).is_integer() else self.alpha
+        lines = [
+            "from peft import LoraConfig, get_peft_model",
+            "",
+            "config = LoraConfig(",
+            f"    r={self.r},",
+            f"    lora_alpha={alpha},",
+            f"    target_modules={targets},",
+            f"    bias={self.bias!r},",
+        ]
+        if self.use_dora:
+            lines.append("    use_dora=True,")
+        if self.modules_to_save:
+            lines.append(f"    modules_to_save={list(self.modules_to_save)!r},")
+        lines += [
+            ")",
+            "model = get_peft_model(model, config)",
+            "model.print_trainable_parameters()",
+        ]
+        return "\n".join(lines)
+
+
+# PEFT's defaults when LoraConfig names no targets: TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+# (peft 0.21.2, peft/utils/constants.py), for the model types our presets use.
+PEFT_DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
+    "llama": ("q_proj", "v_proj"),
+    "mistral": ("q_proj", "v_proj"),
+    "mixtral": ("q_proj", "v_proj"),
+    "qwen2": ("q_proj", "v_proj"),
+    "gemma": ("q_proj", "v_proj"),
+    "phi3": ("qkv_proj",),
+    "gpt2": ("c_attn",),
+    "bert": ("query", "value"),
+    "roberta": ("query", "value"),
+    "t5": ("q", "v"),
+}
+
+
+def default_targets(model_type: str, available: tuple[str, ...]) -> tuple[str, ...]:
+    """PEFT's default targets for this model type where it has them, else q_proj/v_proj, else all-linear."""
+    for names in (PEFT_DEFAULT_TARGETS.get(model_type, ()), ("q_proj", "v_proj")):
+        if names and set(names) <= set(available):
+            return names
+    return (ALL_LINEAR,)

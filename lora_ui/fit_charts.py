@@ -1,0 +1,134 @@
+"""Chart builders for the Fit page: data and already-translated labels in, a Plotly figure out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+MAX_POINTS = 600  # a live chart sends at most this many points per redraw (every ~0.2 s)
+TINY = 1e-12  # log axes cannot show 0: losses and floors are clipped to this for drawing only
+
+
+def thin(values: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list[int], list[float]]:
+    """(steps, values) with at most max_points, always keeping the first and the last."""
+    n = len(values)
+    if n <= max_points:
+        idx = list(range(n))
+    else:
+        idx = sorted(set(np.linspace(0, n - 1, max_points).round().astype(int).tolist()))
+    return idx, [max(float(values[i]), TINY) for i in idx]
+
+
+def loss_chart(losses: Sequence[float], floor: float | None, labels: dict[str, str]) -> go.Figure:
+    """Loss against step on a log scale, with the rank-r floor as a dashed line.
+
+    labels: title, x, y, loss, floor.
+    """
+    steps, values = thin(losses)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=labels["loss"]))
+    if floor is not None:
+        last = max(steps[-1] if steps else 1, 1)
+        fig.add_trace(
+            go.Scatter(
+                x=[0, last],
+                y=[max(floor, TINY)] * 2,
+                mode="lines",
+                name=labels["floor"],
+                line={"dash": "dash", "color": "firebrick"},
+            )
+        )
+    fig.update_layout(
+        title=labels["title"],
+        xaxis_title=labels["x"],
+        yaxis_title=labels["y"],
+        yaxis_type="log",
+        height=360,
+        margin={"t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def heatmaps(target: np.ndarray, learned: np.ndarray, labels: dict[str, str]) -> go.Figure:
+    """Target ΔW, learned ΔW and their difference side by side, on one colour scale centred at 0.
+
+    labels: target, learned, difference.
+    """
+    target, learned = np.asarray(target, dtype=float), np.asarray(learned, dtype=float)
+    diff = target - learned
+    bound = float(max(np.abs(target).max(initial=0.0), np.abs(learned).max(initial=0.0), 1e-12))
+    fig = make_subplots(
+        rows=1, cols=3, subplot_titles=(labels["target"], labels["learned"], labels["difference"])
+    )
+    for i, m in enumerate((target, learned, diff), start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=m, zmin=-bound, zmax=bound, colorscale="RdBu", reversescale=True, showscale=(i == 3)
+            ),
+            row=1,
+            col=i,
+        )
+        fig.update_yaxes(autorange="reversed", row=1, col=i)
+    fig.update_layout(height=340, margin={"t": 50, "b": 20})
+    return fig
+
+
+def sigma_chart(
+    target_sigma: Sequence[float], learned_sigma: Sequence[float], r: int, labels: dict[str, str]
+) -> go.Figure:
+    """Singular values of target and learned ΔW by index, with a line at r.
+
+    labels: title, x, y, target, learned, rank.
+    """
+    shown = max(2 * r, 10)
+    nonzero = sum(1 for s in target_sigma if s > 1e-9 * max(target_sigma[0] if target_sigma else 1, 1e-30))
+    shown = min(max(shown, nonzero + 2), len(target_sigma)) if target_sigma else 0
+    idx = list(range(1, shown + 1))
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=idx, y=list(target_sigma[:shown]), name=labels["target"], opacity=0.6))
+    fig.add_trace(go.Bar(x=idx, y=list(learned_sigma[:shown]), name=labels["learned"], opacity=0.9))
+    fig.add_vline(x=r + 0.5, line_dash="dot", annotation_text=labels["rank"])
+    fig.update_layout(
+        title=labels["title"],
+        xaxis_title=labels["x"],
+        yaxis_title=labels["y"],
+        barmode="overlay",
+        height=340,
+        margin={"t": 50, "b": 40},
+    )
+    return fig
+
+
+def sweep_chart(
+    ranks: Sequence[int], finals: Sequence[float], floors: Sequence[float], labels: dict[str, str]
+) -> go.Figure:
+    """Final loss of a short fit at each rank beside the floor; log scale.
+
+    labels: title, x, y, loss, floor.
+    """
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=list(ranks),
+            y=[max(f, TINY) for f in floors],
+            mode="lines",
+            name=labels["floor"],
+            line={"dash": "dash", "color": "firebrick"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(x=list(ranks), y=[max(f, TINY) for f in finals], mode="markers", name=labels["loss"])
+    )
+    fig.update_layout(
+        title=labels["title"],
+        xaxis_title=labels["x"],
+        yaxis_title=labels["y"],
+        yaxis_type="log",
+        height=340,
+        margin={"t": 50, "b": 40},
+    )
+    return fig

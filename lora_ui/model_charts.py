@@ -1,0 +1,18 @@
+"""Model page figure: trainable LoRA values by module pattern (data in, Plotly figure out)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+
+def params_by_module_figure(names: list[str], values: list[int], labels: dict[str, str]) -> go.Figure:
+    """Horizontal bars, one per targeted module pattern. labels: title, x."""
+    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker={"color": "#e4572e"}))
+    fig.update_layout(
+        title=labels["title"],
+        xaxis_title=labels["x"],
+        height=max(260, 40 * len(names) + 120),
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        yaxis={"autorange": "reversed"},
+    )
+    return fig

@@ -1,0 +1,27 @@
+"""The Fit page trains live in Chromium: Train draws the loss chart, then the results."""
+
+from tests.browser.conftest import no_exception, open_app
+
+
+def test_train_draws_the_chart_and_results(page, app_server):
+    open_app(page, app_server, "fit", "fit_rows=16&fit_cols=12&fit_k=3&fit_r=2&fit_steps=300")
+    assert page.locator("[data-testid='stPlotlyChart']").count() == 0
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)  # live, then the results
+    page.wait_for_selector("[data-testid='stMetric']", timeout=60_000)  # the fit ended: results drawn
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= 3  # loss, heatmaps, singular values
+    assert no_exception(page)
+
+
+def test_stop_button_ends_a_long_fit(page, app_server):
+    open_app(page, app_server, "fit", "fit_rows=256&fit_cols=256&fit_k=8&fit_r=4&fit_steps=20000")
+    page.get_by_role("button", name="Train").click()
+    stop = page.get_by_role("button", name="Stop")
+    stop.wait_for(timeout=60_000)
+    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)
+    stop.click()  # the fragment redraws every 0.25 s; the locator re-finds the button if it was replaced
+    page.wait_for_selector("[data-testid='stMetric'], [data-testid='stAlert']", timeout=60_000)
+    page.wait_for_timeout(500)
+    # either the partial fit's results (stopped by the button) or, if stopped before its first step, a note
+    assert page.get_by_text("it was stopped").count() + page.get_by_text("Stopped at step").count() >= 1
+    assert no_exception(page)

@@ -1,0 +1,175 @@
+"""Behaviour of the live fit (fixed seeds, tiny sizes): it learns, stops at the Eckart–Young floor, merges."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lora_core import fit_regression as reg
+from lora_core.fit import DEFAULT_R, FitSettings, fit_matrix, fit_regression, run_matrix, run_regression
+from lora_core.fit_sweep import sweep_matrix, sweep_ranks
+from lora_core.fit_targets import eckart_young_floor, make_target, singular_values
+from lora_core.fit_trainer import STOP_CANCELLED, STOP_TARGET, STOP_TIME, lr_at
+
+SMALL = {"rows": 20, "cols": 16}
+
+
+def test_loss_decreases():
+    res = run_matrix(**SMALL, true_rank=3, settings=FitSettings(r=2, steps=200))
+    assert res.losses[-1] < res.losses[0] / 10
+    assert len(res.losses) == res.steps + 1
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_matrix_fit_ends_within_one_percent_of_the_floor(seed):
+    res = run_matrix(settings=FitSettings(seed=seed))  # every other value at its default
+    assert res.optimal_loss > 0  # r=4 < k=8 with noise: a visible floor
+    assert res.final_loss <= 1.01 * res.optimal_loss
+
+
+def test_adapter_changes_while_the_base_stays_bit_identical():
+    target = make_target(**SMALL, true_rank=3, seed=0)
+    base = torch.randn(SMALL["rows"], SMALL["cols"], generator=torch.Generator().manual_seed(5))
+    before = base.clone()
+    res = fit_matrix(target, FitSettings(r=2, steps=20), base=base)
+    assert torch.equal(base, before)  # bit-identical
+    assert res.base_weight is base
+    assert res.lora_B.abs().sum() > 0  # B started at zeros (loralib/PEFT) and moved
+    assert torch.equal(res.merged_weight, base + res.learned_delta)
+
+
+def test_regression_base_stays_bit_identical():
+    data = reg.make_regression_data(80, 6, 5, seed=0)
+    theta = data.theta.clone()
+    fit_regression(data, FitSettings(r=1, steps=10))
+    assert torch.equal(data.theta, theta)
+
+
+def test_merged_equals_unmerged_within_float32_rounding():
+    res = run_matrix(**SMALL, true_rank=3, settings=FitSettings(r=2, steps=100))
+    scale = float(res.merged_weight.abs().max())
+    assert res.merge_max_abs_diff <= 1e-5 * max(scale, 1.0) * SMALL["cols"]
+
+
+def test_rank_at_least_true_rank_without_noise_reaches_about_zero():
+    res = run_matrix(**SMALL, true_rank=3, settings=FitSettings(r=4, steps=1000), noise=0.0)
+    assert res.optimal_loss < 1e-10
+    assert res.final_loss < 1e-6  # the signal's entries have mean square 1
+
+
+def test_rank_below_true_rank_stops_at_the_floor_not_below():
+    res = run_matrix(**SMALL, true_rank=6, settings=FitSettings(r=2, steps=1000), noise=0.0)
+    assert res.optimal_loss > 1e-3
+    assert res.final_loss >= res.optimal_loss * (1 - 1e-6)  # nothing rank-2 beats Eckart–Young
+    assert res.final_loss <= res.optimal_loss * 1.01
+
+
+def test_eckart_young_floor_equals_the_truncated_svd_error():
+    t = make_target(12, 9, 5, "linear", 0.1, seed=3).double()
+    u, s, vh = torch.linalg.svd(t, full_matrices=False)
+    r = 2
+    best = (u[:, :r] * s[:r]) @ vh[:r]
+    direct = float(((t - best) ** 2).sum()) / t.numel()
+    assert eckart_young_floor(singular_values(t), r, t.numel()) == pytest.approx(direct, rel=1e-9)
+
+
+def test_learned_singular_values_match_a_full_svd():
+    res = run_matrix(**SMALL, true_rank=3, settings=FitSettings(r=2, steps=50))
+    full = torch.linalg.svdvals(res.learned_delta.double())
+    assert list(res.learned_sigma[:4]) == pytest.approx(full[:4].tolist(), rel=1e-4, abs=1e-6)
+
+
+def test_deterministic_by_seed():
+    a = run_matrix(**SMALL, true_rank=3, settings=FitSettings(r=2, steps=30, seed=7))
+    b = run_matrix(**SMALL, true_rank=3, settings=FitSettings(r=2, steps=30, seed=7))
+    assert a.losses == b.losses
+
+
+def test_cancel_target_and_time_stops():
+    calls = []
+    res = run_matrix(
+        **SMALL,
+        true_rank=3,
+        settings=FitSettings(r=2, steps=500),
+        should_stop=lambda: len(calls) > 4,
+        callback=lambda step, loss: calls.append(step),
+    )
+    assert res.stop_reason == STOP_CANCELLED and res.steps == 4
+    res = run_matrix(**SMALL, true_rank=3, settings=FitSettings(r=2, steps=500, target_loss=0.5))
+    assert res.stop_reason == STOP_TARGET and res.losses[-1] <= 0.5 < res.losses[-2]
+    res = run_matrix(**SMALL, true_rank=3, settings=FitSettings(r=2, steps=500, max_seconds=1e-9))
+    assert res.stop_reason == STOP_TIME and res.steps <= 1
+
+
+def test_lr_schedule_is_a_half_cosine():
+    assert lr_at(0, 100, 0.1) == pytest.approx(0.1)
+    assert lr_at(100, 100, 0.1) == pytest.approx(0.001)  # LR_FLOOR_FRACTION * lr
+    assert lr_at(50, 100, 0.1) == pytest.approx((0.1 + 0.001) / 2)
+
+
+def brute_force_regression_floor(data, r):
+    """min over rank-r D of ||X (theta + delta) - X (theta + D)||^2 / N via a float64 QR of X."""
+    X = data.X.double()
+    resid = data.y.double() - X @ data.theta.double()
+    q, _ = torch.linalg.qr(X)
+    s = torch.linalg.svdvals(q.T @ resid)
+    outside = float((resid**2).sum() - ((q.T @ resid) ** 2).sum())
+    return (float((s[r:] ** 2).sum()) + max(outside, 0.0)) / resid.numel()
+
+
+def test_regression_reaches_the_x_weighted_floor():
+    data = reg.make_regression_data(300, 12, 10, "lowrank", 3, seed=1)
+    res = fit_regression(data, FitSettings(r=1, steps=1500, lr=0.05))
+    brute = brute_force_regression_floor(data, 1)
+    assert res.optimal_loss == pytest.approx(brute, rel=1e-4)
+    assert brute * (1 - 1e-4) <= res.final_loss <= 1.01 * brute
+
+
+def test_regression_training_loss_is_the_full_data_mse():
+    res = run_regression(200, 9, 7, FitSettings(r=1, steps=40))
+    # last training loss (whitened, no cancellation) against the loss recomputed on all n samples
+    assert res.losses[-1] == pytest.approx(res.final_loss, rel=1e-3)
+    assert res.optimal_loss < 1e-8  # y = X (theta + ones): a rank-1 shift, r = 1 reaches it
+
+
+def test_regression_seed_experiment_stops_at_target():
+    res = run_regression(400, 21, 20, FitSettings(r=1, alpha=1.0, lr=0.05, steps=2000, target_loss=1e-3))
+    assert res.stop_reason == STOP_TARGET
+    assert res.final_loss <= 1.01e-3
+    assert torch.allclose(res.learned_delta, torch.ones(21, 20), atol=0.05)  # the seed's "matrix full of 1s"
+
+
+def test_randomized_top_sigma_matches_exact():
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(300, 5, generator=g, dtype=torch.float64) @ torch.randn(
+        5, 280, generator=g, dtype=torch.float64
+    )
+    m += 1e-3 * torch.randn(300, 280, generator=g, dtype=torch.float64)
+    exact = float((torch.linalg.svdvals(m)[:3] ** 2).sum())
+    assert reg.top_sigma_sq(m, 3, torch.Generator().manual_seed(1)) == pytest.approx(exact, rel=1e-10)
+
+
+def test_regression_needs_full_column_rank():
+    from lora_core.errors import LoraLabError
+
+    with pytest.raises(LoraLabError, match="samples"):
+        reg.make_regression_data(5, 10, 3)
+
+
+def test_rank_sweep_sits_on_the_floor_past_the_true_rank():
+    target = make_target(**SMALL, true_rank=3, noise=0.0, seed=0)
+    pts = sweep_matrix(target, (1, 2, 3, 4), FitSettings(r=DEFAULT_R, steps=600))
+    assert [p.r for p in pts] == [1, 2, 3, 4]
+    assert pts[0].floor > pts[1].floor > pts[2].floor
+    for p in pts:
+        assert p.final_loss <= 1.01 * p.floor + 1e-4  # entries have mean square 1
+    assert sweep_ranks(100) == (1, 2, 3, 4, 6, 9, 13, 19)
+    assert sweep_ranks(3) == (1, 2, 3)
+
+
+def test_settings_are_validated():
+    from lora_core.errors import LoraLabError
+
+    for bad in ({"r": 0}, {"alpha": float("nan")}, {"steps": 10**9}, {"lr": -1}, {"r": "x"}):
+        with pytest.raises(LoraLabError):
+            FitSettings(**bad)

@@ -1,0 +1,79 @@
+"""The Fit page in AppTest: it trains a few steps, draws results, and keeps working after bad input."""
+
+from __future__ import annotations
+
+import time
+
+from lora_ui import keys as K
+
+WAIT_S = 60  # a generous bound for a few tiny steps on a busy machine; not a timing assertion
+
+
+def wait_done(at, key=K.FIT_JOB):
+    deadline = time.monotonic() + WAIT_S
+    while at.session_state[key].active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not at.session_state[key].active
+
+
+def test_page_trains_a_few_steps_and_shows_results(app_test):
+    at = app_test(
+        page="fit",
+        query={K.FIT_ROWS: "12", K.FIT_COLS: "10", K.FIT_K: "3", K.FIT_R: "2", K.FIT_STEPS: "30"},
+    )
+    assert not at.exception, at.exception
+    assert at.number_input(key=K.FIT_ROWS).value == 12
+    at.button(key=K.FIT_TRAIN).click().run()
+    assert not at.exception, at.exception
+    wait_done(at)
+    at.run()
+    assert not at.exception, at.exception
+    job = at.session_state[K.FIT_JOB]
+    assert job.result is not None and job.error is None
+    assert len(job.losses) == 30 + 1  # the loss before each of the 30 steps, and after the last
+    assert job.result.payload["steps"] == 30
+    assert len(at.metric) >= 5
+    # the rank sweep runs through the same runner and draws its chart
+    at.button(key=K.FIT_SWEEP).click().run()
+    wait_done(at, K.FIT_SWEEP_JOB)
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.session_state[K.FIT_SWEEP_JOB].result) >= 1
+
+
+def test_regression_mode_trains(app_test):
+    at = app_test(
+        page="fit",
+        query={
+            K.FIT_MODE: "regression",
+            K.FIT_SAMPLES: "60",
+            K.FIT_ROWS: "8",
+            K.FIT_COLS: "6",
+            K.FIT_STEPS: "20",
+        },
+    )
+    at.button(key=K.FIT_TRAIN).click().run()
+    wait_done(at)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state[K.FIT_JOB].result.payload["mode"] == "regression"
+
+
+def test_bad_regression_sizes_show_an_error_and_the_page_keeps_working(app_test):
+    at = app_test(page="fit", query={K.FIT_MODE: "regression", K.FIT_SAMPLES: "5", K.FIT_ROWS: "50"})
+    at.button(key=K.FIT_TRAIN).click().run()
+    assert not at.exception, at.exception
+    assert any("samples" in e.value for e in at.error)
+    assert at.button(key=K.FIT_TRAIN) is not None
+
+
+def test_fit_strings_have_english_and_telugu():
+    from lora_ui.strings import fit
+
+    assert set(fit.EN) == set(fit.TE)
+    assert all(v.strip() for v in (*fit.EN.values(), *fit.TE.values()))
+    # real Telugu: every Telugu string but the pure symbols holds Telugu letters (U+0C00..U+0C7F)
+    symbolic = {"r", "sigma.y", "sigma.rank"}
+    for key, text in fit.TE.items():
+        if key not in symbolic and text != "LoRA rank r":
+            assert any("\u0c00" <= ch <= "\u0c7f" for ch in text), key

@@ -1,0 +1,98 @@
+"""The cross-session fit runner: at most N fits train at once, the rest queue in order, cancel cleanly."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from lora_core.errors import LoraLabError
+from lora_ui import fit_runner
+from lora_ui.fit_runner import CANCELLED, DONE, ERROR, QUEUED, RUNNING, FitRunner
+
+BOUND_S = 30  # generous bound for waits on a busy machine; never a timing assertion
+
+
+def wait_for(cond, what):
+    deadline = time.monotonic() + BOUND_S
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def gated_work(gate: threading.Event, started: list):
+    def work(job):
+        started.append(job.id)
+        while not gate.wait(0.01):
+            if job.should_stop():
+                return None
+        return job.id
+
+    return work
+
+
+def test_third_fit_waits_while_two_run_then_runs():
+    runner = FitRunner(max_running=2)
+    gates = [threading.Event() for _ in range(3)]
+    started: list[int] = []
+    jobs = [runner.submit(gated_work(g, started)) for g in gates]
+    wait_for(lambda: runner.running == 2, "two running fits")
+    assert [j.state for j in jobs] == [RUNNING, RUNNING, QUEUED]
+    assert runner.position(jobs[2]) == 1 and runner.waiting == 1
+    assert jobs[2].id not in started
+    gates[0].set()  # the first fit ends: its slot goes to the third
+    wait_for(lambda: jobs[2].state == RUNNING, "the third fit to start")
+    assert jobs[0].state == DONE and jobs[0].result == jobs[0].id
+    gates[1].set()
+    gates[2].set()
+    wait_for(lambda: all(j.state == DONE for j in jobs), "all fits")
+    assert runner.running == 0 and runner.waiting == 0
+
+
+def test_a_queued_fit_can_be_cancelled_and_never_runs():
+    runner = FitRunner(max_running=1)
+    gate = threading.Event()
+    started: list[int] = []
+    first = runner.submit(gated_work(gate, started))
+    wait_for(lambda: first.state == RUNNING, "first fit")
+    second = runner.submit(gated_work(gate, started))
+    second.cancel()
+    wait_for(lambda: second.state == CANCELLED, "cancel while queued")
+    assert second.id not in started
+    first.cancel()  # a running fit sees should_stop() and returns
+    wait_for(lambda: first.state == CANCELLED, "cancel while running")
+    assert runner.running == 0
+
+
+def test_a_fit_whose_session_left_is_cancelled(monkeypatch):
+    monkeypatch.setattr(fit_runner, "GONE_GRACE_S", 0.0)
+    monkeypatch.setattr(fit_runner, "ALIVE_EVERY_S", 0.0)
+    runner = FitRunner(max_running=1)
+    alive = threading.Event()
+    alive.set()
+    job = runner.submit(gated_work(threading.Event(), []), alive=alive.is_set)
+    wait_for(lambda: job.state == RUNNING, "the fit to start")
+    alive.clear()  # the browser tab closed
+    wait_for(lambda: job.state == CANCELLED, "cancel after the session left")
+
+
+def test_errors_are_kept_for_the_page():
+    runner = FitRunner(max_running=1)
+
+    def boom(job):
+        raise LoraLabError("bad target")
+
+    job = runner.submit(boom)
+    wait_for(lambda: not job.active, "the failing fit")
+    assert job.state == ERROR and "bad target" in str(job.error)
+    assert runner.running == 0
+
+
+def test_max_running_from_env(monkeypatch):
+    monkeypatch.setenv(fit_runner.ENV_MAX_RUNNING, "3")
+    assert fit_runner.max_running_from_env() == 3
+    monkeypatch.setenv(fit_runner.ENV_MAX_RUNNING, "lots")
+    assert fit_runner.max_running_from_env() == fit_runner.DEFAULT_MAX_RUNNING
+    with pytest.raises(LoraLabError):
+        FitRunner(0)

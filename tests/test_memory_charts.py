@@ -1,0 +1,44 @@
+"""Chart builders of the Memory page, tested directly (no browser)."""
+
+from lora_ui.memory_charts import GB, GIB, curves_figure, methods_figure
+
+LABELS = {"title": "T", "y": "GiB", "card": "{gb} GB card", "x": "rank", "current": "now"}
+
+
+def test_methods_figure_stacks_segments_in_gib():
+    bars = {
+        "Full": {
+            "base_weights": 2 * GIB,
+            "adapters": 0,
+            "optimizer": 4 * GIB,
+            "live": GIB,
+            "overhead": GIB // 2,
+        },
+        "LoRA": {
+            "base_weights": 2 * GIB,
+            "adapters": GIB // 4,
+            "optimizer": 0,
+            "live": GIB,
+            "overhead": GIB // 2,
+        },
+    }
+    fig = methods_figure(bars, {"base_weights": "base"}, (16, 24, 80), LABELS)
+    assert fig.layout.barmode == "stack"
+    assert next(t.name for t in fig.data) == "base"
+    assert len(fig.data) == 5
+    assert list(fig.data[2].y) == [4.0, 0.0]  # optimizer segment, GiB
+    # card lines: the vendor's GB (1e9 bytes) placed on the GiB axis; 16 GB shown (above the 7.5 GiB top)
+    ys = [s.y0 for s in fig.layout.shapes]
+    assert ys == [16 * GB / GIB]
+    texts = [a.text for a in fig.layout.annotations]
+    assert texts == ["16 GB card"]
+
+
+def test_curves_figure_lines_and_current_marker():
+    fig = curves_figure(
+        [1, 2, 4], {"lora": [GIB, 2 * GIB, 3 * GIB]}, {"lora": "LoRA"}, (16,), LABELS, current=2
+    )
+    assert fig.data[0].name == "LoRA"
+    assert list(fig.data[0].y) == [1.0, 2.0, 3.0]
+    assert fig.layout.xaxis.type == "log"
+    assert any(a.text == "now" for a in fig.layout.annotations)

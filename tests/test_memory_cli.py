@@ -1,0 +1,106 @@
+"""The `memory` subcommand through lora_core.cli.main: JSON keys, table, bad input -> one line, status 2."""
+
+import json
+
+import pytest
+
+from lora_core.cli import main
+from tests.test_memory_configs import GPT2, LLAMA_GQA
+
+KEYS = {
+    "weights_bytes",
+    "adapter_bytes",
+    "gradients_bytes",
+    "optimizer_bytes",
+    "activations_bytes",
+    "peak_bytes",
+    "reserved_bytes",
+    "cuda_context_bytes",
+    "checkpoint_bytes",
+}
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(LLAMA_GQA))
+    return str(path)
+
+
+def run_json(capsys, argv):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_keys_and_consistency(capsys, tiny_config):
+    out = run_json(capsys, ["memory", "--config", tiny_config, "--method", "lora", "--rank", "4", "--batch", "2", "--seq", "16"])  # fmt: skip
+    assert KEYS <= set(out)
+    assert all(isinstance(out[k], int) and out[k] >= 0 for k in KEYS)
+    assert out["peak_bytes"] >= out["weights_bytes"] + out["optimizer_bytes"]
+    assert out["reserved_bytes"] >= out["peak_bytes"]
+    assert out["adapter_bytes"] <= out["weights_bytes"]
+
+
+def test_full_trains_everything(capsys, tiny_config):
+    base = ["memory", "--config", tiny_config, "--precision", "fp32", "--batch", "1", "--seq", "8"]
+    full = run_json(capsys, [*base, "--method", "full"])
+    # fp32 full fine-tuning: gradients = weights, AdamW two states = 2 x weights
+    assert full["gradients_bytes"] == full["weights_bytes"]
+    assert full["optimizer_bytes"] == 2 * full["weights_bytes"]
+    assert full["checkpoint_bytes"] == full["weights_bytes"]
+
+
+def test_qlora_and_sharding(capsys, tmp_path):
+    path = tmp_path / "gpt2.json"
+    path.write_text(json.dumps(GPT2))
+    base = ["memory", "--config", str(path), "--targets", "c_attn", "--batch", "1", "--seq", "8"]
+    lora = run_json(capsys, [*base, "--method", "lora"])
+    qlora = run_json(capsys, [*base, "--method", "qlora"])
+    assert qlora["weights_bytes"] < lora["weights_bytes"]
+    one = run_json(capsys, [*base, "--method", "full"])
+    four = run_json(capsys, [*base, "--method", "full", "--gpus", "4", "--sharding", "zero3"])
+    assert four["optimizer_bytes"] == -(-one["optimizer_bytes"] // 4)
+    assert four["per_gpu"] is True
+
+
+def test_table_output(capsys, tiny_config):
+    assert main(["memory", "--config", tiny_config, "--method", "full", "--batch", "1", "--seq", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "peak (GiB)" in out and "weights (GiB)" in out
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--method", "lorx"],
+        ["--method", "lora", "--batch", "0"],
+        ["--method", "lora", "--seq", "abc"],
+        ["--method", "lora", "--precision", "fp8"],
+        ["--method", "lora", "--optimizer", "adam"],
+        ["--method", "lora", "--sharding", "zero3"],  # needs --gpus >= 2
+        ["--method", "lora", "--rank", "-1"],
+        ["--method", "lora", "--attention", "flash"],
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, tiny_config, extra):
+    assert main(["memory", "--config", tiny_config, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_missing_and_bad_config(capsys, tmp_path):
+    assert main(["memory", "--config", str(tmp_path / "nope.json"), "--method", "lora"]) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["memory", "--config", str(bad), "--method", "lora"]) == 2
+    assert main(["memory", "--preset", "no-such-model", "--method", "lora"]) == 2
+    assert capsys.readouterr().err.count("\n") == 3
+
+
+@pytest.mark.slow
+def test_lora_paper_checkpoint_point(capsys):
+    """Hu et al. 2021, sec. 4.2: GPT-3 175B's checkpoint is 350 GB in fp16 (2 bytes x 175e9)."""
+    out = run_json(capsys, ["memory", "--preset", "gpt3-175b", "--method", "lora", "--rank", "4", "--targets", "c_attn", "--precision", "fp16", "--batch", "1", "--seq", "8"])  # fmt: skip
+    assert out["full_checkpoint_bytes"] == pytest.approx(350e9, rel=0.01)
+    # the adapter: 96 layers x r(12288 + 3*12288), fp32 (PEFT's default adapter dtype): ~38 MB vs 350 GB
+    assert out["checkpoint_bytes"] == 96 * 4 * (12288 + 3 * 12288) * 4

@@ -1,0 +1,96 @@
+"""weights, gradients and optimizer bytes equal what a real CPU training step holds.
+
+The reference is the step itself: the recipe's model with random weights, a forward/backward and an AdamW
+step, then the storage bytes of parameters, .grad tensors and optimizer states (shared storage once).
+AdamW's `step` counters are 0-dim fp32 tensors that torch keeps on the CPU unless fused/capturable
+(torch/optim/adam.py `_init_group`): not GPU memory, so not in optimizer_bytes; asserted below.
+"""
+
+import pytest
+import torch
+
+from lora_core.memory import TrainingSetup
+from lora_core.memory.recipe import build_training_model, forward_loss, make_optimizer
+from lora_core.memory.states import state_bytes
+from lora_core.spec import LoraSpec
+from tests.test_memory_configs import CONFIGS, TARGETS
+
+
+def storage_bytes(tensors) -> int:
+    seen, total = set(), 0
+    for t in tensors:
+        st = t.untyped_storage()
+        if st.data_ptr() in seen:
+            continue
+        seen.add(st.data_ptr())
+        total += st.nbytes()
+    return total
+
+
+def real_step(config, spec, setup):
+    model = build_training_model(config, spec, setup, device="cpu")
+    opt = make_optimizer(model.parameters(), setup)
+    ids = torch.randint(0, config["vocab_size"], (2, 8))
+    loss = forward_loss(model, ids, setup)
+    loss.backward()
+    opt.step()
+    params = list(model.parameters())
+    grads = [p.grad for p in params if p.grad is not None]
+    states, steps = [], []
+    for state in opt.state.values():
+        for name, t in state.items():
+            (steps if name == "step" else states).append(t)
+    for t in steps:  # the counters: 0-dim fp32 on the CPU
+        assert t.dim() == 0 and t.dtype == torch.float32
+    return storage_bytes(params), storage_bytes(grads), storage_bytes(states), model
+
+
+CASES = [
+    (arch, method, precision, dora)
+    for arch in CONFIGS
+    for method, dora in (("full", False), ("lora", False), ("lora", True))
+    for precision in ("fp32", "bf16", "amp-bf16")
+]
+
+
+@pytest.mark.parametrize("arch,method,precision,dora", CASES)
+def test_state_bytes_equal_a_real_step(arch, method, precision, dora):
+    config = CONFIGS[arch]
+    spec = LoraSpec(r=4, alpha=8, target_modules=TARGETS[arch], use_dora=dora)
+    setup = TrainingSetup(method=method, precision=precision, device="cpu")
+    weights, grads, states, _ = real_step(config, spec, setup)
+    est = state_bytes(config, spec if method != "full" else None, setup)
+    assert est.weights_bytes == weights
+    assert est.gradients_bytes == grads
+    assert est.optimizer_bytes == states
+
+
+def test_adapters_are_fp32_on_a_bf16_base():
+    """PEFT autocast_adapter_dtype=True: the bf16 model's adapters are fp32 (so 4 bytes per value)."""
+    config = CONFIGS["llama-gqa"]
+    spec = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
+    setup = TrainingSetup(method="lora", precision="bf16", device="cpu")
+    _, _, _, model = real_step(config, spec, setup)
+    dtypes = {str(p.dtype) for n, p in model.named_parameters() if "lora_" in n}
+    assert dtypes == {"torch.float32"}
+    est = state_bytes(config, spec, setup)
+    # q_proj (64 -> 64) and v_proj (64 -> 2*16=32) per layer, 2 layers: r*(in+out) each, 4 bytes
+    assert est.adapter_bytes == 4 * 2 * (4 * (64 + 64) + 4 * (64 + 32))
+
+
+def test_trainable_count_matches_params_api():
+    from lora_core.params import count_params
+
+    config = CONFIGS["qwen2"]
+    spec = LoraSpec(r=4, target_modules=("q_proj", "v_proj"), bias="lora_only")
+    est = state_bytes(config, spec, TrainingSetup(method="lora", precision="fp32"))
+    assert est.trainable_params == count_params(config, spec).trainable_params
+
+
+def test_sgd_and_momentum_states():
+    config = CONFIGS["gpt2"]
+    for opt, factor in (("sgd", 0), ("sgd-momentum", 1)):
+        setup = TrainingSetup(method="full", precision="fp32", optimizer=opt, device="cpu")
+        _, grads, states, _ = real_step(config, None, setup)
+        assert states == factor * grads
+        assert state_bytes(config, None, setup).optimizer_bytes == states

@@ -1,0 +1,60 @@
+"""Invariants (Hypothesis): memory never decreases as batch, sequence or rank grows; QLoRA weights < bf16."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lora_core.memory import TrainingSetup, estimate_memory
+from lora_core.memory.states import nf4_bytes, state_bytes
+from lora_core.spec import LoraSpec
+from tests.test_memory_configs import LLAMA_GQA, QWEN2
+
+SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
+FIELDS = ("peak_bytes", "activations_bytes", "device_total_bytes")
+
+
+def _grows(before, after):
+    return all(getattr(after, f) >= getattr(before, f) for f in FIELDS)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    method=st.sampled_from(["full", "lora", "qlora"]),
+    ckpt=st.booleans(),
+    attention=st.sampled_from(["sdpa", "eager"]),
+    b=st.integers(1, 64),
+    s=st.integers(1, 4096),
+    db=st.integers(0, 64),
+    ds=st.integers(0, 4096),
+)
+def test_monotone_in_batch_and_seq(method, ckpt, attention, b, s, db, ds):
+    setup = TrainingSetup(method=method, batch=b, seq=s, grad_checkpointing=ckpt, attention=attention)
+    base = estimate_memory(LLAMA_GQA, SPEC, setup)
+    assert _grows(base, estimate_memory(LLAMA_GQA, SPEC, setup.replace(batch=b + db)))
+    assert _grows(base, estimate_memory(LLAMA_GQA, SPEC, setup.replace(seq=s + ds)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(r=st.integers(1, 512), dr=st.integers(0, 512), dora=st.booleans(), b=st.integers(1, 8))
+def test_monotone_in_rank(r, dr, dora, b):
+    setup = TrainingSetup(method="lora", batch=b, seq=64)
+    spec = LoraSpec(r=r, target_modules=("q_proj", "v_proj"), use_dora=dora)
+    bigger = LoraSpec(r=r + dr, target_modules=("q_proj", "v_proj"), use_dora=dora)
+    before, after = estimate_memory(QWEN2, spec, setup), estimate_memory(QWEN2, bigger, setup)
+    assert _grows(before, after)
+    assert after.weights_bytes >= before.weights_bytes
+
+
+@settings(max_examples=20, deadline=None)
+@given(hidden=st.sampled_from([64, 128, 256]), layers=st.integers(1, 4), dq=st.booleans())
+def test_qlora_weights_smaller_than_bf16(hidden, layers, dq):
+    config = dict(LLAMA_GQA, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers)
+    q = state_bytes(config, SPEC, TrainingSetup(method="qlora", precision="bf16", double_quant=dq))
+    b16 = state_bytes(config, SPEC, TrainingSetup(method="lora", precision="bf16"))
+    assert q.weights_bytes < b16.weights_bytes
+
+
+def test_nf4_bits_per_parameter():
+    """QLoRA paper, section 3: 4 bits + 0.5 bit (fp32 absmax / 64), or + 0.127 bit with double quantization."""
+    n = 64 * 256 * 1000
+    assert nf4_bytes(n, double_quant=False) * 8 / n == 4.5
+    assert round(nf4_bytes(n, double_quant=True) * 8 / n - 4, 3) == 0.127
