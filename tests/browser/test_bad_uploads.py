@@ -1,5 +1,6 @@
 """Bad uploads in Chromium: on every page with an uploader, a wrong file shows a clean st.error naming the
-problem (never an exception), and the same page keeps working for the next file.
+problem (never an exception), and the same page keeps working for the next file. The Fit page reads its
+target when Train is pressed, so there the test presses Train after each upload.
 
 The uploaders are found by their widget key (Streamlit puts `st-key-<key>` on the element's container).
 """
@@ -38,34 +39,54 @@ BAD_CONFIGS = [
     ("config.json", json.dumps(dict(TINY_LLAMA, hidden_size=10**6 + 1)).encode()),  # over the dimension cap
     ("config.json", b'{"pad": "' + b"x" * (ONE_MB + 1000) + b'"}'),  # over the app's cap, under the server's
 ]
-BAD_NUMBERS = [
-    ("target.json", bytes(range(256)) * 8),
-    ("target.json", b'{"not": "numbers"}'),
-    ("target.json", b"[1, 2, NaN]"),
-    ("target.json", b"[" * 50_000 + b"]" * 50_000),
-    ("target.json", "[1, 2, 3]".encode("utf-16")),
-    ("target.json", b"[" + b"1, " * 400_000 + b"1]"),  # over 1 MB
+
+
+def _npy_object_array() -> bytes:
+    """A .npy whose payload is a pickle (an object array): np.load must refuse it, never unpickle."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    return buf.getvalue()
+
+
+# The Fit page's target: a matrix as .npy, .csv or an image (pages/fit.py), read when Train is pressed.
+BAD_TARGETS = [
+    ("target.csv", bytes(range(256)) * 8),  # binary junk
+    ("target.csv", b"1,2,3\n4,nan,6\n"),
+    ("target.csv", b"1,2,3\n4,5\n"),  # ragged
+    ("target.csv", b"a,b\nc,d\n"),
+    ("target.csv", "1,2\n3,4\n".encode("utf-16")),
+    ("target.csv", b"1," * 600_000 + b"1\n"),  # over 1 MB
+    ("target.npy", b"\x93NUMPY junk"),
+    ("target.npy", _npy_object_array()),
+    ("target.png", b"\x89PNG\r\n\x1a\n" + bytes(100)),  # a truncated image
 ]
 # Refused by the browser before any upload (extension not allowed, or over server.maxUploadSize):
 # the page must stay as it was.
-REFUSED = [("weights.pkl", b"\x80\x04K\x01."), ("config.json", b" " * 3_000_000)]
+REFUSED = [("weights.pkl", b"\x80\x04K\x01."), ("big.json", b" " * 3_000_000)]
 
+TINY_CONFIG = ("config.json", json.dumps(TINY_LLAMA).encode())
 UPLOADERS = [
-    # page, query that shows the uploader, uploader key, bad files, a good file (or None)
-    ("model", "", keys.MODEL_UPLOAD, BAD_CONFIGS, ("config.json", json.dumps(TINY_LLAMA).encode())),
+    # page, query that shows the uploader, uploader key, bad files, a good file (or None), button to press
+    ("model", "", keys.MODEL_UPLOAD, BAD_CONFIGS, TINY_CONFIG, None),
     (
         "memory",
         "mem_source=upload",
         getattr(keys, "MEM_UPLOAD", "mem_upload"),
         BAD_CONFIGS,
-        ("config.json", json.dumps(TINY_LLAMA).encode()),
+        TINY_CONFIG,
+        None,
     ),
     (
         "fit",
-        "",
-        getattr(keys, "FIT_UPLOAD", getattr(keys, "FIT_TARGET_UPLOAD", "fit_upload")),
-        BAD_NUMBERS,
+        "fit_mode=matrix&fit_source=upload",
+        getattr(keys, "FIT_UPLOAD", "fit_upload"),
+        BAD_TARGETS,
         None,
+        getattr(keys, "FIT_TRAIN", "fit_train"),
     ),
 ]
 
@@ -112,14 +133,24 @@ def error_texts(page) -> list[str]:
     return [t for t in page.locator("[data-testid='stAlert']").all_inner_texts() if "Problem:" in t]
 
 
-@pytest.mark.parametrize(("path", "query", "key", "bad", "good"), UPLOADERS, ids=[u[0] for u in UPLOADERS])
-def test_bad_uploads_show_a_clean_error(page, app_server, path, query, key, bad, good):
+def press(page, key: str | None) -> None:
+    if key:
+        page.locator(f".st-key-{key} button").click()
+        wait_idle(page, timeout=60_000)
+        settle(page)
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "key", "bad", "good", "button"), UPLOADERS, ids=[u[0] for u in UPLOADERS]
+)
+def test_bad_uploads_show_a_clean_error(page, app_server, path, query, key, bad, good, button):
     open_app(page, app_server)  # the front page first: deep links on a fresh server are test_smoke's job
     open_app(page, app_server, path, query)
     assert no_exception(page)
     for i, (name, data) in enumerate(bad):
         name = f"bad{i}-{name}"  # a new name each time, so upload() can tell this file arrived
         upload(page, key, name, data)
+        press(page, button)
         assert no_exception(page), f"{path}: exception after {name} ({len(data)} bytes)"
         errors = error_texts(page)
         assert errors, f"{path}: no st.error after a bad {name} ({data[:40]!r}...)"
@@ -127,6 +158,7 @@ def test_bad_uploads_show_a_clean_error(page, app_server, path, query, key, bad,
         assert page.locator("h1").count() >= 1  # the rest of the page still renders
     for name, data in REFUSED:
         upload(page, key, name, data, refused=True)
+        press(page, button)
         assert no_exception(page), f"{path}: exception after refused {name}"
     if good is not None:
         upload(page, key, f"good-{good[0]}", good[1])
