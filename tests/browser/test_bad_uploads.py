@@ -1,0 +1,166 @@
+"""Bad uploads in Chromium: on every page with an uploader, a wrong file shows a clean st.error naming the
+problem (never an exception), and the same page keeps working for the next file. The Fit page reads its
+target when Train is pressed, so there the test presses Train after each upload.
+
+The uploaders are found by their widget key (Streamlit puts `st-key-<key>` on the element's container).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from lora_ui import keys
+from tests.browser.conftest import no_exception, open_app, wait_idle
+
+TINY_LLAMA = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "vocab_size": 128,
+    "max_position_embeddings": 64,
+}
+ONE_MB = 1_000_000  # the app's cap on a config.json (lora_core/config.py MAX_CONFIG_BYTES)
+
+# (name shown to the uploader, bytes): each must give st.error, not an exception
+BAD_CONFIGS = [
+    ("config.json", bytes(range(256)) * 8),  # binary junk
+    ("config.json", json.dumps(TINY_LLAMA).encode("utf-16")),  # wrong encoding
+    ("config.json", b"[1, 2, 3]"),  # JSON, but not an object
+    ("config.json", b'{"model_type": "llama", "hidden_size": NaN}'),
+    ("config.json", b'{"model_type": "llama", "hidden_size": ' + b"9" * 5000 + b"}"),
+    ("config.json", b"[" * 50_000 + b"]" * 50_000),  # deep nesting
+    ("config.json", json.dumps(dict(TINY_LLAMA, hidden_size=10**6 + 1)).encode()),  # over the dimension cap
+    ("config.json", b'{"pad": "' + b"x" * (ONE_MB + 1000) + b'"}'),  # over the app's cap, under the server's
+]
+
+
+def _npy_object_array() -> bytes:
+    """A .npy whose payload is a pickle (an object array): np.load must refuse it, never unpickle."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    return buf.getvalue()
+
+
+# The Fit page's target: a matrix as .npy, .csv or an image (pages/fit.py), read when Train is pressed.
+BAD_TARGETS = [
+    ("target.csv", bytes(range(256)) * 8),  # binary junk
+    ("target.csv", b"1,2,3\n4,nan,6\n"),
+    ("target.csv", b"1,2,3\n4,5\n"),  # ragged
+    ("target.csv", b"a,b\nc,d\n"),
+    ("target.csv", "1,2\n3,4\n".encode("utf-16")),
+    ("target.csv", b"1," * 600_000 + b"1\n"),  # over 1 MB
+    ("target.npy", b"\x93NUMPY junk"),
+    ("target.npy", _npy_object_array()),
+    ("target.png", b"\x89PNG\r\n\x1a\n" + bytes(100)),  # a truncated image
+]
+# Refused by the browser before any upload (extension not allowed, or over server.maxUploadSize):
+# the page must stay as it was.
+REFUSED = [("weights.pkl", b"\x80\x04K\x01."), ("big.json", b" " * 3_000_000)]
+
+TINY_CONFIG = ("config.json", json.dumps(TINY_LLAMA).encode())
+UPLOADERS = [
+    # page, query that shows the uploader, uploader key, bad files, a good file (or None), button to press
+    ("model", "", keys.MODEL_UPLOAD, BAD_CONFIGS, TINY_CONFIG, None),
+    (
+        "memory",
+        "mem_source=upload",
+        getattr(keys, "MEM_UPLOAD", "mem_upload"),
+        BAD_CONFIGS,
+        TINY_CONFIG,
+        None,
+    ),
+    (
+        "fit",
+        "fit_mode=matrix&fit_source=upload",
+        getattr(keys, "FIT_UPLOAD", "fit_upload"),
+        BAD_TARGETS,
+        None,
+        getattr(keys, "FIT_TRAIN", "fit_train"),
+    ),
+]
+
+
+def uploader_input(page, key: str):
+    container = page.locator(f".st-key-{key}")
+    # The uploader may sit behind a "preset | upload" choice: wait for one or the other, then pick upload.
+    choice = page.locator("[data-testid='stRadio'] label").filter(has_text=re.compile("upload", re.I))
+    container.or_(choice).first.wait_for(timeout=60_000)
+    if container.count() == 0:
+        choice.first.click()
+        wait_idle(page, timeout=60_000)
+    container.wait_for(timeout=30_000)
+    return container.locator("input[type='file']")
+
+
+def upload(page, key: str, name: str, data: bytes, *, refused: bool = False) -> None:
+    """Upload one file and wait until the app has rerun with it (its name shows in the uploader)."""
+    uploader_input(page, key).set_input_files(
+        files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}]
+    )
+    if not refused:
+        page.locator(f".st-key-{key} [data-testid='stFileChipName'][title='{name}']").wait_for(timeout=60_000)
+    wait_idle(page, timeout=60_000)
+    settle(page)
+
+
+def settle(page, quiet_ms: int = 1500, timeout_ms: int = 60_000) -> None:
+    """Wait until alerts and exceptions stop changing: the status widget can miss a short rerun."""
+    snapshot = (
+        "() => [...document.querySelectorAll(\"[data-testid='stAlert'],[data-testid='stException']\")]"
+        ".map(e => e.innerText).join('|') + document.querySelectorAll('[data-stale=true]').length"
+    )
+    last, quiet, waited = None, 0, 0
+    while quiet < quiet_ms and waited < timeout_ms:
+        now = page.evaluate(snapshot)
+        quiet = quiet + 250 if now == last else 0
+        last = now
+        page.wait_for_timeout(250)
+        waited += 250
+
+
+def error_texts(page) -> list[str]:
+    return [t for t in page.locator("[data-testid='stAlert']").all_inner_texts() if "Problem:" in t]
+
+
+def press(page, key: str | None) -> None:
+    if key:
+        page.locator(f".st-key-{key} button").click()
+        wait_idle(page, timeout=60_000)
+        settle(page)
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "key", "bad", "good", "button"), UPLOADERS, ids=[u[0] for u in UPLOADERS]
+)
+def test_bad_uploads_show_a_clean_error(page, app_server, path, query, key, bad, good, button):
+    open_app(page, app_server)  # the front page first: deep links on a fresh server are test_smoke's job
+    open_app(page, app_server, path, query)
+    assert no_exception(page)
+    for i, (name, data) in enumerate(bad):
+        name = f"bad{i}-{name}"  # a new name each time, so upload() can tell this file arrived
+        upload(page, key, name, data)
+        press(page, button)
+        assert no_exception(page), f"{path}: exception after {name} ({len(data)} bytes)"
+        errors = error_texts(page)
+        assert errors, f"{path}: no st.error after a bad {name} ({data[:40]!r}...)"
+        assert all(len(e) > len("Problem: ") + 5 for e in errors), errors  # the message names the problem
+        assert page.locator("h1").count() >= 1  # the rest of the page still renders
+    for name, data in REFUSED:
+        upload(page, key, name, data, refused=True)
+        press(page, button)
+        assert no_exception(page), f"{path}: exception after refused {name}"
+    if good is not None:
+        upload(page, key, f"good-{good[0]}", good[1])
+        assert no_exception(page)
+        assert not error_texts(page), f"{path}: the error stays after a good file"

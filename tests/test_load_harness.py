@@ -1,0 +1,124 @@
+"""Sanity checks of benchmarks/load_test.py's pieces (no timings: the benchmark reports those)."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def lt():
+    spec = importlib.util.spec_from_file_location("load_test", ROOT / "benchmarks" / "load_test.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["load_test"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_percentile_is_nearest_rank(lt):
+    values = [float(i) for i in range(1, 101)]  # 1..100
+    assert lt.pct(values, 50) == 50.0
+    assert lt.pct(values, 95) == 95.0
+    assert lt.pct(values, 100) == 100.0
+    assert lt.pct([3.0], 95) == 3.0
+    assert lt.pct([], 95) != lt.pct([], 95)  # nan
+
+
+def test_user_key_from_element_id(lt):
+    assert lt.user_key("$$ID-0123abcd-fit_train") == "fit_train"
+    assert lt.user_key("$$ID-0123abcd-a-b") == "a-b"  # keys may contain dashes
+    assert lt.user_key("$$ID-0123abcd-None") is None
+    assert lt.user_key("plain") is None
+
+
+def test_random_values_stay_inside_the_widget(lt):
+    from streamlit.proto.MultiSelect_pb2 import MultiSelect
+    from streamlit.proto.NumberInput_pb2 import NumberInput
+    from streamlit.proto.Selectbox_pb2 import Selectbox
+    from streamlit.proto.Slider_pb2 import Slider
+
+    rng = random.Random(0)
+    slider = Slider(id="$$ID-h-r", min=1, max=64, step=1, data_type=Slider.INT, default=[8])
+    ranged = Slider(id="$$ID-h-span", min=0, max=1, step=0.1, data_type=Slider.FLOAT, default=[0.2, 0.8])
+    number = NumberInput(id="$$ID-h-d", has_min=True, min=1, has_max=True, max=10**6, step=1, default=4096)
+    select = Selectbox(id="$$ID-h-preset", options=["a", "b", "c"])
+    multi = MultiSelect(id="$$ID-h-targets", options=["q", "k", "v"])
+    for _ in range(200):
+        f, v = lt.random_value(lt.Widget(slider.id, "slider", slider), rng)
+        assert f == "double_array_value" and len(v) == 1 and 1 <= v[0] <= 64 and v[0] == int(v[0])
+        f, v = lt.random_value(lt.Widget(ranged.id, "slider", ranged), rng)
+        assert len(v) == 2 and 0 <= v[0] <= v[1] <= 1
+        f, v = lt.random_value(lt.Widget(number.id, "number_input", number), rng)
+        assert f == "double_value" and 1 <= v <= 10**6 and v == int(v)
+        f, v = lt.random_value(lt.Widget(select.id, "selectbox", select), rng)
+        assert f == "string_value" and v in select.options
+        f, v = lt.random_value(lt.Widget(multi.id, "multiselect", multi), rng)
+        assert f == "string_array_value" and v and set(v) <= set(multi.options)
+    disabled = Slider(id="$$ID-h-x", min=0, max=1, step=1, default=[0], disabled=True)
+    assert lt.random_value(lt.Widget(disabled.id, "slider", disabled), rng) is None
+
+
+def test_nginx_config_is_loopback_sticky_and_passes_websockets(lt, tmp_path):
+    text = lt.nginx_config(18080, [18501, 18502], tmp_path)
+    assert "{{" not in text
+    assert "listen 127.0.0.1:18080;" in text
+    assert "server 127.0.0.1:18501" in text and "server 127.0.0.1:18502" in text
+    assert "hash $lora_route consistent;" in text
+    assert "proxy_set_header Upgrade $http_upgrade;" in text
+    if not Path(lt.NGINX).exists():
+        pytest.skip(f"{lt.NGINX} not installed; the config text was checked, nginx -t was not run")
+    (tmp_path / "tmp").mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text)
+    r = subprocess.run(
+        [lt.NGINX, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_one_student_round_trip_on_the_baseline_app(lt):
+    """A real server: the session learns the slider's id, moves it, and the script sees the new value."""
+    with tempfile.TemporaryDirectory() as tmp, lt.Stack(lt.BASELINE_APP, 1, Path(tmp)) as stack:
+        s = lt.Session(stack.base_url, timeout=60)
+        s.connect()
+        try:
+            first = s.rerun("")
+            assert first.ok, first
+            assert "x" in s.widgets and s.widgets["x"].kind == "slider"
+            s.set_state(s.widgets["x"], "double_array_value", [7.0])
+            second = s.rerun()
+            assert second.ok, second
+            assert any("49" in t for t in second.texts), second.texts
+        finally:
+            s.close()
+        assert stack.rss() > 0
+
+
+def test_parse_args_defaults(lt):
+    args = lt.parse_args(["--students", "3,5", "--fit-key", "fit_train"])
+    assert args.n_values == [3, 5] and args.fitters == 3 and args.fit_key == "fit_train"
+    with pytest.raises(SystemExit):
+        lt.parse_args(["--students", "0"])
+
+
+def test_report_goes_between_the_markers(lt, tmp_path):
+    doc = tmp_path / "load.md"
+    doc.write_text(f"# Load\n\nprose before\n\n{lt.BEGIN}\nold table\n{lt.END}\n\nprose after\n")
+    lt.write_report(doc, "new table\n")
+    text = doc.read_text()
+    assert "old table" not in text and "new table" in text
+    assert text.index("prose before") < text.index("new table") < text.index("prose after")
+    fresh = tmp_path / "fresh.md"
+    lt.write_report(fresh, "t\n")
+    assert lt.BEGIN in fresh.read_text() and "t\n" in fresh.read_text()
