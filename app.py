@@ -2,12 +2,17 @@
 
 import streamlit as st
 
-from lora_ui import runtime, share
+from lora_ui import runtime, share, url_guard
 from lora_ui.i18n import language_selector, tr
 
 runtime.configure_once()
 st.set_page_config(page_title="LoRA Lab", page_icon=":material/tune:", layout="wide")
 raw_query = share.capture_query()  # before any URL-bound widget reads (and cleans) the URL
+# ?r=1e400 would crash an integer number_input (see url_guard). The dropped values are kept until the page
+# whose widget they were meant for has run, so that it can name them in its "link value not used" note.
+dropped = st.session_state.setdefault("_url_dropped", {})
+dropped.update(url_guard.drop_non_finite_numbers())
+raw_query = {**dropped, **raw_query}
 language_selector()
 
 PAGES = [
@@ -28,4 +33,6 @@ page = st.navigation(PAGES)
 notes = st.container()  # notes about a shared link's bad values appear above the page
 page.run()
 share.report_bad_params(raw_query, page.url_path, notes)
+for key in [k for k in dropped if k in st.session_state]:  # reported (or not) by the page that owns it
+    del dropped[key]
 share.link_box(page.url_path)

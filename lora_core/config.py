@@ -88,6 +88,12 @@ def parse_config(data: bytes | str) -> dict:
         ) from None
     except RecursionError:
         raise LoraLabError("config.json is nested too deeply") from None
+    except LoraLabError:  # NaN / Infinity, from _reject_constant
+        raise
+    except ValueError:  # int() past sys.get_int_max_str_digits() (4,300 digits, CPython 3.11 default)
+        raise LoraLabError(
+            "config.json has a number too long to read; use a number of at most 4,300 digits"
+        ) from None
     if not isinstance(config, dict):
         raise LoraLabError(f"config.json must be a JSON object, got a JSON {type(config).__name__}")
 

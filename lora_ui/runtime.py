@@ -11,6 +11,13 @@ def configure_once() -> None:
     """Torch threads: one per fit, so that the bounded number of concurrent fits shares the cores
     instead of oversubscribing them (2 cores here; see README "Deploying for a classroom").
     LORA_LAB_TORCH_THREADS overrides it."""
+    import gc
+
     import torch
+    import transformers  # noqa: F401  (imported here so its objects are frozen below)
 
     torch.set_num_threads(max(1, int(os.environ.get("LORA_LAB_TORCH_THREADS", "1"))))
+    # torch and transformers leave ~10^6 long-lived objects; every full collection would walk them again.
+    # gc.freeze() moves them to the permanent generation (Python docs, gc.freeze), so collections stay cheap.
+    gc.collect()
+    gc.freeze()

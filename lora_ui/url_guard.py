@@ -23,14 +23,18 @@ def non_finite_number(text: str) -> bool:
         return False
 
 
-def drop_non_finite_numbers() -> list[str]:
-    """Remove every query parameter with a non-finite number among its values; return the keys removed.
+def drop_non_finite_numbers() -> dict[str, list[str]]:
+    """Remove every query parameter with a non-finite number among its values; return them, {key: values}.
 
     Widgets seed from the query string the page was opened with (QueryParams._initial_query_params), not
     from st.query_params, so the parameter goes from both; Streamlit's own `remove_param` is what its
     seeding uses to clear an invalid value, and it also tells the browser to drop it from the URL.
     """
-    bad = [k for k in list(st.query_params.keys()) if any(map(non_finite_number, st.query_params.get_all(k)))]
+    bad = {
+        k: list(st.query_params.get_all(k))
+        for k in list(st.query_params.keys())
+        if any(map(non_finite_number, st.query_params.get_all(k)))
+    }
     if not bad:
         return bad
     from streamlit.runtime.state import get_session_state

@@ -17,7 +17,11 @@ os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
 @pytest.fixture
 def app_test():
     """An AppTest factory starting from app.py, as a visitor does: app_test(page="matrix", query={...})."""
+    from streamlit import config
     from streamlit.testing.v1 import AppTest
+
+    # AppTest reads config options, not STREAMLIT_* variables: show full errors to the tests.
+    config.set_option("client.showErrorDetails", "full")
 
     def make(page: str | None = None, query: dict[str, str] | None = None, timeout: float = 60):
         at = AppTest.from_file(APP, default_timeout=timeout)
@@ -48,7 +52,6 @@ QUARANTINE = {
     "tests/test_i18n.py::test_sidebar_switch_turns_the_page_telugu[memory]": "Memory page radios translate bound options",
     "tests/browser/test_smoke.py::test_page_opens[fit]": "Fit page regression after merge",
     "tests/test_share.py::test_every_shareable_input_restores_from_the_url[memory]": "Memory radios bind translated labels",
-    "tests/test_share.py::test_a_malformed_value_gives_the_default_and_a_note[1e400-": "Streamlit 1.67 number_input OverflowError on 1e400 (url_guard on branch reliability)",
 }
 
 
