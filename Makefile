@@ -3,9 +3,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 HOST ?= 127.0.0.1
-PYTEST_ARGS ?=
+# Two workers: the suite is mostly waiting on Streamlit servers and AppTest reruns (8 min with -n 2 on 2 cores).
+PYTEST_ARGS ?= -n 2
+STUDENTS ?= 10,20,30
 
-.PHONY: run test lint fmt bench clean
+.PHONY: run test lint fmt bench load clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -30,6 +32,11 @@ test: $(VENV)/.dev-installed lint
 
 bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/fit_speed.py
+
+# Classroom load test (docs/load.md): N simulated students against our app and a one-line baseline app,
+# plus 2 replicas behind nginx (Debian's nginx; skipped with a note when it is missing). ~10 min.
+load: $(VENV)/.dev-installed
+	$(PY) benchmarks/load_test.py --students $(STUDENTS) --replicas-row --out docs/load.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

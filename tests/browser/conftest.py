@@ -5,6 +5,7 @@ Playwright's own browser download fails here, so Playwright drives /usr/bin/chro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -53,26 +54,14 @@ def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 90.0) -
     raise RuntimeError(f"streamlit did not become healthy within {timeout:.0f}s")
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """Base URL of `streamlit run app.py` on a free loopback port."""
+@contextlib.contextmanager
+def streamlit_server(log_path: Path | None = None):
+    """`streamlit run app.py` on a free loopback port, with full errors; yields the base URL, stops it after."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
     env = dict(os.environ, STREAMLIT_CLIENT_SHOW_ERROR_DETAILS="full", PYTHONUNBUFFERED="1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-    ]
-    with open(log, "w") as fh:
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    with open(log_path or os.devnull, "w") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -84,6 +73,13 @@ def app_server(tmp_path_factory):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """Base URL of one `streamlit run app.py` shared by the session's browser tests."""
+    with streamlit_server(tmp_path_factory.mktemp("server") / "streamlit.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,6 @@
 """Matrix page in Chromium: the rank slider moves the numbers; a deep link on a fresh server is routed."""
 
-import subprocess
-import sys
-
-from tests.browser.conftest import ROOT, free_port, no_exception, open_app, wait_healthy, wait_idle
+from tests.browser.conftest import no_exception, open_app, streamlit_server, wait_idle
 
 
 def metric_value(page, label: str) -> str:
@@ -30,26 +27,7 @@ def test_rank_slider_changes_numbers(page, app_server):
 
 def test_first_visit_to_a_deep_link_goes_through_the_router(browser):
     """A fresh server whose first visitor opens /matrix?r=32 still shows app.py's navigation and language switch."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base, proc)
+    with streamlit_server() as base:
         page = browser.new_page()
         open_app(page, base, "matrix", "r=32")
         page.get_by_text("LoRA trains").first.wait_for()
@@ -60,6 +38,3 @@ def test_first_visit_to_a_deep_link_goes_through_the_router(browser):
         assert page.get_by_text("తెలుగు").count() == 1
         assert no_exception(page)
         page.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
