@@ -114,7 +114,8 @@ def widget(at, key):
 
 def memory_binds_labels() -> bool:
     """Memory radios bound with a translating format_func keep their *label* in the URL (Streamlit 1.67),
-    so ?mem_method=qlora is refused. The memory branch fixes pages/memory.py; until then, xfail."""
+    so ?mem_method=qlora is refused. The memory branch fixes pages/memory.py; until then, xfail (not
+    strict: the "lora" scenarios pass anyway, since lora is the radio's default)."""
     from tests.conftest import ROOT
 
     tree = ast.parse((ROOT / "pages" / "memory.py").read_text(encoding="utf-8"))
@@ -132,7 +133,7 @@ def link_cases():
             marks.append(pytest.mark.slow)
             marks.append(
                 pytest.mark.xfail(
-                    memory_binds_labels(), reason="pages/memory.py binds translated labels", strict=True
+                    memory_binds_labels(), reason="pages/memory.py binds translated labels", strict=False
                 )
             )
         yield pytest.param(s, id=s.id, marks=marks)
