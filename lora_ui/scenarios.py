@@ -1,25 +1,24 @@
-"""Classroom scenarios: named views a teacher opens in one click, each a page plus its URL parameters.
+"""Classroom scenarios: named views a teacher opens in one click, each a page plus its URL parameters,
+with headline figures computed live by lora_core from those same parameters.
 
 The text (title, what to look at, where our numbers differ from a paper's) lives in
-lora_ui/strings/learn.py under "scenario.<id>.*". The parameters use the page's widget keys
-(lora_ui/keys.py); a multiselect takes repeated parameters (?targets=q_proj&targets=v_proj), which is how
-Streamlit 1.67 binds list widgets (runtime/state/query_params.py, parse_url_param "string_array_value").
+lora_ui/strings/learn.py under "scenario.<id>.*", and each figure's label under "figure.<name>". The
+parameters use the page's widget keys (lora_ui/keys.py); a multiselect takes repeated parameters
+(?targets=q_proj&targets=v_proj), which is how Streamlit 1.67 binds list widgets
+(runtime/state/query_params.py, parse_url_param "string_array_value").
+
+A link names every input its figures depend on (not only the ones that differ from the page's default),
+so the page it opens shows the same numbers as the card even if a page's defaults change later.
+`figures()` is pure (no Streamlit): pages/learn.py caches it per scenario.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, urlencode
 
 from lora_ui import keys
-
-# Keys of pages still being built on other branches; keys.py gets them when those pages merge.
-MEM_PRESET = getattr(keys, "MEM_PRESET", "mem_preset")
-MEM_TARGETS = getattr(keys, "MEM_TARGETS", "mem_targets")
-MEM_RANK = getattr(keys, "MEM_RANK", "mem_rank")
-MEM_METHOD = getattr(keys, "MEM_METHOD", "mem_method")
-MEM_CKPT = getattr(keys, "MEM_CKPT", "mem_ckpt")
-FIT_MODE = getattr(keys, "FIT_MODE", "fit_mode")
 
 ParamValue = str | tuple[str, ...]
 
@@ -34,6 +33,9 @@ class Scenario:
     def page_file(self) -> str:
         return f"pages/{self.page}.py"
 
+    def value(self, key: str) -> ParamValue:
+        return dict(self.params)[key]
+
     def query(self, lang: str | None = None) -> dict[str, str | list[str]]:
         """For st.page_link(query_params=...): repeated values as lists; the language kept if given."""
         out: dict[str, str | list[str]] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.params}
@@ -44,6 +46,63 @@ class Scenario:
     def url(self, lang: str | None = None) -> str:
         """The relative link, e.g. /matrix?d=10000&k=10000&r=8 (for docs, tests and the projector)."""
         return f"/{self.page}?" + urlencode(list(self.query(lang).items()), doseq=True, quote_via=quote)
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str  # label key learn.figure.<name>
+    value: int | float
+    unit: str  # "count" (1,234), "percent" (0.16 %), "bytes" (shown in decimal GB/MB, as the papers write)
+
+
+def _memory(preset: str, method: str, targets: str, r: int, **setup):
+    """The Memory page's estimate for these inputs (its LoRA spec: alpha = 2r, as pages/memory.py builds it)."""
+    from lora_core.memory import TrainingSetup, estimate_memory
+    from lora_core.presets import load_preset
+    from lora_core.spec import LoraSpec
+
+    spec = LoraSpec(r=r, alpha=2 * r, target_modules=targets)
+    return estimate_memory(load_preset(preset), spec, TrainingSetup(method=method, **setup))
+
+
+# The Memory page's inputs each memory scenario sets (all of those its figures depend on).
+def _mem_params(preset, method, targets, rank, ckpt="false", optimizer="adamw", batch="1", seq="512"):
+    return (
+        (keys.MEM_PRESET, preset),
+        (keys.MEM_METHOD, method),
+        (keys.MEM_TARGETS, targets),
+        (keys.MEM_RANK, rank),
+        (keys.MEM_DORA, "false"),
+        (keys.MEM_PRECISION, "bf16"),
+        (keys.MEM_OPTIMIZER, optimizer),
+        (keys.MEM_BATCH, batch),
+        (keys.MEM_SEQ, seq),
+        (keys.MEM_CKPT, ckpt),
+        (keys.MEM_ATTENTION, "sdpa"),
+        (keys.MEM_GPUS, "1"),
+        (keys.MEM_SHARDING, "none"),
+    )
+
+
+@lru_cache(maxsize=8)  # rank_r64 compares with rank_r8: trace each model once per process
+def _mem_estimate_by_id(scenario_id: str):
+    return _mem_estimate(BY_ID[scenario_id])
+
+
+def _mem_estimate(s: Scenario):
+    v = s.value
+    return _memory(
+        v(keys.MEM_PRESET),
+        v(keys.MEM_METHOD),
+        v(keys.MEM_TARGETS),
+        int(v(keys.MEM_RANK)),
+        precision=v(keys.MEM_PRECISION),
+        optimizer=v(keys.MEM_OPTIMIZER),
+        batch=int(v(keys.MEM_BATCH)),
+        seq=int(v(keys.MEM_SEQ)),
+        grad_checkpointing=v(keys.MEM_CKPT) == "true",
+        attention=v(keys.MEM_ATTENTION),
+    )
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -62,34 +121,101 @@ SCENARIOS: tuple[Scenario, ...] = (
             (keys.MODEL_RANK, "8"),
         ),
     ),
-    # LoRA paper (Hu et al. 2021, arXiv 2106.09685, section 4.2): GPT-3 175B with r=4 on W_q and W_v:
-    # training VRAM 1.2 TB -> 350 GB, checkpoint 350 GB -> 35 MB. Our GPT-3 preset is GPT-2 shaped with a
-    # fused c_attn (q,k,v in one 12288 -> 36864 projection): r=4 on c_attn trains (12288 + 36864) * 4
-    # = 196,608 values per layer, exactly the paper's 2 * (12288 + 12288) * 4 for W_q and W_v.
-    Scenario(
-        "gpt3_175b",
-        "memory",
-        ((MEM_PRESET, "gpt3-175b"), (MEM_TARGETS, "c_attn"), (MEM_RANK, "4"), (MEM_METHOD, "lora")),
-    ),
+    # LoRA paper (Hu et al. 2021, arXiv 2106.09685): Table 4 lists GPT-3 175B LoRA with 37.7M trainable
+    # parameters, which is r=8 on W_q and W_v: 96 layers * 2 * (12288 + 12288) * 8 = 37,748,736. Our GPT-3
+    # preset is GPT-2 shaped with a fused c_attn (q,k,v in one 12288 -> 36864 projection): r=8 on c_attn
+    # trains 96 * (12288 + 36864) * 8 values, the same number. Section 4.2: training VRAM 1.2 TB -> 350 GB,
+    # checkpoint 350 GB -> 35 MB (r=4, 16-bit).
+    Scenario("gpt3_175b", "memory", _mem_params("gpt3-175b", "lora", "c_attn", "8")),
     # QLoRA paper (Dettmers et al. 2023, arXiv 2305.14314, abstract and section 4): a 65B model fine-tuned on
     # one 48 GB GPU with 4-bit NF4, double quantization, paged optimizers, r=64 on all linear layers.
-    # No 65B preset: Llama-2-70B stands in (about 8 % more weights than LLaMA-65B).
+    # No 65B preset: Llama-2-70B stands in (about 8 % more weights than LLaMA-65B). Paged AdamW is our
+    # paged-adamw-8bit (the only paged optimizer the Memory page models).
     Scenario(
         "qlora_65b",
         "memory",
-        (
-            (MEM_PRESET, "llama-2-70b"),
-            (MEM_METHOD, "qlora"),
-            (MEM_TARGETS, "all-linear"),
-            (MEM_RANK, "64"),
-            (MEM_CKPT, "true"),
-        ),
+        _mem_params("llama-2-70b", "qlora", "all-linear", "64", ckpt="true", optimizer="paged-adamw-8bit"),
     ),
     # Rank barely changes memory: the frozen weights dominate, the adapter is a rounding error.
-    Scenario("rank_r8", "memory", ((MEM_PRESET, "llama-3.2-3b"), (MEM_RANK, "8"), (MEM_METHOD, "lora"))),
-    Scenario("rank_r64", "memory", ((MEM_PRESET, "llama-3.2-3b"), (MEM_RANK, "64"), (MEM_METHOD, "lora"))),
-    # Seed 002: y = X theta, theta + 1 as the new task (a rank-1 shift), a rank-1 LoRA recovers it.
-    Scenario("seed_fit", "fit", ((FIT_MODE, "regression"),)),
+    Scenario("rank_r8", "memory", _mem_params("llama-3.2-3b", "lora", "all-linear", "8")),
+    Scenario("rank_r64", "memory", _mem_params("llama-3.2-3b", "lora", "all-linear", "64")),
+    # Seed 002: y = X theta, theta + 1 as the new task (a rank-1 shift), a rank-1 LoRA recovers it. The Fit
+    # page runs it at its regression defaults (lora_core.fit: 2,000 samples, 101 inputs, 100 outputs).
+    Scenario(
+        "seed_fit",
+        "fit",
+        (
+            (keys.FIT_MODE, "regression"),
+            (keys.FIT_SAMPLES, "2000"),
+            (keys.FIT_ROWS, "101"),
+            (keys.FIT_COLS, "100"),
+            (keys.FIT_SHIFT, "ones"),
+            (keys.FIT_R, "1"),
+        ),
+    ),
 )
 
 BY_ID = {s.id: s for s in SCENARIOS}
+
+
+def figures(scenario_id: str) -> tuple[Figure, ...]:
+    """The scenario's headline figures, computed by lora_core from the scenario's own link parameters.
+
+    Memory scenarios trace the model (seconds for a 70B model): cache the result per scenario."""
+    s = BY_ID[scenario_id]
+    v = s.value
+    if s.id == "seed_matrix":
+        from lora_core.matrix import matrix_cost
+
+        c = matrix_cost(int(v(keys.MATRIX_D)), int(v(keys.MATRIX_K)), int(v(keys.MATRIX_R)))
+        return (
+            Figure("full_params", c.full_params, "count"),
+            Figure("lora_params", c.lora_params, "count"),
+            Figure("percent", c.percent, "percent"),
+        )
+    if s.id == "llama2_qv":
+        from lora_core.params import count_params
+        from lora_core.presets import load_preset
+        from lora_core.spec import LoraSpec
+
+        spec = LoraSpec(r=int(v(keys.MODEL_RANK)), target_modules=v(keys.MODEL_TARGETS))
+        c = count_params(load_preset(v(keys.MODEL_PRESET)), spec)
+        return (
+            Figure("trainable", c.trainable_params, "count"),
+            Figure("percent", c.trainable_percent, "percent"),
+        )
+    if s.id == "gpt3_175b":
+        e = _mem_estimate_by_id(s.id)
+        return (
+            Figure("trainable", e.trainable_params, "count"),
+            Figure("full_checkpoint", e.full_checkpoint_bytes, "bytes"),
+            Figure("lora_checkpoint", e.checkpoint_bytes, "bytes"),
+        )
+    if s.id in ("qlora_65b", "rank_r8"):
+        e = _mem_estimate_by_id(s.id)
+        return (
+            Figure("gpu_total", e.device_total_bytes, "bytes"),
+            Figure("trainable", e.trainable_params, "count"),
+        )
+    if s.id == "rank_r64":
+        e, base = _mem_estimate_by_id(s.id), _mem_estimate_by_id("rank_r8")
+        return (
+            Figure("gpu_total", e.device_total_bytes, "bytes"),
+            Figure("more_than_r8", e.device_total_bytes - base.device_total_bytes, "bytes"),
+        )
+    if s.id == "seed_fit":
+        from lora_core.matrix import matrix_cost
+
+        # The change to learn is a d_in x d_out matrix (here a vector per output); LoRA trains B and A.
+        c = matrix_cost(int(v(keys.FIT_ROWS)), int(v(keys.FIT_COLS)), int(v(keys.FIT_R)))
+        return (Figure("full_params", c.full_params, "count"), Figure("lora_params", c.lora_params, "count"))
+    raise KeyError(scenario_id)
+
+
+def format_figure(f: Figure) -> str:
+    """Numbers as the papers write them: counts with separators, sizes in decimal GB / MB."""
+    if f.unit == "percent":
+        return f"{f.value:.2f} %"
+    if f.unit == "bytes":
+        return f"{f.value / 1e9:,.1f} GB" if abs(f.value) >= 1e9 else f"{f.value / 1e6:,.1f} MB"
+    return f"{f.value:,}"

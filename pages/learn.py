@@ -3,11 +3,12 @@
 import pandas as pd
 import streamlit as st
 
+from lora_core.errors import LoraLabError
 from lora_core.matrix import matrix_cost
 from lora_ui import keys
 from lora_ui.i18n import current_lang, tr
 from lora_ui.routing import ensure_routed
-from lora_ui.scenarios import BY_ID, MEM_PRESET, MEM_RANK, MEM_TARGETS, SCENARIOS, Scenario
+from lora_ui.scenarios import BY_ID, SCENARIOS, Figure, Scenario, figures, format_figure
 from lora_ui.widgets import show_error, show_table
 
 ensure_routed()
@@ -23,7 +24,7 @@ SOURCES = (
 )
 
 # Where "Try it yourself" points: Memory gets the same Llama-2-7B q,v r=8 adapter as the Model link.
-MEMORY_EXAMPLE = {MEM_PRESET: "llama-2-7b", MEM_TARGETS: "q_proj,v_proj", MEM_RANK: "8"}
+MEMORY_EXAMPLE = {keys.MEM_PRESET: "llama-2-7b", keys.MEM_TARGETS: "q_proj,v_proj", keys.MEM_RANK: "8"}
 
 
 def section(key: str) -> None:
@@ -104,10 +105,24 @@ def next_links(r: int) -> None:
         st.page_link(page, label=label, icon=icon, query_params={**query, **lang_param()})
 
 
+# One entry per scenario, shared by every visitor: the memory ones trace a model (seconds, once per process).
+@st.cache_data(max_entries=len(SCENARIOS), show_spinner=False)
+def scenario_figures(scenario_id: str) -> tuple[Figure, ...]:
+    return figures(scenario_id)
+
+
 def scenario_card(s: Scenario) -> None:
     with st.container(border=True):
         st.markdown(f"**{tr(f'learn.scenario.{s.id}.title')}**")
         st.write(tr(f"learn.scenario.{s.id}.body"))
+        try:
+            with st.spinner(tr("learn.scenario.computing")):
+                numbers = scenario_figures(s.id)
+        except LoraLabError as exc:  # a card that cannot compute says why; the gallery keeps rendering
+            show_error(exc)
+            numbers = ()
+        for col, f in zip(st.columns(max(len(numbers), 1)), numbers, strict=False):
+            col.metric(tr(f"learn.figure.{f.name}"), format_figure(f))
         st.caption(tr(f"learn.scenario.{s.id}.note"))
         st.page_link(
             s.page_file,

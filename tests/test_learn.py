@@ -19,7 +19,7 @@ def metrics(at) -> list[str]:
 
 
 def test_worked_example_is_the_seed_example(app_test):
-    at = app_test(page="learn")
+    at = app_test(page="learn", timeout=300)
     assert not at.exception, at.exception
     # seeds/000: 10,000 x 10,000 at r = 8 -> 100,000,000 full, 160,000 LoRA, 0.16 %.
     assert metrics(at) == [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 8:,}", "0.16 %"]
@@ -28,7 +28,7 @@ def test_worked_example_is_the_seed_example(app_test):
 
 
 def test_worked_example_follows_the_rank(app_test):
-    at = app_test(page="learn")
+    at = app_test(page="learn", timeout=300)
     at.slider(key=keys.LEARN_R).set_value(64).run()
     cost = matrix_cost(10_000, 10_000, 64)
     assert metrics(at)[1] == f"{(10_000 + 10_000) * 64:,}" == f"{cost.lora_params:,}"
@@ -36,7 +36,7 @@ def test_worked_example_follows_the_rank(app_test):
 
 
 def test_worked_example_table_has_a_csv_download(app_test):
-    at = app_test(page="learn")
+    at = app_test(page="learn", timeout=300)
     assert len(at.dataframe) == 1
     df = at.dataframe[0].value
     assert list(df.iloc[:, 2]) == [10_000 * 10_000, 10_000 * 8, 8 * 10_000]
@@ -44,13 +44,13 @@ def test_worked_example_table_has_a_csv_download(app_test):
 
 
 def test_page_links_onward_and_to_every_scenario(app_test):
-    at = app_test(page="learn")
+    at = app_test(page="learn", timeout=300)
     links = at.get("page_link")
     assert len(links) == 4 + len(SCENARIOS)
 
 
 def test_learn_page_in_telugu(app_test):
-    at = app_test(page="learn")
+    at = app_test(page="learn", timeout=300)
     at.sidebar.radio(key="lang").set_value("te").run()
     assert not at.exception
     assert metrics(at)[0] == "100,000,000"

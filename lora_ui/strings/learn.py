@@ -116,46 +116,32 @@ EN = {
         "opens it sees the same view."
     ),
     "scenario.open": "Open",
+    "scenario.computing": "Computing with lora_core…",
+    "figure.full_params": "Full fine-tuning trains",
+    "figure.lora_params": "LoRA trains",
+    "figure.percent": "Share trained",
+    "figure.trainable": "Trainable parameters",
+    "figure.full_checkpoint": "Full checkpoint",
+    "figure.lora_checkpoint": "Adapter checkpoint",
+    "figure.gpu_total": "GPU memory, total",
+    "figure.more_than_r8": "More than at r = 8",
     "scenario.seed_matrix.title": "The explainer's example: 10,000 × 10,000 at rank 8",
-    "scenario.seed_matrix.body": (
-        "100,000,000 trainable values with full fine-tuning against 160,000 with LoRA: 0.16 %."
-    ),
-    "scenario.seed_matrix.note": "Our numbers match the explainer exactly: both are plain counting.",
+    "scenario.seed_matrix.body": "The explainer's matrix. Full fine-tuning trains every value; LoRA at rank 8 trains only B and A. The explainer gives 100,000,000 against 160,000 (0.16 %).",
+    "scenario.seed_matrix.note": "Computed live by lora_core, and equal to the explainer's figures: both are plain counting.",
     "scenario.llama2_qv.title": "Llama-2-7B, q and v, rank 8",
-    "scenario.llama2_qv.body": (
-        "LoRA on the query and value projections of all 32 layers: PEFT reports 4,194,304 trainable "
-        "parameters, about 0.06 % of the model."
-    ),
-    "scenario.llama2_qv.note": (
-        "The Model page counts the same modules from the model's configuration, so it shows the same 4,194,304."
-    ),
+    "scenario.llama2_qv.body": "LoRA on the query and value projections of all 32 layers. PEFT's print_trainable_parameters reports 4,194,304 trainable parameters, about 0.06 % of the model.",
+    "scenario.llama2_qv.note": "Counted live from the model's configuration, module by module as PEFT does, so the figure matches PEFT's.",
     "scenario.gpt3_175b.title": "GPT-3 175B: the LoRA paper's headline",
-    "scenario.gpt3_175b.body": (
-        "The LoRA paper trained GPT-3 175B with rank 4 on W_q and W_v: training memory fell from 1.2 TB to "
-        "350 GB, and each task's checkpoint from 350 GB to 35 MB."
-    ),
-    "scenario.gpt3_175b.note": (
-        "Our GPT-3 preset fuses q, k and v into one c_attn projection. Rank 4 on it trains exactly as many "
-        "values as the paper's W_q and W_v (196,608 per layer), so the adapter size agrees (about 38 MB in "
-        "16 bits, which the paper rounds to 35 MB). The training totals differ: the paper measured its own "
-        "cluster, while the Memory page estimates the one setup you choose (precision, batch, sequence "
-        "length, optimizer)."
-    ),
+    "scenario.gpt3_175b.body": "The LoRA paper adapts GPT-3 175B with 37.7M trainable parameters: rank 8 on W_q and W_v (Table 4). With rank 4, training memory fell from 1.2 TB to 350 GB, and each task's checkpoint from 350 GB to 35 MB (section 4.2).",
+    "scenario.gpt3_175b.note": "Our GPT-3 preset fuses q, k and v into one c_attn projection; rank 8 on it trains exactly as many values as the paper's W_q and W_v, so the trainable count agrees. Our adapter checkpoint is larger than 35 MB because this link uses rank 8, not 4, and PEFT keeps adapters in fp32 (rank 4 in 16 bits is about 38 MB, which the paper rounds to 35 MB). Training totals differ: the paper measured its own cluster, while the Memory page estimates the one setup you choose.",
     "scenario.qlora_65b.title": "QLoRA: a 65B model on one 48 GB GPU",
     "scenario.qlora_65b.body": (
         "The QLoRA paper fine-tuned a 65-billion-parameter LLaMA on a single 48 GB GPU: 4-bit NF4 base, "
         "double quantization, paged optimizers, rank 64 on every linear layer."
     ),
-    "scenario.qlora_65b.note": (
-        "We have no 65B preset, so Llama-2-70B stands in. It has about 8 % more weights, so expect our "
-        "estimate to land a few GB above the paper's; whether it stays under 48 GB also depends on the batch "
-        "and sequence length you choose."
-    ),
+    "scenario.qlora_65b.note": "We have no 65B preset, so Llama-2-70B stands in: about 8 % more weights. The link sets batch 1, sequence 512, gradient checkpointing and paged 8-bit AdamW (the paged optimizer we model); compare the total with the paper's 48 GB, then raise the batch or the sequence length on the Memory page and watch it grow.",
     "scenario.rank_r8.title": "Rank barely changes memory (r = 8)",
-    "scenario.rank_r8.body": (
-        "Llama-3.2-3B with LoRA at rank 8. Open the r = 64 version next and compare the totals: the frozen "
-        "weights dominate, and the adapter is small at either rank."
-    ),
+    "scenario.rank_r8.body": "Llama-3.2-3B with LoRA at rank 8 on every linear layer. Open the r = 64 version next and compare the totals: the frozen weights dominate, and the adapter is small at either rank.",
     "scenario.rank_r8.note": (
         "The difference comes only from the adapter, its gradients and its optimizer state; the Memory page "
         "computes the exact figures from our model."
@@ -283,43 +269,32 @@ TE = {
         "పేపర్లలోని ప్రసిద్ధ సంఖ్యలు, ఒక్కో క్లిక్‌తో. లింక్‌ను ప్రొజెక్టర్‌పై చూపించండి: దాన్ని తెరిచే ప్రతి విద్యార్థీ అదే దృశ్యాన్ని చూస్తారు."
     ),
     "scenario.open": "తెరవండి",
+    "scenario.computing": "lora_core తో లెక్కిస్తోంది…",
+    "figure.full_params": "పూర్తి ఫైన్-ట్యూనింగ్‌లో శిక్షణ",
+    "figure.lora_params": "LoRA లో శిక్షణ",
+    "figure.percent": "శిక్షణ పొందే భాగం",
+    "figure.trainable": "శిక్షణ పొందే పారామితులు",
+    "figure.full_checkpoint": "పూర్తి చెక్‌పాయింట్",
+    "figure.lora_checkpoint": "అడాప్టర్ చెక్‌పాయింట్",
+    "figure.gpu_total": "GPU మెమరీ, మొత్తం",
+    "figure.more_than_r8": "r = 8 కంటే ఎక్కువ",
     "scenario.seed_matrix.title": "వివరణలోని ఉదాహరణ: 10,000 × 10,000, ర్యాంక్ 8",
-    "scenario.seed_matrix.body": (
-        "పూర్తి ఫైన్-ట్యూనింగ్‌లో 100,000,000 విలువలకు శిక్షణ, LoRA లో 160,000 కు మాత్రమే: 0.16 %."
-    ),
-    "scenario.seed_matrix.note": "మా సంఖ్యలు వివరణతో సరిగ్గా సరిపోతాయి: రెండూ కేవలం లెక్కింపే.",
+    "scenario.seed_matrix.body": "వివరణలోని మ్యాట్రిక్స్. పూర్తి ఫైన్-ట్యూనింగ్ ప్రతి విలువకూ శిక్షణ ఇస్తుంది; ర్యాంక్ 8 వద్ద LoRA కేవలం B, A లకే శిక్షణ ఇస్తుంది. వివరణ ఇచ్చిన సంఖ్యలు: 100,000,000 కి బదులు 160,000 (0.16 %).",
+    "scenario.seed_matrix.note": "lora_core ప్రత్యక్షంగా లెక్కించినవి; వివరణలోని సంఖ్యలకు సమానం: రెండూ కేవలం లెక్కింపే.",
     "scenario.llama2_qv.title": "Llama-2-7B, q, v, ర్యాంక్ 8",
-    "scenario.llama2_qv.body": (
-        "అన్ని 32 లేయర్లలోని క్వెరీ, వాల్యూ ప్రొజెక్షన్లపై LoRA: PEFT 4,194,304 శిక్షణ పొందే పారామితులను చూపిస్తుంది, మోడల్‌లో సుమారు 0.06 %."
-    ),
-    "scenario.llama2_qv.note": ("మోడల్ పేజీ మోడల్ కాన్ఫిగరేషన్ నుంచి అవే మాడ్యూల్స్‌ను లెక్కిస్తుంది, కాబట్టి అదే 4,194,304 చూపిస్తుంది."),
+    "scenario.llama2_qv.body": "అన్ని 32 లేయర్లలోని క్వెరీ, వాల్యూ ప్రొజెక్షన్లపై LoRA. PEFT యొక్క `print_trainable_parameters` 4,194,304 శిక్షణ పొందే పారామితులను చూపిస్తుంది, మోడల్‌లో సుమారు 0.06 %.",
+    "scenario.llama2_qv.note": "మోడల్ కాన్ఫిగరేషన్ నుంచి PEFT లాగే మాడ్యూల్ వారీగా ప్రత్యక్షంగా లెక్కించాం, కాబట్టి సంఖ్య PEFT దానితో సరిపోతుంది.",
     "scenario.gpt3_175b.title": "GPT-3 175B: LoRA పేపర్ ముఖ్య ఫలితం",
-    "scenario.gpt3_175b.body": (
-        "LoRA పేపర్ GPT-3 175B కి W_q, W_v లపై ర్యాంక్ 4 తో శిక్షణ ఇచ్చింది: శిక్షణ మెమరీ 1.2 TB నుంచి "
-        "350 GB కి, ప్రతి పనికి చెక్‌పాయింట్ 350 GB నుంచి 35 MB కి తగ్గాయి."
-    ),
-    "scenario.gpt3_175b.note": (
-        "మా GPT-3 ప్రీసెట్‌లో q, k, v ఒకే c_attn ప్రొజెక్షన్‌గా కలిసి ఉంటాయి. దానిపై ర్యాంక్ 4 పేపర్‌లోని "
-        "W_q, W_v లకు సరిగ్గా సమానమైన విలువలకే శిక్షణ ఇస్తుంది (ప్రతి లేయర్‌కు 196,608), కాబట్టి అడాప్టర్ "
-        "పరిమాణం సరిపోతుంది (16 బిట్లలో సుమారు 38 MB; పేపర్ దాన్ని 35 MB అని చెబుతుంది). శిక్షణ మొత్తాలు "
-        "మాత్రం వేరు: పేపర్ తన సొంత క్లస్టర్‌లో కొలిచింది, మెమరీ పేజీ మీరు ఎంచుకున్న ఒకే అమరికను "
-        "(ప్రెసిషన్, బ్యాచ్, సీక్వెన్స్ పొడవు, ఆప్టిమైజర్) అంచనా వేస్తుంది."
-    ),
+    "scenario.gpt3_175b.body": "LoRA పేపర్ GPT-3 175B ని 37.7M శిక్షణ పొందే పారామితులతో అనుకూలిస్తుంది: W_q, W_v లపై ర్యాంక్ 8 (పట్టిక 4). ర్యాంక్ 4 తో శిక్షణ మెమరీ 1.2 TB నుంచి 350 GB కి, ప్రతి పనికి చెక్‌పాయింట్ 350 GB నుంచి 35 MB కి తగ్గాయి (విభాగం 4.2).",
+    "scenario.gpt3_175b.note": "మా GPT-3 ప్రీసెట్‌లో q, k, v ఒకే c_attn ప్రొజెక్షన్‌గా కలిసి ఉంటాయి; దానిపై ర్యాంక్ 8 పేపర్‌లోని W_q, W_v లకు సరిగ్గా సమానమైన విలువలకే శిక్షణ ఇస్తుంది, కాబట్టి శిక్షణ పొందే సంఖ్య సరిపోతుంది. మా అడాప్టర్ చెక్‌పాయింట్ 35 MB కంటే పెద్దది: ఈ లింక్ ర్యాంక్ 4 కాదు 8 వాడుతుంది, PEFT అడాప్టర్లను fp32 లో ఉంచుతుంది (16 బిట్లలో ర్యాంక్ 4 సుమారు 38 MB; పేపర్ దాన్ని 35 MB అంటుంది). శిక్షణ మొత్తాలు వేరు: పేపర్ తన సొంత క్లస్టర్‌లో కొలిచింది, మెమరీ పేజీ మీరు ఎంచుకున్న ఒకే అమరికను అంచనా వేస్తుంది.",
     "scenario.qlora_65b.title": "QLoRA: ఒకే 48 GB GPU పై 65B మోడల్",
     "scenario.qlora_65b.body": (
         "QLoRA పేపర్ 65 బిలియన్ పారామితుల LLaMA ను ఒకే 48 GB GPU పై ఫైన్-ట్యూన్ చేసింది: 4-బిట్ NF4 మూల "
         "మోడల్, డబుల్ క్వాంటైజేషన్, పేజ్డ్ ఆప్టిమైజర్లు, ప్రతి లీనియర్ లేయర్‌పై ర్యాంక్ 64."
     ),
-    "scenario.qlora_65b.note": (
-        "మా దగ్గర 65B ప్రీసెట్ లేదు, కాబట్టి దాని స్థానంలో Llama-2-70B వాడుతున్నాం. దానికి సుమారు 8 % ఎక్కువ "
-        "వెయిట్లు ఉన్నాయి, అందుకే మా అంచనా పేపర్ కంటే కొన్ని GB ఎక్కువ రావచ్చు; 48 GB లోపు ఉంటుందా లేదా "
-        "అనేది మీరు ఎంచుకునే బ్యాచ్, సీక్వెన్స్ పొడవుపై కూడా ఆధారపడుతుంది."
-    ),
+    "scenario.qlora_65b.note": "మా దగ్గర 65B ప్రీసెట్ లేదు, కాబట్టి దాని స్థానంలో Llama-2-70B: సుమారు 8 % ఎక్కువ వెయిట్లు. లింక్ బ్యాచ్ 1, సీక్వెన్స్ 512, గ్రేడియంట్ చెక్‌పాయింటింగ్, పేజ్డ్ 8-బిట్ AdamW (మేము నమూనా చేసే పేజ్డ్ ఆప్టిమైజర్) ను అమర్చుతుంది; మొత్తాన్ని పేపర్‌లోని 48 GB తో పోల్చండి, తర్వాత మెమరీ పేజీలో బ్యాచ్ లేదా సీక్వెన్స్ పొడవును పెంచి అది ఎలా పెరుగుతుందో చూడండి.",
     "scenario.rank_r8.title": "ర్యాంక్ మెమరీని దాదాపు మార్చదు (r = 8)",
-    "scenario.rank_r8.body": (
-        "ర్యాంక్ 8 LoRA తో Llama-3.2-3B. తర్వాత r = 64 రూపాన్ని తెరిచి మొత్తాలను పోల్చండి: ఫ్రీజ్ అయిన "
-        "వెయిట్లే ఎక్కువ స్థలం తీసుకుంటాయి, అడాప్టర్ ఏ ర్యాంక్‌లోనైనా చిన్నదే."
-    ),
+    "scenario.rank_r8.body": "ప్రతి లీనియర్ లేయర్‌పై ర్యాంక్ 8 LoRA తో Llama-3.2-3B. తర్వాత r = 64 రూపాన్ని తెరిచి మొత్తాలను పోల్చండి: ఫ్రీజ్ అయిన వెయిట్లే ఎక్కువ స్థలం తీసుకుంటాయి, అడాప్టర్ ఏ ర్యాంక్‌లోనైనా చిన్నదే.",
     "scenario.rank_r8.note": (
         "తేడా అడాప్టర్, దాని గ్రేడియంట్లు, దాని ఆప్టిమైజర్ స్థితి నుంచి మాత్రమే వస్తుంది; ఖచ్చితమైన సంఖ్యలను మెమరీ పేజీ మా మోడల్ నుంచి లెక్కిస్తుంది."
     ),
