@@ -9,6 +9,8 @@ LANG = "lang"
 
 # Learn page: ?learn_r=16 (the worked example's own rank)
 LEARN_R = "learn_r"
+# ?learn_figs=true: the gallery computes the memory scenarios' figures (seconds the first time per server)
+LEARN_FIGS = "learn_figs"
 
 # Matrix page: ?d=4096&k=4096&r=8
 MATRIX_D = "d"

@@ -111,16 +111,19 @@ def scenario_figures(scenario_id: str) -> tuple[Figure, ...]:
     return figures(scenario_id)
 
 
-def scenario_card(s: Scenario) -> None:
+def scenario_card(s: Scenario, compute_memory: bool) -> None:
     with st.container(border=True):
         st.markdown(f"**{tr(f'learn.scenario.{s.id}.title')}**")
         st.write(tr(f"learn.scenario.{s.id}.body"))
-        try:
-            with st.spinner(tr("learn.scenario.computing")):
-                numbers = scenario_figures(s.id)
-        except LoraLabError as exc:  # a card that cannot compute says why; the gallery keeps rendering
-            show_error(exc)
-            numbers = ()
+        numbers: tuple[Figure, ...] = ()
+        if s.page_file == "pages/memory.py" and not compute_memory:  # traces cost seconds: on request only
+            st.caption(tr("learn.scenario.figures_off"))
+        else:
+            try:
+                with st.spinner(tr("learn.scenario.computing")):
+                    numbers = scenario_figures(s.id)
+            except LoraLabError as exc:  # a card that cannot compute says why; the gallery keeps rendering
+                show_error(exc)
         for col, f in zip(st.columns(max(len(numbers), 1)), numbers, strict=False):
             col.metric(tr(f"learn.figure.{f.name}"), format_figure(f))
         st.caption(tr(f"learn.scenario.{s.id}.note"))
@@ -135,10 +138,16 @@ def scenario_card(s: Scenario) -> None:
 def scenario_gallery() -> None:
     st.subheader(tr("learn.scenarios.h"))
     st.write(tr("learn.scenarios.intro"))
+    compute_memory = st.toggle(
+        tr("learn.scenarios.compute"),
+        help=tr("learn.scenarios.compute_help"),
+        key=keys.LEARN_FIGS,
+        bind="query-params",
+    )
     cols = st.columns(2)
     for i, s in enumerate(SCENARIOS):
         with cols[i % 2]:
-            scenario_card(s)
+            scenario_card(s, compute_memory)
 
 
 st.title(tr("learn.title"))
