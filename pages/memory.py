@@ -11,6 +11,7 @@ from lora_core.memory.gpus import CARD_SIZES_GB, GPUS, gpu
 from lora_core.memory.setup import ATTENTIONS, METHODS, OPTIMIZERS, PRECISIONS, SHARDINGS
 from lora_core.presets import PRESETS, load_preset
 from lora_ui import keys
+from lora_ui.choices import coded_choice
 from lora_ui.i18n import tr
 from lora_ui.memory_charts import curves_figure, methods_figure
 from lora_ui.routing import ensure_routed
@@ -59,12 +60,13 @@ def _spec(fields: tuple):
 def model_ui() -> tuple[str, dict] | None:
     st.subheader(tr("memory.model_header"))
     c1, c2 = st.columns([1, 2])
-    source = c1.radio(
+    source = coded_choice(
+        c1.radio,
         tr("memory.source"),
         ("preset", "upload"),
-        format_func=lambda s: tr(f"memory.source_{s}"),
+        lambda s: tr(f"memory.source_{s}"),
         key=keys.MEM_SOURCE,
-        bind="query-params",
+        default="preset",
         horizontal=True,
     )
     if source == "preset":
@@ -104,13 +106,13 @@ def lora_ui() -> tuple:
 def setup_ui() -> tuple:
     st.subheader(tr("memory.training_header"))
     c1, c2, c3 = st.columns(3)
-    method = c1.radio(
+    method = coded_choice(
+        c1.radio,
         tr("memory.method"),
         METHODS,
-        index=1,
-        format_func=lambda m: tr(f"memory.method.{m}"),
+        lambda m: tr(f"memory.method.{m}"),
         key=keys.MEM_METHOD,
-        bind="query-params",
+        default="lora",
     )
     precision = c2.selectbox(
         tr("memory.precision"), PRECISIONS, index=1, key=keys.MEM_PRECISION, bind="query-params",
@@ -231,9 +233,9 @@ def solver_ui(config_json, spec_fields, setup_fields, setup) -> None:
     c1, c2 = st.columns(2)
     names = [g.name for g in GPUS]
     name = c1.selectbox(tr("memory.solve_gpu"), names, index=names.index("NVIDIA RTX 4090"), key=keys.MEM_SOLVE_GPU, bind="query-params")  # fmt: skip
-    variable = c2.radio(
-        tr("memory.solve_var"), ("batch", "seq", "rank"), format_func=lambda v: tr(f"memory.var.{v}"),
-        key=keys.MEM_SOLVE_VAR, bind="query-params", horizontal=True,
+    variable = coded_choice(
+        c2.radio, tr("memory.solve_var"), ("batch", "seq", "rank"), lambda v: tr(f"memory.var.{v}"),
+        key=keys.MEM_SOLVE_VAR, default="batch", horizontal=True,
     )  # fmt: skip
     if variable == "rank" and setup.method == "full":
         st.info(tr("memory.solve_rank_full"))

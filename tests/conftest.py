@@ -45,9 +45,7 @@ QUARANTINE = {
     "tests/test_fit_page.py::test_page_trains_a_few_steps_and_shows_results": "fit_job missing from session state after merge",
     "tests/test_fit_page.py::test_regression_mode_trains": "fit_job missing from session state after merge",
     "tests/test_fit_page.py::test_bad_regression_sizes_show_an_error_and_the_page_keeps_working": "Fit page regression after merge",
-    "tests/test_i18n.py::test_sidebar_switch_turns_the_page_telugu[memory]": "Memory page radios translate bound options",
     "tests/browser/test_smoke.py::test_page_opens[fit]": "Fit page regression after merge",
-    "tests/test_share.py::test_every_shareable_input_restores_from_the_url[memory]": "Memory radios bind translated labels",
 }
 
 
