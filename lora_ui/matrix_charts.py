@@ -46,36 +46,54 @@ def shapes_figure(cost: MatrixCost, labels: dict[str, str]) -> go.Figure:
     rects = layout_rects(d, k, r)
     colors = {"W": W_COLOR, "B": B_COLOR, "A": A_COLOR}
     counts = {"W": d * k, "B": d * r, "A": r * k}
-    fig = go.Figure()
+    # Shapes and labels go into the layout in one go: add_shape/add_annotation re-validate the figure's
+    # whole shapes and annotations tuples on every call (docs/load.md, "Where the time goes").
+    shapes, annotations = [], []
     for rect in rects:
-        fig.add_shape(
-            type="rect",
-            x0=rect.x0,
-            y0=rect.y0,
-            x1=rect.x1,
-            y1=rect.y1,
-            fillcolor=colors[rect.name],
-            opacity=0.85,
-            # A thin matrix (r << d) is still drawn to scale; the outline keeps it visible.
-            line={"color": colors[rect.name], "width": 2},
+        shapes.append(
+            {
+                "type": "rect",
+                "x0": rect.x0,
+                "y0": rect.y0,
+                "x1": rect.x1,
+                "y1": rect.y1,
+                "fillcolor": colors[rect.name],
+                "opacity": 0.85,
+                # A thin matrix (r << d) is still drawn to scale; the outline keeps it visible.
+                "line": {"color": colors[rect.name], "width": 2},
+            }
         )
         # B's label goes under it: B and W sit side by side and their labels would collide on top.
         below = rect.name == "B"
-        fig.add_annotation(
-            x=(rect.x0 + rect.x1) / 2,
-            y=rect.y1 if below else 0,
-            yshift=-8 if below else 8,
-            text=labels[rect.name].format(d=f"{d:,}", k=f"{k:,}", r=f"{r:,}", n=f"{counts[rect.name]:,}"),
-            showarrow=False,
-            yanchor="top" if below else "bottom",
+        annotations.append(
+            {
+                "x": (rect.x0 + rect.x1) / 2,
+                "y": rect.y1 if below else 0,
+                "yshift": -8 if below else 8,
+                "text": labels[rect.name].format(
+                    d=f"{d:,}", k=f"{k:,}", r=f"{r:,}", n=f"{counts[rect.name]:,}"
+                ),
+                "showarrow": False,
+                "yanchor": "top" if below else "bottom",
+            }
         )
     right = rects[-1].x1
-    fig.update_xaxes(visible=False, range=[-0.02 * right, right * 1.02])
-    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1, range=[-d * 1.15, max(d, k) * 0.12])
-    fig.update_layout(
-        title=labels["title"], height=420, margin={"l": 10, "r": 10, "t": 60, "b": 10}, showlegend=False
-    )
-    return fig
+    layout = {
+        "title": {"text": labels["title"]},
+        "height": 420,
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+        "showlegend": False,
+        "xaxis": {"visible": False, "range": [-0.02 * right, right * 1.02]},
+        "yaxis": {
+            "visible": False,
+            "scaleanchor": "x",
+            "scaleratio": 1,
+            "range": [-d * 1.15, max(d, k) * 0.12],
+        },
+        "shapes": shapes,
+        "annotations": annotations,
+    }
+    return go.Figure(layout=layout)
 
 
 def rank_axis(cost: MatrixCost, max_rank: int) -> list[int]:
@@ -92,48 +110,50 @@ def params_vs_rank_figure(cost: MatrixCost, ranks: list[int], labels: dict[str, 
     labels: title, x, y, lora, full, break_even, current (format fields: r, be).
     """
     d, k = cost.d, cost.k
-    fig = go.Figure()
-    fig.add_trace(
+    traces = [
         go.Scatter(
             x=ranks,
             y=[(d + k) * r for r in ranks],
             mode="lines",
             name=labels["lora"],
             line={"color": B_COLOR},
-        )
-    )
-    fig.add_trace(
+        ),
         go.Scatter(
             x=[ranks[0], ranks[-1]],
             y=[d * k, d * k],
             mode="lines",
             name=labels["full"],
             line={"color": W_COLOR, "dash": "dash"},
-        )
-    )
-    fig.add_trace(
+        ),
         go.Scatter(
             x=[cost.r],
             y=[cost.lora_params],
             mode="markers",
             name=labels["current"].format(r=cost.r),
             marker={"size": 12, "color": B_COLOR, "line": {"color": "black", "width": 1}},
-        )
-    )
+        ),
+    ]
+    shapes, annotations = [], []
     if cost.break_even_rank <= ranks[-1]:
-        fig.add_vline(
-            x=cost.break_even_rank,
-            line={"color": "black", "dash": "dot"},
-            annotation_text=labels["break_even"].format(be=f"{cost.break_even_rank:,.1f}"),
-            annotation_position="top left",
-        )
-    fig.update_layout(
-        title=labels["title"],
-        xaxis_title=labels["x"],
-        yaxis_title=labels["y"],
-        yaxis_type="log",
-        height=420,
-        legend={"orientation": "h", "y": -0.2},
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
-    )
-    return fig
+        # What add_vline(annotation_position="top left") builds, placed in the layout once (add_vline
+        # re-validates the whole figure: ~180 ms per call under load, docs/load.md). The x axis is linear.
+        be = cost.break_even_rank
+        shapes.append(
+            {"type": "line", "xref": "x", "x0": be, "x1": be, "yref": "y domain", "y0": 0, "y1": 1,
+             "line": {"color": "black", "dash": "dot"}}
+        )  # fmt: skip
+        annotations.append(
+            {"text": labels["break_even"].format(be=f"{be:,.1f}"), "showarrow": False, "xref": "x",
+             "x": be, "xanchor": "right", "yref": "y domain", "y": 1, "yanchor": "top"}
+        )  # fmt: skip
+    layout = {
+        "title": {"text": labels["title"]},
+        "xaxis": {"title": {"text": labels["x"]}},
+        "yaxis": {"title": {"text": labels["y"]}, "type": "log"},
+        "height": 420,
+        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+        "shapes": shapes,
+        "annotations": annotations,
+    }
+    return go.Figure(data=traces, layout=layout)

@@ -6,6 +6,8 @@ the GiB axis and labelled in GB, so "80 GB" sits at 74.5 GiB.
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 GIB = 2**30
@@ -24,46 +26,58 @@ def gib(n_bytes: float) -> float:
     return n_bytes / GIB
 
 
-def _card_lines(fig: go.Figure, card_sizes_gb, ymax_gib: float, label: str) -> None:
-    """Dotted lines at vendors' card sizes that are within reach of the data (plus the next one up)."""
+def card_lines(card_sizes_gb, ymax_gib: float, label: str) -> tuple[list[dict], list[dict]]:
+    """Dotted full-width lines at vendors' card sizes within reach of the data (plus the next one up).
+
+    Returns (shapes, annotations) as plain dicts, put into the layout once: Plotly's add_hline re-validates
+    every shape and annotation already in the figure, which cost ~90 ms per chart (docs/load.md)."""
     shown = [g for g in card_sizes_gb if g * GB / GIB <= ymax_gib * 1.05]
     bigger = [g for g in card_sizes_gb if g * GB / GIB > ymax_gib * 1.05]
     shown += bigger[:1]
+    shapes, annotations = [], []
     for g in shown:
-        fig.add_hline(
-            y=g * GB / GIB,
-            line_dash="dot",
-            line_color="#555",
-            annotation_text=label.format(gb=g),
-            annotation_position="top left",
-        )
+        y = g * GB / GIB
+        # What add_hline(annotation_position="top left") builds: a line across the x domain, its label
+        # above the line at the left edge.
+        shapes.append(
+            {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y,
+             "line": {"dash": "dot", "color": "#555"}}
+        )  # fmt: skip
+        annotations.append(
+            {"text": label.format(gb=g), "showarrow": False, "xref": "x domain", "x": 0, "xanchor": "left",
+             "yref": "y", "y": y, "yanchor": "bottom"}
+        )  # fmt: skip
+    return shapes, annotations
 
 
 def methods_figure(
     bars: dict[str, dict[str, int]], segment_labels: dict[str, str], card_sizes_gb, labels: dict[str, str]
 ) -> go.Figure:
     """Stacked bars, one per method, segments in bytes; labels: title, y, card ("{gb} GB card")."""
-    fig = go.Figure()
     names = list(bars)
     segments = list(next(iter(bars.values()))) if bars else []
-    for seg in segments:
-        fig.add_bar(
+    traces = [
+        go.Bar(
             name=segment_labels.get(seg, seg),
             x=names,
             y=[gib(bars[n][seg]) for n in names],
             marker_color=COLORS.get(seg),
             hovertemplate="%{x}: %{y:.2f} GiB<extra>" + segment_labels.get(seg, seg) + "</extra>",
         )
+        for seg in segments
+    ]
     top = max((gib(sum(b.values())) for b in bars.values()), default=1.0)
-    _card_lines(fig, card_sizes_gb, top, labels["card"])
-    fig.update_layout(
-        barmode="stack",
-        title=labels["title"],
-        yaxis_title=labels["y"],
-        legend={"orientation": "h", "y": -0.15},
-        margin={"t": 60, "b": 40},
-    )
-    return fig
+    shapes, annotations = card_lines(card_sizes_gb, top, labels["card"])
+    layout = {
+        "barmode": "stack",
+        "title": {"text": labels["title"]},
+        "yaxis": {"title": {"text": labels["y"]}},
+        "legend": {"orientation": "h", "y": -0.15},
+        "margin": {"t": 60, "b": 40},
+        "shapes": shapes,
+        "annotations": annotations,
+    }
+    return go.Figure(data=traces, layout=layout)
 
 
 def curves_figure(
@@ -77,9 +91,8 @@ def curves_figure(
     current: int | None = None,
 ) -> go.Figure:
     """Lines of bytes against x (rank or sequence length), one per method; labels: title, x, y, card, current."""
-    fig = go.Figure()
-    for key, ys in series.items():
-        fig.add_scatter(
+    traces = [
+        go.Scatter(
             x=x,
             y=[gib(v) for v in ys],
             mode="lines+markers",
@@ -87,16 +100,30 @@ def curves_figure(
             line={"color": LINE_COLORS.get(key)},
             hovertemplate="%{x}: %{y:.2f} GiB<extra>" + series_labels.get(key, key) + "</extra>",
         )
+        for key, ys in series.items()
+    ]
     top = max((gib(max(v)) for v in series.values() if v), default=1.0)
-    _card_lines(fig, card_sizes_gb, top, labels["card"])
-    if current is not None:
-        fig.add_vline(x=current, line_dash="dash", line_color="#888", annotation_text=labels["current"])
-    fig.update_layout(
-        title=labels["title"],
-        xaxis_title=labels["x"],
-        yaxis_title=labels["y"],
-        xaxis_type="log" if log_x else "linear",
-        legend={"orientation": "h", "y": -0.2},
-        margin={"t": 60, "b": 40},
-    )
-    return fig
+    shapes, annotations = card_lines(card_sizes_gb, top, labels["card"])
+    if current is not None and current > 0:
+        # A dashed line at the current value across the y domain, labelled at its top. On a log axis shapes
+        # take data values but annotations take log10 of them (Plotly's layout.annotations.x reference;
+        # plotly.py issue 4012: add_vline's label was drawn at 10**x, off the chart).
+        shapes.append(
+            {"type": "line", "xref": "x", "x0": current, "x1": current, "yref": "y domain", "y0": 0, "y1": 1,
+             "line": {"dash": "dash", "color": "#888"}}
+        )  # fmt: skip
+        annotations.append(
+            {"text": labels["current"], "showarrow": False, "xref": "x",
+             "x": math.log10(current) if log_x else current, "xanchor": "left",
+             "yref": "y domain", "y": 1, "yanchor": "top"}
+        )  # fmt: skip
+    layout = {
+        "title": {"text": labels["title"]},
+        "xaxis": {"title": {"text": labels["x"]}, "type": "log" if log_x else "linear"},
+        "yaxis": {"title": {"text": labels["y"]}},
+        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"t": 60, "b": 40},
+        "shapes": shapes,
+        "annotations": annotations,
+    }
+    return go.Figure(data=traces, layout=layout)

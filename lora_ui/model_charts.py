@@ -7,12 +7,13 @@ import plotly.graph_objects as go
 
 def params_by_module_figure(names: list[str], values: list[int], labels: dict[str, str]) -> go.Figure:
     """Horizontal bars, one per targeted module pattern. labels: title, x."""
-    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker={"color": "#e4572e"}))
-    fig.update_layout(
-        title=labels["title"],
-        xaxis_title=labels["x"],
-        height=max(260, 40 * len(names) + 120),
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        yaxis={"autorange": "reversed"},
+    layout = {
+        "title": {"text": labels["title"]},
+        "xaxis": {"title": {"text": labels["x"]}},
+        "yaxis": {"autorange": "reversed"},
+        "height": max(260, 40 * len(names) + 120),
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+    }
+    return go.Figure(
+        data=[go.Bar(x=values, y=names, orientation="h", marker={"color": "#e4572e"})], layout=layout
     )
-    return fig

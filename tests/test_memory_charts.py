@@ -42,3 +42,21 @@ def test_curves_figure_lines_and_current_marker():
     assert list(fig.data[0].y) == [1.0, 2.0, 3.0]
     assert fig.layout.xaxis.type == "log"
     assert any(a.text == "now" for a in fig.layout.annotations)
+
+
+def test_current_marker_label_sits_on_the_line_on_a_log_axis():
+    """Plotly places annotations on a log axis at log10(x) but shapes at x (plotly.py issue 4012)."""
+    import math
+
+    fig = curves_figure([1, 16, 256], {"lora": [GIB] * 3}, {}, (16,), LABELS, current=16)
+    (line,) = [s for s in fig.layout.shapes if s.xref == "x"]
+    (label,) = [a for a in fig.layout.annotations if a.text == "now"]
+    assert line.x0 == 16
+    assert label.x == math.log10(16)
+    linear = curves_figure([1, 16, 256], {"lora": [GIB] * 3}, {}, (16,), LABELS, current=16, log_x=False)
+    assert [a.x for a in linear.layout.annotations if a.text == "now"] == [16]
+
+
+def test_card_lines_span_the_plot_width():
+    fig = methods_figure({"LoRA": {"base_weights": GIB}}, {}, (16, 24), LABELS)
+    assert [(s.xref, s.x0, s.x1) for s in fig.layout.shapes] == [("x domain", 0, 1)]
