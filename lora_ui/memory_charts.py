@@ -26,6 +26,17 @@ def gib(n_bytes: float) -> float:
     return n_bytes / GIB
 
 
+def with_point(
+    x: list[int], series: dict[str, list[int]], x0: int, values: dict[str, int]
+) -> tuple[list[int], dict[str, list[int]]]:
+    """The curves with one more point (x0, values[key]) in x order; an x0 already on the grid keeps its y."""
+    if x0 in x:
+        return list(x), {key: list(ys) for key, ys in series.items()}
+    i = sum(1 for v in x if v < x0)
+    xs = [*x[:i], x0, *x[i:]]
+    return xs, {key: [*ys[:i], values[key], *ys[i:]] for key, ys in series.items()}
+
+
 def card_lines(card_sizes_gb, ymax_gib: float, label: str) -> tuple[list[dict], list[dict]]:
     """Dotted full-width lines at vendors' card sizes within reach of the data (plus the next one up).
 

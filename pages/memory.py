@@ -13,7 +13,7 @@ from lora_core.presets import PRESETS, load_preset
 from lora_ui import keys
 from lora_ui.choices import coded_choice
 from lora_ui.i18n import tr
-from lora_ui.memory_charts import curves_figure, methods_figure
+from lora_ui.memory_charts import curves_figure, methods_figure, with_point
 from lora_ui.routing import ensure_routed
 from lora_ui.widgets import show_chart, show_error, show_table
 
@@ -23,6 +23,11 @@ DEFAULT_PRESET = "llama-3.2-1b"  # 1B: traces in about a second on a small serve
 RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 SEQS = (128, 256, 512, 1024, 2048, 4096, 8192)
 _CACHE = 32  # distinct inputs kept per server process (each entry is a few KB of numbers)
+# lora_alpha only scales B·A·x (PEFT LoraLayer.scaling = alpha / r): memory is the same for every alpha.
+# One fixed value keeps the spec, and so the core's cached activation trace (lora_core/memory/trace.py,
+# keyed by config, spec and recipe but not the rank), the same when a student moves the rank; alpha = 2·r
+# made every rank a new multi-second trace (docs/load.md).
+MEMORY_ALPHA = 16
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
@@ -54,7 +59,7 @@ def _spec(fields: tuple):
     from lora_core.spec import LoraSpec
 
     targets, r, dora = fields
-    return LoraSpec(r=r, alpha=2 * r, target_modules=targets, use_dora=dora)
+    return LoraSpec(r=r, alpha=MEMORY_ALPHA, target_modules=targets, use_dora=dora)
 
 
 def model_ui() -> tuple[str, dict] | None:
@@ -209,8 +214,11 @@ def charts_ui(config_json, spec_fields, setup_fields, setup, estimates) -> None:
     st.caption(tr("memory.fits_caption"))
 
     c1, c2 = st.columns(2)
+    # Each curve is cached without the input it sweeps (the rank curve does not depend on the current rank,
+    # nor the sequence curve on the current sequence length), so moving that input is a cache hit.
     with c1:
-        series = series_cached(config_json, spec_fields, setup_fields, "rank", RANKS)
+        any_rank = (spec_fields[0], RANKS[0], spec_fields[2])
+        series = series_cached(config_json, any_rank, setup_fields, "rank", RANKS)
         labels = {
             "title": tr("memory.chart_rank_title"), "x": tr("memory.chart_rank_x"), "y": tr("memory.chart_y"),
             "card": tr("memory.card"), "current": tr("memory.current"),
@@ -218,13 +226,15 @@ def charts_ui(config_json, spec_fields, setup_fields, setup, estimates) -> None:
         fig = curves_figure(list(RANKS), series, method_names, CARD_SIZES_GB, labels, current=spec_fields[1])
         show_chart(fig, "memory-vs-rank", key="mem_chart_rank")
     with c2:
-        seqs = tuple(sorted(set(SEQS) | {setup.seq}))
-        series = series_cached(config_json, spec_fields, setup_fields, "seq", seqs)
+        any_seq = (*setup_fields[:4], SEQS[0], *setup_fields[5:])  # TrainingSetup's 5th field is seq
+        grid = series_cached(config_json, spec_fields, any_seq, "seq", SEQS)
+        here = {m: e.device_total_bytes for m, e in estimates.items()}  # the current seq, computed above
+        seqs, series = with_point(list(SEQS), grid, setup.seq, here)
         labels = {
             "title": tr("memory.chart_seq_title"), "x": tr("memory.chart_seq_x"), "y": tr("memory.chart_y"),
             "card": tr("memory.card"), "current": tr("memory.current"),
         }  # fmt: skip
-        fig = curves_figure(list(seqs), series, method_names, CARD_SIZES_GB, labels, current=setup.seq)
+        fig = curves_figure(seqs, series, method_names, CARD_SIZES_GB, labels, current=setup.seq)
         show_chart(fig, "memory-vs-seq", key="mem_chart_seq")
 
 

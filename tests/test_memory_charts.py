@@ -60,3 +60,13 @@ def test_current_marker_label_sits_on_the_line_on_a_log_axis():
 def test_card_lines_span_the_plot_width():
     fig = methods_figure({"LoRA": {"base_weights": GIB}}, {}, (16, 24), LABELS)
     assert [(s.xref, s.x0, s.x1) for s in fig.layout.shapes] == [("x domain", 0, 1)]
+
+
+def test_with_point_inserts_in_order_and_keeps_grid_points():
+    from lora_ui.memory_charts import with_point
+
+    xs, series = with_point([128, 512, 2048], {"lora": [1, 3, 5]}, 1000, {"lora": 4})
+    assert xs == [128, 512, 1000, 2048]
+    assert series == {"lora": [1, 3, 4, 5]}
+    assert with_point([128, 512], {"lora": [1, 3]}, 512, {"lora": 99}) == ([128, 512], {"lora": [1, 3]})
+    assert with_point([128], {"lora": [1]}, 8, {"lora": 0}) == ([8, 128], {"lora": [0, 1]})

@@ -92,3 +92,28 @@ def test_a_translated_label_in_the_url_is_not_a_code(app_test):
     assert not at.exception, at.exception
     assert at.radio(key=widget_key(keys.MEM_METHOD, "en")).value == "lora"  # the default
     assert any(f"“{keys.MEM_METHOD}”" in w.value for w in at.warning)  # and the note says so
+
+
+def test_curves_cached_without_their_own_input_match_the_core(app_test):
+    """The page caches the rank curve at any rank and the sequence curve at any seq (then adds the current
+    point); the plotted values must be what the core gives for the student's own inputs."""
+    import json
+
+    from lora_core.memory import TrainingSetup
+    from lora_core.memory.series import peak_series
+    from lora_core.presets import load_preset
+    from lora_core.spec import LoraSpec
+
+    at = app_test(page="memory", query={**QUERY, "mem_seq": "300", "mem_rank": "32"})
+    assert not at.exception, at.exception
+    charts = {c.proto.spec and json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
+              for c in at.get("plotly_chart")}  # fmt: skip
+    config = load_preset("qwen2.5-0.5b")
+    spec = LoraSpec(r=32, alpha=16, target_modules="all-linear")
+    setup = TrainingSetup("lora", "bf16", "adamw", 1, 300)
+    seqs = [128, 256, 300, 512, 1024, 2048, 4096, 8192]
+    want = peak_series(config, spec, setup, "seq", seqs)
+    (seq_chart,) = [c for t, c in charts.items() if "sequence" in t.lower()]
+    lora = next(t for t in seq_chart["data"] if t["name"] == "LoRA")
+    assert list(lora["x"]) == seqs
+    assert [round(y * 2**30) for y in lora["y"]] == want["lora"]
