@@ -11,7 +11,6 @@ from lora_core.memory.gpus import CARD_SIZES_GB, GPUS, gpu
 from lora_core.memory.setup import ATTENTIONS, METHODS, OPTIMIZERS, PRECISIONS, SHARDINGS
 from lora_core.presets import PRESETS, load_preset
 from lora_ui import keys
-from lora_ui.choices import coded_choice
 from lora_ui.i18n import tr
 from lora_ui.memory_charts import curves_figure, methods_figure, with_point
 from lora_ui.routing import ensure_routed
@@ -62,16 +61,22 @@ def _spec(fields: tuple):
     return LoraSpec(r=r, alpha=MEMORY_ALPHA, target_modules=targets, use_dora=dora)
 
 
+# Option widgets bound to the URL show their codes as options (full / lora / qlora, preset / upload,
+# batch / seq / rank) and the translation as each option's caption: Streamlit 1.67 writes a bound widget's
+# *formatted* option into the URL, so a translating format_func would make ?mem_method=qlora (the Learn
+# page's scenario links) invalid and the Telugu link differ from the English one.
+
+
 def model_ui() -> tuple[str, dict] | None:
     st.subheader(tr("memory.model_header"))
     c1, c2 = st.columns([1, 2])
-    source = coded_choice(
-        c1.radio,
+    sources = ("preset", "upload")
+    source = c1.radio(
         tr("memory.source"),
-        ("preset", "upload"),
-        lambda s: tr(f"memory.source_{s}"),
+        sources,
+        captions=[tr(f"memory.source_{s}") for s in sources],
         key=keys.MEM_SOURCE,
-        default="preset",
+        bind="query-params",
         horizontal=True,
     )
     if source == "preset":
@@ -111,13 +116,13 @@ def lora_ui() -> tuple:
 def setup_ui() -> tuple:
     st.subheader(tr("memory.training_header"))
     c1, c2, c3 = st.columns(3)
-    method = coded_choice(
-        c1.radio,
+    method = c1.radio(
         tr("memory.method"),
         METHODS,
-        lambda m: tr(f"memory.method.{m}"),
+        index=1,
+        captions=[tr(f"memory.method.{m}") for m in METHODS],
         key=keys.MEM_METHOD,
-        default="lora",
+        bind="query-params",
     )
     precision = c2.selectbox(
         tr("memory.precision"), PRECISIONS, index=1, key=keys.MEM_PRECISION, bind="query-params",
@@ -243,9 +248,10 @@ def solver_ui(config_json, spec_fields, setup_fields, setup) -> None:
     c1, c2 = st.columns(2)
     names = [g.name for g in GPUS]
     name = c1.selectbox(tr("memory.solve_gpu"), names, index=names.index("NVIDIA RTX 4090"), key=keys.MEM_SOLVE_GPU, bind="query-params")  # fmt: skip
-    variable = coded_choice(
-        c2.radio, tr("memory.solve_var"), ("batch", "seq", "rank"), lambda v: tr(f"memory.var.{v}"),
-        key=keys.MEM_SOLVE_VAR, default="batch", horizontal=True,
+    variables = ("batch", "seq", "rank")
+    variable = c2.radio(
+        tr("memory.solve_var"), variables, captions=[tr(f"memory.var.{v}") for v in variables],
+        key=keys.MEM_SOLVE_VAR, bind="query-params", horizontal=True,
     )  # fmt: skip
     if variable == "rank" and setup.method == "full":
         st.info(tr("memory.solve_rank_full"))

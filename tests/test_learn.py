@@ -22,7 +22,11 @@ def test_worked_example_is_the_seed_example(app_test):
     at = app_test(page="learn", timeout=300)
     assert not at.exception, at.exception
     # seeds/000: 10,000 x 10,000 at r = 8 -> 100,000,000 full, 160,000 LoRA, 0.16 %.
-    assert metrics(at)[:3] == [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 8:,}", "0.16 %"]  # then the gallery
+    assert metrics(at)[:3] == [
+        f"{10_000 * 10_000:,}",
+        f"{(10_000 + 10_000) * 8:,}",
+        "0.16 %",
+    ]  # then the gallery
     assert at.slider(key=keys.LEARN_R).value == 8
     assert len(at.latex) >= 3  # W' = W + (alpha/r) B A, the shapes, d*k against (d+k)*r
 

@@ -3,7 +3,6 @@
 import pytest
 
 from lora_ui import keys
-from lora_ui.choices import widget_key
 
 QUERY = {"mem_preset": "qwen2.5-0.5b", "mem_seq": "256"}
 
@@ -28,7 +27,7 @@ def test_page_renders_and_reacts(app_test):
     after = metric_values(at)
     assert after != before  # a bigger batch needs more memory
 
-    at.radio(key=widget_key(keys.MEM_METHOD, "en")).set_value("full").run()
+    at.radio(key=keys.MEM_METHOD).set_value("full").run()
     assert not at.exception, at.exception
     assert metric_values(at) != after
 
@@ -61,36 +60,36 @@ def test_telugu(app_test):
 def test_a_method_link_opens_with_that_method_in_either_language(app_test, lang):
     at = app_test(page="memory", query={**QUERY, keys.MEM_METHOD: "qlora", "lang": lang})
     assert not at.exception, at.exception
-    assert at.radio(key=widget_key(keys.MEM_METHOD, lang)).value == "qlora"
-    assert at.session_state[keys.MEM_METHOD] == "qlora"
+    radio = at.radio(key=keys.MEM_METHOD)
+    assert radio.value == "qlora"
+    assert radio.options == ["full", "lora", "qlora"]  # the codes; the translation is each option's caption
     assert url_value(at, keys.MEM_METHOD) == "qlora"
     assert not at.warning  # no "link value not used" note
 
 
-def test_choosing_a_method_writes_its_code_to_the_url_and_the_default_leaves_it(app_test):
+def test_the_chosen_method_survives_the_language_switch(app_test):
+    """The options are codes, so the Telugu run sees the same option (a translated option label would not
+    match and Streamlit would reset the radio). The browser writes a bound value into the URL; AppTest
+    does not, so the URL side is tests/browser/test_memory.py's."""
     at = app_test(page="memory", query=QUERY)
-    assert keys.MEM_METHOD not in at.query_params  # the default (lora) stays out of the URL
-    at.radio(key=widget_key(keys.MEM_METHOD, "en")).set_value("qlora").run()
-    assert url_value(at, keys.MEM_METHOD) == "qlora"
-    at.radio(key="lang").set_value("te").run()  # Telugu labels, the same code and the same URL
+    at.radio(key=keys.MEM_METHOD).set_value("qlora").run()
+    at.radio(key="lang").set_value("te").run()
     assert not at.exception, at.exception
-    assert at.radio(key=widget_key(keys.MEM_METHOD, "te")).value == "qlora"
-    assert url_value(at, keys.MEM_METHOD) == "qlora"
-    at.radio(key=widget_key(keys.MEM_METHOD, "te")).set_value("lora").run()
-    assert keys.MEM_METHOD not in at.query_params
+    assert at.radio(key=keys.MEM_METHOD).value == "qlora"
+    assert at.title[0].value == "మెమరీ"
 
 
 @pytest.mark.parametrize(("key", "code"), [(keys.MEM_SOURCE, "upload"), (keys.MEM_SOLVE_VAR, "rank")])
 def test_other_coded_radios_restore_from_their_code(app_test, key, code):
     at = app_test(page="memory", query={**QUERY, key: code, "lang": "te"})
     assert not at.exception, at.exception
-    assert at.radio(key=widget_key(key, "te")).value == code
+    assert at.radio(key=key).value == code
 
 
 def test_a_translated_label_in_the_url_is_not_a_code(app_test):
     at = app_test(page="memory", query={**QUERY, keys.MEM_METHOD: "QLoRA"})
     assert not at.exception, at.exception
-    assert at.radio(key=widget_key(keys.MEM_METHOD, "en")).value == "lora"  # the default
+    assert at.radio(key=keys.MEM_METHOD).value == "lora"  # the default
     assert any(f"“{keys.MEM_METHOD}”" in w.value for w in at.warning)  # and the note says so
 
 
