@@ -125,3 +125,10 @@ def parse_config(data: bytes | str) -> dict:
     if "vocab_size" not in config:
         raise LoraLabError("config.json needs vocab_size")
     return config
+
+
+def depth_and_width(config: dict) -> tuple[int, int]:
+    """(layers, model width) of a parsed config, under whichever field names its architecture uses."""
+    depth = next(config[k] for k in _DEPTH if k in config)
+    width = next(config[k] for k in _WIDTH if k in config)
+    return int(depth), int(width)

@@ -13,9 +13,9 @@ from lora_ui.widgets import show_chart, show_error, show_table
 ensure_routed()
 
 from lora_core.arch import canonical_json, inventory
-from lora_core.config import MAX_CONFIG_BYTES, parse_config
+from lora_core.config import MAX_CONFIG_BYTES, depth_and_width, parse_config
 from lora_core.params import count_params
-from lora_core.presets import DESCRIPTIONS, PRESETS, load_preset
+from lora_core.presets import PRESETS, load_preset, source
 from lora_core.spec import ALL_LINEAR, LoraSpec, default_targets
 
 DEFAULT_PRESET = "llama-2-7b"  # PEFT's famous 4,194,304 at r=8 on q_proj, v_proj
@@ -39,7 +39,8 @@ def model_ui() -> dict:
         key=keys.MODEL_PRESET,
         bind="query-params",
     )
-    c1.caption(DESCRIPTIONS[name])
+    layers, width = depth_and_width(load_preset(name))
+    c1.caption(tr("model.preset_caption", source=source(name), layers=layers, width=width))
     upload = c2.file_uploader(tr("model.upload"), type=["json"], key=keys.MODEL_UPLOAD)
     if upload is not None:
         try:

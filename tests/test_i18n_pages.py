@@ -48,14 +48,7 @@ def visible_words(at) -> dict[str, list[str]]:
     return out
 
 
-# The Model page captions each preset with lora_core.presets.DESCRIPTIONS, which is English (lora_core stays
-# free of language): the caption needs a string-table entry per preset (pages/model.py, its owner's fix).
-CASES = [
-    pytest.param(p, marks=pytest.mark.xfail(reason="Model preset captions are English", strict=False))
-    if p == "model"
-    else p
-    for p in PAGES
-]
+CASES = list(PAGES)
 
 
 @pytest.mark.parametrize("page", CASES)

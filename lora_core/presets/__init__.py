@@ -40,6 +40,11 @@ DESCRIPTIONS: dict[str, str] = {
 PRESETS: tuple[str, ...] = tuple(DESCRIPTIONS)
 
 
+def source(name: str) -> str:
+    """Where a preset's values come from: the Hugging Face repo id (or the paper, for GPT-3)."""
+    return DESCRIPTIONS[name].split(":", 1)[0]
+
+
 def load_preset(name: str) -> dict:
     """The parsed config.json of a preset (a fresh dict each call)."""
     if name not in DESCRIPTIONS:
