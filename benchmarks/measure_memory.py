@@ -4,7 +4,8 @@
     python benchmarks/measure_memory.py --device cuda    # the same rows on your GPU (prints the table)
 
 Each row builds a model from a config with random weights (nothing downloaded) through the estimator's own
-recipe (lora_core/memory/recipe.py), runs WARMUP steps, then measures one steady-state step
+recipe (lora_core/memory/recipe.py), adapted by PEFT itself (tests/peft_oracle.py; the estimator traces our
+own injection, lora_core/memory/adapters.py), runs WARMUP steps, then measures one steady-state step
 (forward, backward, optimizer step, zero_grad):
 - CUDA: torch.cuda.max_memory_allocated() / max_memory_reserved() over that step;
 - CPU: the peak of the bytes of live tensor storages, op by op (`StorageTracker` below, written for this
@@ -196,7 +197,11 @@ def measure(row: Row, device: str) -> dict:
 
     config = ARCHS[row.arch]
     spec, setup = spec_and_setup(row, device)
-    model = build_training_model(config, spec if setup.method != "full" else None, setup, device="cpu")
+    from tests.peft_oracle import peft_adapt  # the measured model is PEFT's own (the estimator traces ours)
+
+    model = build_training_model(
+        config, spec if setup.method != "full" else None, setup, device="cpu", adapt=peft_adapt
+    )
     if device == "cuda":
         model.to("cuda")
     opt = make_optimizer(model.parameters(), setup)

@@ -1,7 +1,7 @@
 """weights, gradients and optimizer bytes equal what a real CPU training step holds.
 
-The reference is the step itself: the recipe's model with random weights, a forward/backward and an AdamW
-step, then the storage bytes of parameters, .grad tensors and optimizer states (shared storage once).
+The reference is the step itself: the recipe's model with random weights, adapted by PEFT itself
+(tests/peft_oracle.py, not our injection), a forward/backward and an AdamW step, then the storage bytes of parameters, .grad tensors and optimizer states (shared storage once).
 AdamW's `step` counters are 0-dim fp32 tensors that torch keeps on the CPU unless fused/capturable
 (torch/optim/adam.py `_init_group`): not GPU memory, so not in optimizer_bytes; asserted below.
 """
@@ -13,6 +13,7 @@ from lora_core.memory import TrainingSetup
 from lora_core.memory.recipe import build_training_model, forward_loss, make_optimizer
 from lora_core.memory.states import state_bytes
 from lora_core.spec import LoraSpec
+from tests.peft_oracle import peft_adapt
 from tests.test_memory_configs import CONFIGS, TARGETS
 
 
@@ -28,7 +29,7 @@ def storage_bytes(tensors) -> int:
 
 
 def real_step(config, spec, setup):
-    model = build_training_model(config, spec, setup, device="cpu")
+    model = build_training_model(config, spec, setup, device="cpu", adapt=peft_adapt)
     opt = make_optimizer(model.parameters(), setup)
     ids = torch.randint(0, config["vocab_size"], (2, 8))
     loss = forward_loss(model, ids, setup)

@@ -4,8 +4,10 @@ The estimator traces this recipe on the meta device; the exactness tests and `be
 run the very same recipe on real CPU tensors. One recipe, so prediction and measurement cannot drift apart.
 
 The order matters and follows PEFT's documented use: cast the base model first (`model.to(torch.bfloat16)`),
-then `get_peft_model(..., autocast_adapter_dtype=True)`, which keeps LoRA/DoRA adapters in fp32
-(peft/tuners/tuners_utils.py `cast_adapter_dtype`: bf16/fp16 adapter weights are upcast to fp32).
+then adapt it as `get_peft_model(..., autocast_adapter_dtype=True)` does, which keeps LoRA/DoRA adapters in
+fp32 (peft/tuners/tuners_utils.py `cast_adapter_dtype`: bf16/fp16 adapter weights are upcast to fp32).
+The adapting is our own (adapters.py: PEFT's modules rebuilt op for op), so the app needs no PEFT at run
+time; the exactness tests and the benchmark pass `adapt=` the real PEFT (tests/peft_oracle.py) instead.
 """
 
 from __future__ import annotations
@@ -46,23 +48,13 @@ def torch_dtype(name: str):
     return getattr(torch, name)
 
 
-def peft_config(spec):
-    from peft import LoraConfig
-
-    targets = spec.target_modules if isinstance(spec.target_modules, str) else list(spec.target_modules)
-    return LoraConfig(
-        r=spec.r,
-        lora_alpha=spec.alpha,
-        target_modules=targets,
-        bias=spec.bias,
-        use_dora=spec.use_dora,
-        modules_to_save=list(spec.modules_to_save) or None,
-        lora_dropout=0.0,  # PEFT default 0.0: no dropout mask is saved for the adapter path
-    )
-
-
-def build_training_model(config: dict, spec, setup: TrainingSetup, *, device: str = "meta", seed: int = 0):
+def build_training_model(
+    config: dict, spec, setup: TrainingSetup, *, device: str = "meta", seed: int = 0, adapt=None
+):
     """The model exactly as one training step sees it: cast, adapted (lora/qlora), checkpointing, train mode.
+
+    adapt(model, spec, config) -> model applies the LoRA spec; by default our own injection
+    (adapters.inject_adapters); the tests pass PEFT's get_peft_model as the reference.
 
     device="meta" (shapes only) or "cpu" (random weights, nothing downloaded). QLoRA's NF4 base cannot be
     built without bitsandbytes + CUDA; here its base stays in the compute dtype (the estimator accounts the
@@ -96,16 +88,10 @@ def build_training_model(config: dict, spec, setup: TrainingSetup, *, device: st
     if setup.method == "full":
         model.requires_grad_(True)
     else:
-        from peft import get_peft_model
+        from lora_core.memory.adapters import inject_adapters
 
-        from lora_core.errors import LoraLabError
-
-        try:
-            with _quiet():
-                model = get_peft_model(model, peft_config(spec), autocast_adapter_dtype=True)
-        except (ValueError, TypeError, KeyError) as exc:  # e.g. PEFT: target modules not found
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise LoraLabError(f"PEFT cannot apply this LoRA spec to the model: {first}") from None
+        with _quiet():  # transformers' deprecation warnings (is_gradient_checkpointing)
+            model = (adapt or inject_adapters)(model, spec, config)
     model.train()
     return model
 

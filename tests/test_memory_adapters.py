@@ -1,0 +1,133 @@
+"""Our LoRA/DoRA injection (lora_core/memory/adapters.py) against PEFT 0.21.2 itself, the oracle.
+
+For each case both models are built by the same recipe on the meta device, one adapted by our injection,
+one by `get_peft_model(..., autocast_adapter_dtype=True)`. Then:
+- the parameters agree: names (PEFT's `base_model.model.` prefix removed), shapes, dtypes, requires_grad,
+  in the same order;
+- the traced step agrees to the byte, op by op: the live bytes after every op of the forward and backward
+  (activations autograd saved, temporaries, gradients as they appear) and the gradient bytes.
+"""
+
+import numpy as np
+import pytest
+
+from lora_core.memory import TrainingSetup, recipe
+from lora_core.memory.trace import trace_step
+from lora_core.spec import LoraSpec
+from tests.peft_oracle import peft_adapt
+from tests.test_memory_configs import CONFIGS, GPT2, LLAMA_GQA, QWEN2, TARGETS
+
+B, S = 2, 8  # traced shape (tiny: the comparison is op by op, so any shape shows a difference)
+
+
+def _params(model):
+    return [
+        (n.removeprefix("base_model.model."), tuple(p.shape), p.dtype, p.requires_grad)
+        for n, p in model.named_parameters()
+    ]
+
+
+def assert_same_as_peft(config, spec, setup):
+    ours = recipe.build_training_model(config, spec, setup)
+    ref = recipe.build_training_model(config, spec, setup, adapt=peft_adapt)
+    assert _params(ours) == _params(ref)
+    got, want = trace_step(ours, setup, B, S), trace_step(ref, setup, B, S)
+    assert got.forward_end == want.forward_end
+    np.testing.assert_array_equal(got.live, want.live)
+    np.testing.assert_array_equal(got.grads, want.grads)
+    return got
+
+
+# Every precision with and without checkpointing, across LoRA and DoRA (6 combinations), on each architecture.
+RECIPES = [
+    (False, "fp32", False),
+    (False, "bf16", True),
+    (False, "amp-bf16", False),
+    (True, "fp32", True),
+    (True, "bf16", False),
+    (True, "amp-bf16", True),
+]
+MAIN = [(arch, dora, precision, ckpt) for arch in CONFIGS for dora, precision, ckpt in RECIPES]
+
+
+@pytest.mark.parametrize("arch,dora,precision,ckpt", MAIN)
+def test_saved_bytes_equal_peft(arch, dora, precision, ckpt):
+    spec = LoraSpec(r=4, alpha=8, target_modules=TARGETS[arch], use_dora=dora)
+    setup = TrainingSetup(method="lora", precision=precision, grad_checkpointing=ckpt)
+    assert_same_as_peft(CONFIGS[arch], spec, setup)
+
+
+BF16, AMP_CKPT = ("bf16", False), ("amp-bf16", True)
+EXTRA = [
+    # all-linear leaves the output head out; bias="all" trains every bias; lm_head copied
+    (LLAMA_GQA, dict(target_modules="all-linear", bias="all", modules_to_save=("lm_head",)), AMP_CKPT),
+    # LoRA on an Embedding (lora_embedding_A/B), with and without DoRA
+    (LLAMA_GQA, dict(target_modules=("embed_tokens", "q_proj")), BF16),
+    (LLAMA_GQA, dict(target_modules=("embed_tokens", "o_proj"), use_dora=True), AMP_CKPT),
+    # GPT-2: transposed Conv1D weights, biases of adapted layers, embedding
+    (GPT2, dict(target_modules=("c_attn", "c_fc", "wte"), bias="lora_only", use_dora=True), BF16),
+    (GPT2, dict(target_modules="all-linear", bias="all"), AMP_CKPT),
+    # Qwen2: q/k/v biases, tied embeddings; the tied embedding copied by modules_to_save
+    (
+        QWEN2,
+        dict(
+            target_modules=("q_proj", "k_proj", "v_proj"), bias="lora_only", modules_to_save=("embed_tokens",)
+        ),
+        AMP_CKPT,
+    ),
+    (QWEN2, dict(target_modules="all-linear", use_dora=True, modules_to_save=("lm_head",)), BF16),
+]
+
+
+@pytest.mark.parametrize("config,kw,recipe_", EXTRA)
+def test_targets_biases_embeddings_and_saved_modules_equal_peft(config, kw, recipe_):
+    precision, ckpt = recipe_
+    spec = LoraSpec(r=4, alpha=16, **kw)
+    setup = TrainingSetup(method="lora", precision=precision, grad_checkpointing=ckpt)
+    assert_same_as_peft(config, spec, setup)
+
+
+def test_cpu_device_emulation_and_eager_attention_equal_peft():
+    spec = LoraSpec(r=4, target_modules=("q_proj", "v_proj"), use_dora=True)
+    for setup in (
+        TrainingSetup(method="lora", precision="fp32", device="cpu"),
+        TrainingSetup(method="qlora", precision="bf16", attention="eager"),
+    ):
+        assert_same_as_peft(LLAMA_GQA, spec, setup)
+
+
+def test_real_cpu_model_matches_peft_initialisation_rules():
+    """On real tensors: B starts at zero (the adapted model equals the base model) and DoRA's magnitude is
+    the row norm of W, as PEFT initialises them (layer.py reset_lora_parameters, dora.py update_layer)."""
+    import torch
+
+    spec = LoraSpec(r=4, target_modules=("c_attn",), use_dora=True)
+    setup = TrainingSetup(method="lora", precision="fp32", device="cpu")
+    model = recipe.build_training_model(GPT2, spec, setup, device="cpu")
+    layer = model.transformer.h[0].attn.c_attn
+    assert torch.count_nonzero(layer.lora_B["default"].weight) == 0
+    w = layer.base_layer.weight  # Conv1D: (in, out)
+    torch.testing.assert_close(layer.lora_magnitude_vector["default"].weight, torch.linalg.norm(w.T, dim=1))
+    ids = torch.randint(0, GPT2["vocab_size"], (B, S))
+    base = recipe.build_training_model(
+        GPT2, None, TrainingSetup(method="full", precision="fp32"), device="cpu"
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits, base(input_ids=ids).logits)
+
+
+def test_moe_expert_targets_are_a_clear_error():
+    import json
+
+    from lora_core.errors import LoraLabError
+    from lora_core.presets import __file__ as presets_init
+
+    path = presets_init.replace("__init__.py", "mixtral-8x7b.json")
+    with open(path) as f:
+        config = json.load(f)
+    config.update(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4)
+    config.update(num_key_value_heads=2, head_dim=16, vocab_size=128, num_local_experts=4)
+    setup = TrainingSetup(method="lora", precision="bf16")
+    with pytest.raises(LoraLabError, match="MoE expert"):
+        recipe.build_training_model(config, LoraSpec(r=4, target_modules=("w1", "w3", "w2")), setup)
+    recipe.build_training_model(config, LoraSpec(r=4, target_modules=("q_proj", "v_proj")), setup)
