@@ -188,7 +188,27 @@ def param_infos(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ..
     )
 
 
+# Fields of the setup the states depend on; batch, seq, attention, checkpointing, gpus and sharding do not
+# enter state bytes (sharding divides them later, in sharding.py), so sweeps over them hit this cache.
+_STATE_FIELDS = ("method", "precision", "optimizer", "double_quant", "device")
+
+
 def state_bytes(config: dict, spec, setup: TrainingSetup) -> StateBytes:
+    """Bytes of weights, adapters, gradients and optimizer states (cached per model, spec and recipe)."""
+    from dataclasses import asdict
+
+    sp = asdict(spec) if spec is not None and setup.method != "full" else None
+    fields = {k: getattr(setup, k) for k in _STATE_FIELDS}
+    key = json.dumps({"config": config, "spec": sp, "setup": fields}, sort_keys=True, default=list)
+    return _state_bytes(key)
+
+
+@lru_cache(maxsize=256)
+def _state_bytes(key: str) -> StateBytes:
+    from lora_core.memory.trace import spec_from_dict
+
+    data = json.loads(key)
+    config, spec, setup = data["config"], spec_from_dict(data["spec"]), TrainingSetup(**data["setup"])
     infos = list(param_infos(config, spec, setup))
     weights = 0
     for p in infos:

@@ -33,7 +33,7 @@ _POINTS = ((2, 8, 2), (3, 8, 2), (2, 16, 2), (3, 16, 2), (2, 24, 2), (3, 24, 2),
 _POINTS_FULL = _POINTS[:6]  # full fine-tuning has no rank
 _TERMS = 8
 _LAYERS = (2, 3)
-_CACHE = 16
+_CACHE = 32  # a fitted model is ~0.5 MB of coefficients (3-layer traces); 32 bounds it at ~16 MB
 
 
 def basis(b, s, r):
@@ -189,8 +189,33 @@ def spec_from_dict(sp: dict | None):
     return LoraSpec(**sp)
 
 
+# Where traces run. None: in this process. The app sets an executor (lora_ui/workers.py) so that a trace, seconds
+# of Python holding the interpreter lock, runs in a worker process while the server keeps answering others.
+_EXECUTOR = None
+
+
+def trace_in(executor) -> None:
+    """Run future traces in `executor` (a concurrent.futures.Executor; None: in this process)."""
+    global _EXECUTOR
+    _EXECUTOR = executor
+
+
 @lru_cache(maxsize=_CACHE)
 def _live_model(key: str) -> LiveModel:
+    executor = _EXECUTOR
+    if executor is not None:
+        try:
+            return executor.submit(fit_live_model, key).result()
+        except Exception as exc:  # a broken or shut-down pool: trace here instead (same result, slower)
+            from lora_core.errors import LoraLabError
+
+            if isinstance(exc, LoraLabError):
+                raise
+    return fit_live_model(key)
+
+
+def fit_live_model(key: str) -> LiveModel:
+    """Trace and fit the live-bytes model for a cache key of `_key` (runs in a worker process or here)."""
 
     data = json.loads(key)
     config = data["config"]
