@@ -184,10 +184,19 @@ def loss_labels() -> dict:
     return {k: tr(f"fit.chart.{k}") for k in ("title", "x", "y", "loss", "floor")}
 
 
+def ask(flag: str) -> None:
+    """on_click of Train and Rank sweep: remember the click until the page acts on it.
+
+    A button's return value is True for one script run only, and a run can end in st.rerun before the
+    page reads it: `ensure_routed()` reruns on a process's first run, and AppTest starts every run that
+    way (it resets PagesManager.uses_pages_directory, so the page file first runs without app.py). A
+    callback runs once per click before the script, so the click survives any such rerun."""
+    st.session_state[flag] = True
+
+
 def draw_live(job) -> None:
     """Progress, Stop, and the loss curve of a queued or running job."""
-    if st.button(tr("fit.stop"), key=K.FIT_STOP, icon=":material/stop:"):
-        job.cancel()
+    st.button(tr("fit.stop"), key=K.FIT_STOP, icon=":material/stop:", on_click=job.cancel)
     if job.state == QUEUED:
         runner = get_runner()
         st.info(
@@ -268,7 +277,8 @@ def sweep_section(spec: dict) -> None:
     st.caption(tr("fit.sweep.caption"))
     sweep = st.session_state.get(K.FIT_SWEEP_JOB)
     busy = sweep is not None and sweep.active
-    if st.button(tr("fit.sweep.button"), key=K.FIT_SWEEP, disabled=busy):
+    st.button(tr("fit.sweep.button"), key=K.FIT_SWEEP, disabled=busy, on_click=ask, args=(K.FIT_SWEEP_ASKED,))
+    if st.session_state.pop(K.FIT_SWEEP_ASKED, False) and not busy:
         try:
             work = sweep_work(spec)
         except LoraLabError as exc:
@@ -308,13 +318,17 @@ def sweep_poll() -> None:
 
 spec = controls_ui()
 job = st.session_state.get(K.FIT_JOB)
-if st.button(
+busy = job is not None and job.active
+st.button(
     tr("fit.train"),
     key=K.FIT_TRAIN,
     type="primary",
-    disabled=job is not None and job.active,
+    disabled=busy,
     icon=":material/play_arrow:",
-):
+    on_click=ask,
+    args=(K.FIT_TRAIN_ASKED,),
+)
+if st.session_state.pop(K.FIT_TRAIN_ASKED, False) and not busy:
     try:
         work, total = fit_work(spec)
     except LoraLabError as exc:
@@ -322,6 +336,7 @@ if st.button(
     else:
         job = get_runner().submit(work, total_steps=total, alive=session_alive_check())
         st.session_state[K.FIT_JOB] = job
+        st.session_state.pop(K.FIT_SWEEP_ASKED, None)  # a sweep click belonged to the previous fit
 
 if job is None:
     st.info(tr("fit.no_fit"))

@@ -40,17 +40,11 @@ def app_test():
 # time pressure). Each is a real failure to fix next, not a flaky timing; see the issue notes. Remove an
 # entry as soon as it is fixed. Non-strict, so a fixed test passes silently until its entry is removed.
 QUARANTINE = {
-    "tests/browser/test_fit.py::test_train_draws_the_chart_and_results": "Fit page AppTest/browser regression after merge",
-    "tests/browser/test_fit.py::test_stop_button_ends_a_long_fit": "Fit page regression after merge",
-    "tests/test_fit_page.py::test_page_trains_a_few_steps_and_shows_results": "fit_job missing from session state after merge",
-    "tests/test_fit_page.py::test_regression_mode_trains": "fit_job missing from session state after merge",
-    "tests/test_fit_page.py::test_bad_regression_sizes_show_an_error_and_the_page_keeps_working": "Fit page regression after merge",
     "tests/test_i18n.py::test_telugu_table_is_telugu[model]": "Telugu tables keep some English labels",
     "tests/test_i18n.py::test_telugu_table_is_telugu[memory]": "Telugu tables keep some English labels",
     "tests/test_i18n.py::test_telugu_table_is_telugu[fit]": "Telugu tables keep some English labels",
     "tests/test_i18n.py::test_format_works_with_the_english_placeholders": "placeholder mismatch in a merged table",
     "tests/test_i18n.py::test_sidebar_switch_turns_the_page_telugu[memory]": "Memory page radios translate bound options",
-    "tests/browser/test_smoke.py::test_page_opens[fit]": "Fit page regression after merge",
     "tests/test_share.py::test_every_shareable_input_restores_from_the_url[memory]": "Memory radios bind translated labels",
 }
 
