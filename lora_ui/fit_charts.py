@@ -22,12 +22,14 @@ def thin(values: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list[in
     return idx, [max(float(values[i]), TINY) for i in idx]
 
 
-def loss_chart(losses: Sequence[float], floor: float | None, labels: dict[str, str]) -> go.Figure:
-    """Loss against step on a log scale, with the rank-r floor as a dashed line.
+def loss_chart(
+    losses: Sequence[float], floor: float | None, labels: dict[str, str], max_points: int = MAX_POINTS
+) -> go.Figure:
+    """Loss against step on a log scale, with the rank-r floor as a dashed line (at most max_points points).
 
     labels: title, x, y, loss, floor.
     """
-    steps, values = thin(losses)
+    steps, values = thin(losses, max_points)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=labels["loss"]))
     if floor is not None:
