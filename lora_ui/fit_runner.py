@@ -145,6 +145,7 @@ class FitRunner:
         self._running: set[int] = set()
         self._queue: list[int] = []  # job ids waiting, oldest first
         self._idle: list[Worker] = []  # started workers with no job; at most max_running in all
+        self._warming = False  # warm() is starting a worker
 
     def submit(self, work: Callable[[Any], Any], *, total_steps: int = 0, alive=_always_alive) -> FitJob:
         """Start `work` once a slot is free (in a worker process or a thread); return the job at once."""
@@ -182,6 +183,29 @@ class FitRunner:
         """Idle worker processes kept for the next fits."""
         with self._lock:
             return len(self._idle)
+
+    def warm(self) -> None:
+        """Start one worker in the background if there is none, so a first Train need not wait for one
+        (spawning it and importing torch takes seconds on the 2-core server). The page calls it on render."""
+        with self._lock:
+            if not self.processes or self._idle or self._running or self._warming:
+                return
+            self._warming = True
+        threading.Thread(target=self._warm, name="fit-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        worker = None
+        try:
+            worker = self._start_worker()
+        except Exception as exc:
+            log.warning("fit worker process could not start (%r); fits run in threads from now on", exc)
+            self.processes = False
+        finally:
+            with self._lock:
+                if worker is not None:
+                    self._idle.append(worker)
+                self._warming = False
+                self._lock.notify_all()
 
     def close(self) -> None:
         """Stop the idle workers (running ones end with their jobs and are then not kept)."""
@@ -239,6 +263,8 @@ class FitRunner:
     def _take_worker(self) -> Worker | None:
         """An idle worker, or a new one; None (and threads from now on) if none can be started."""
         with self._lock:
+            while self._warming:  # its worker will be ours: never more workers than slots
+                self._lock.wait(POLL_S)
             while self._idle:
                 worker = self._idle.pop()
                 if worker.alive:
@@ -248,7 +274,7 @@ class FitRunner:
             return self._start_worker()
         except Exception as exc:
             if self.processes:
-                log.warning("fit worker process could not start (%s); fits run in threads from now on", exc)
+                log.warning("fit worker process could not start (%r); fits run in threads from now on", exc)
             self.processes = False
             return None
 

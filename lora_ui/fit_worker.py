@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import threading
 import time
+import types
+from contextlib import contextmanager
 
 from lora_core.errors import LoraLabError
 
@@ -122,6 +126,29 @@ def worker_main(conn) -> None:
         hooks._send(reply)
 
 
+_START_LOCK = threading.Lock()
+
+
+@contextmanager
+def _bare_main():
+    """Let a spawned worker start without re-running the app.
+
+    A spawned child first re-imports its parent's `__main__` (multiprocessing.spawn.get_preparation_data:
+    by module name, or by `__file__`). In the server, `__main__` is whatever page script ran last:
+    Streamlit's script runner puts a fresh module whose `__file__` is app.py into sys.modules["__main__"]
+    on every run (streamlit/runtime/scriptrunner/script_runner.py, `_run_script`). Without this a worker
+    would run the whole app in bare mode before its first fit. While the process starts, multiprocessing
+    reads an empty stand-in instead (no file, no spec: nothing to re-import). Scripts run in their own
+    module's namespace, so the brief swap does not affect them."""
+    with _START_LOCK:
+        saved = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = saved
+
+
 class Worker:
     """The parent's handle on one worker process (used by one fit at a time)."""
 
@@ -129,7 +156,8 @@ class Worker:
         ctx = multiprocessing.get_context(context)
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=worker_main, args=(child,), name="lora-lab-fit", daemon=True)
-        self.process.start()
+        with _bare_main():
+            self.process.start()
         child.close()
         if not self.conn.poll(start_timeout):
             self.kill()

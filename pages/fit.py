@@ -283,6 +283,7 @@ def sweep_poll() -> None:
 
 
 spec = controls_ui()
+get_runner().warm()  # a worker process starts while the student sets up the fit
 job = st.session_state.get(K.FIT_JOB)
 busy = job is not None and job.active
 st.button(
