@@ -55,6 +55,10 @@ SWITCH_INTERVAL_S = 0.0005
 # sweep): past it the worker is asked to stop, and killed if it does not answer within CANCEL_GRACE_S.
 JOB_CAP_S = MAX_FIT_SECONDS + 60.0
 CANCEL_GRACE_S = 10.0
+# An idle worker (~torch's import in memory) quits after this long without a fit, so the server's memory
+# comes back after a class (issue 6: RSS back within 15 % within a minute). LORA_LAB_FIT_WORKER_IDLE_S.
+IDLE_S = float(os.environ.get("LORA_LAB_FIT_WORKER_IDLE_S", "30"))
+REAP_EVERY_S = 5.0
 
 QUEUED, RUNNING, DONE, ERROR, CANCELLED = "queued", "running", "done", "error", "cancelled"
 _ids = itertools.count(1)
@@ -146,6 +150,8 @@ class FitRunner:
         self._queue: list[int] = []  # job ids waiting, oldest first
         self._idle: list[Worker] = []  # started workers with no job; at most max_running in all
         self._warming = False  # warm() is starting a worker
+        self._idle_since: dict[int, float] = {}  # id(worker) -> when it became idle
+        self._reaper: threading.Thread | None = None
 
     def submit(self, work: Callable[[Any], Any], *, total_steps: int = 0, alive=_always_alive) -> FitJob:
         """Start `work` once a slot is free (in a worker process or a thread); return the job at once."""
@@ -203,9 +209,35 @@ class FitRunner:
         finally:
             with self._lock:
                 if worker is not None:
-                    self._idle.append(worker)
+                    self._park(worker)
                 self._warming = False
                 self._lock.notify_all()
+
+    def _park(self, worker: Worker) -> None:
+        """Keep a worker for the next fit (call with the lock held); idle ones quit after IDLE_S."""
+        self._idle.append(worker)
+        self._idle_since[id(worker)] = time.monotonic()
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap_forever, name="fit-reaper", daemon=True)
+            self._reaper.start()
+
+    def reap(self, idle_s: float | None = None) -> int:
+        """Stop the workers idle longer than idle_s (default IDLE_S); returns how many."""
+        limit = IDLE_S if idle_s is None else idle_s
+        now = time.monotonic()
+        with self._lock:
+            old = [w for w in self._idle if now - self._idle_since.get(id(w), now) >= limit]
+            self._idle = [w for w in self._idle if w not in old]
+            for w in old:
+                self._idle_since.pop(id(w), None)
+        for w in old:
+            w.quit()
+        return len(old)
+
+    def _reap_forever(self) -> None:
+        while True:
+            time.sleep(REAP_EVERY_S)
+            self.reap()
 
     def close(self) -> None:
         """Stop the idle workers (running ones end with their jobs and are then not kept)."""
@@ -267,6 +299,7 @@ class FitRunner:
                 self._lock.wait(POLL_S)
             while self._idle:
                 worker = self._idle.pop()
+                self._idle_since.pop(id(worker), None)
                 if worker.alive:
                     return worker
                 worker.kill()
@@ -318,7 +351,7 @@ class FitRunner:
                     job.error = LoraLabError(msg[3]) if msg[2] else RuntimeError(msg[3])
                     job.state = ERROR
                 with self._lock:
-                    self._idle.append(worker)
+                    self._park(worker)
                 return
 
 

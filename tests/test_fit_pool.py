@@ -83,6 +83,15 @@ def test_workers_are_reused_and_bounded(runner, tmp_path):
     assert runner.workers <= runner.max_running
 
 
+def test_idle_workers_quit_and_a_new_one_starts_when_needed(runner):
+    wait_for(lambda: runner.running == 0 and runner.workers >= 1, "an idle worker")
+    assert runner.reap(idle_s=0.0) >= 1  # the server's memory comes back after a class
+    assert runner.workers == 0
+    job = runner.submit(tiny_fit(5), total_steps=5)
+    wait_for(lambda: not job.active, "a fit on a fresh worker")
+    assert job.state == DONE and job.in_process
+
+
 def test_stop_cancels_a_running_fit_and_keeps_its_partial_result(runner):
     job = runner.submit(tiny_fit(20_000), total_steps=20_000)
     wait_for(lambda: len(job.losses) > 5, "the first steps")
