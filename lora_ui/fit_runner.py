@@ -258,6 +258,7 @@ class FitRunner:
                 if len(self._running) < self.max_running and self._queue[0] == job.id:
                     self._queue.pop(0)
                     self._running.add(job.id)
+                    job.state = RUNNING  # under the lock: `running` and the job's state agree
                     self._lock.notify_all()
                     return True
                 self._lock.wait(POLL_S)
@@ -271,7 +272,6 @@ class FitRunner:
         if not self._acquire(job):
             job.state, job.finished_at = CANCELLED, time.monotonic()
             return
-        job.state = RUNNING
         try:
             worker = self._take_worker() if self.processes else None
             if worker is None:

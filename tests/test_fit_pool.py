@@ -24,7 +24,7 @@ from lora_ui.fit_runner import CANCELLED, DONE, ERROR, RUNNING, FitRunner
 from lora_ui.fit_worker import WorkerDied
 from tests.fit_gate import GateTask
 
-BOUND_S = 60  # generous bound for waits on a busy machine (a worker imports torch); never a timing assertion
+BOUND_S = 120  # generous bound for waits on a busy machine (a worker imports torch); never a timing assertion
 
 
 def wait_for(cond, what):
