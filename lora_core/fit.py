@@ -27,7 +27,7 @@ from lora_core.fit_targets import (
     make_target,
     singular_values,
 )
-from lora_core.fit_trainer import init_lora, train_adam
+from lora_core.fit_trainer import TrainOutcome, init_lora, train_adam
 from lora_core.validate import positive_float, positive_int
 
 # Defaults, tuned so that the default matrix fit ends within 1 % of the floor (tests/test_fit.py;
@@ -87,6 +87,72 @@ StopFlag = Callable[[], bool] | None
 FloorHook = Callable[[float], None] | None
 
 
+def train(
+    settings: FitSettings,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    *,
+    callback: Callback = None,
+    should_stop: StopFlag = None,
+) -> TrainOutcome:
+    """Adam on (lora_A, lora_B) under the settings' step cap, time cap, learning rate and target loss."""
+    return train_adam(
+        loss_fn,
+        lora_A,
+        lora_B,
+        steps=settings.steps,
+        lr=settings.lr,
+        target_loss=settings.target_loss,
+        max_seconds=settings.max_seconds,
+        callback=callback,
+        should_stop=should_stop,
+    )
+
+
+def _result(
+    settings: FitSettings,
+    out: TrainOutcome,
+    started: float,
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    *,
+    mode: str,
+    final_loss: float,
+    optimal_loss: float,
+    target: torch.Tensor,
+    target_sigma: tuple[float, ...],
+    learned: torch.Tensor,
+    base: torch.Tensor,
+    base_out_in: torch.Tensor,
+    generator: torch.Generator,
+) -> FitResult:
+    """Both modes' FitResult. `target`, `learned`, `base` share one orientation; base_out_in is (out, in)."""
+    s = settings.scaling
+    return FitResult(
+        mode=mode,
+        r=settings.r,
+        alpha=settings.alpha,
+        scaling=s,
+        losses=out.losses,
+        final_loss=final_loss,
+        optimal_loss=optimal_loss,
+        steps=out.steps,
+        seconds=time.perf_counter() - started,
+        stop_reason=out.stop_reason,
+        target_delta=target,
+        learned_delta=learned,
+        target_sigma=target_sigma,
+        # s B A and its transpose have the same singular values, so one call serves both orientations
+        learned_sigma=lowrank_sigma(s * lora_B, lora_A.T, len(target_sigma)),
+        base_weight=base,
+        merged_weight=base + learned,
+        merge_max_abs_diff=merge_check(base_out_in, lora_A, lora_B, s, generator),
+        lora_A=lora_A,
+        lora_B=lora_B,
+    )
+
+
 def fit_matrix(
     target: torch.Tensor,
     settings: FitSettings,
@@ -117,39 +183,24 @@ def fit_matrix(
     if on_floor is not None:
         on_floor(floor)  # before training, so a live chart can draw the floor line at once
     lora_A, lora_B = init_lora(rows, cols, settings.r, g)
-    out = train_adam(
-        loss_fn,
-        lora_A,
-        lora_B,
-        steps=settings.steps,
-        lr=settings.lr,
-        target_loss=settings.target_loss,
-        max_seconds=settings.max_seconds,
-        callback=callback,
-        should_stop=should_stop,
-    )
+    out = train(settings, loss_fn, lora_A, lora_B, callback=callback, should_stop=should_stop)
     learned = s * (lora_B @ lora_A)  # (rows, cols)
     final = float(((target.double() - learned.double()) ** 2).sum()) / entries  # recomputed, float64
-    return FitResult(
+    return _result(
+        settings,
+        out,
+        started,
+        lora_A,
+        lora_B,
         mode="matrix",
-        r=settings.r,
-        alpha=settings.alpha,
-        scaling=s,
-        losses=out.losses,
         final_loss=final,
         optimal_loss=floor,
-        steps=out.steps,
-        seconds=time.perf_counter() - started,
-        stop_reason=out.stop_reason,
-        target_delta=target,
-        learned_delta=learned,
+        target=target,
         target_sigma=tuple(sigma.tolist()),
-        learned_sigma=lowrank_sigma(s * lora_B, lora_A.T, len(sigma)),
-        base_weight=base,
-        merged_weight=base + learned,
-        merge_max_abs_diff=merge_check(base, lora_A, lora_B, s, g),
-        lora_A=lora_A,
-        lora_B=lora_B,
+        learned=learned,
+        base=base,
+        base_out_in=base,
+        generator=g,
     )
 
 
@@ -194,39 +245,23 @@ def fit_regression(
     if on_floor is not None:
         on_floor(floor)
     lora_A, lora_B = init_lora(d_out, d_in, settings.r, g)  # Linear(d_in -> d_out): A (r, d_in), B (d_out, r)
-    out = train_adam(
-        lambda a, b: problem.loss(a, b, s),
+    loss_fn = lambda a, b: problem.loss(a, b, s)  # noqa: E731
+    out = train(settings, loss_fn, lora_A, lora_B, callback=callback, should_stop=should_stop)
+    return _result(
+        settings,
+        out,
+        started,
         lora_A,
         lora_B,
-        steps=settings.steps,
-        lr=settings.lr,
-        target_loss=settings.target_loss,
-        max_seconds=settings.max_seconds,
-        callback=callback,
-        should_stop=should_stop,
-    )
-    learned = s * (lora_A.T @ lora_B.T)  # (d_in, d_out) theta's orientation
-    length = min(d_in, d_out)
-    return FitResult(
         mode="regression",
-        r=settings.r,
-        alpha=settings.alpha,
-        scaling=s,
-        losses=out.losses,
         final_loss=problem.direct_loss(X, lora_A, lora_B, s),
         optimal_loss=floor,
-        steps=out.steps,
-        seconds=time.perf_counter() - started,
-        stop_reason=out.stop_reason,
-        target_delta=data.delta,
-        learned_delta=learned,
+        target=data.delta,
         target_sigma=tuple(data.delta_sigma.tolist()),
-        learned_sigma=lowrank_sigma(s * lora_A.T, lora_B, length),
-        base_weight=theta,
-        merged_weight=theta + learned,
-        merge_max_abs_diff=merge_check(theta.T, lora_A, lora_B, s, g),
-        lora_A=lora_A,
-        lora_B=lora_B,
+        learned=s * (lora_A.T @ lora_B.T),  # (d_in, d_out) theta's orientation
+        base=theta,
+        base_out_in=theta.T,
+        generator=g,
     )
 
 

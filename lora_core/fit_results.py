@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 HELD_OUT = 256  # held-out inputs for the merge check; any count shows it, 256 keeps it instant
@@ -99,11 +100,12 @@ def block_mean(m: torch.Tensor, max_side: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class FitPreview:
-    """What a page keeps of a FitResult: small, so 30 sessions hold little memory."""
+    """What a page keeps of a FitResult: small, so 30 sessions hold little memory. Plain numbers and numpy
+    arrays only, so it crosses a process boundary as plain data (lora_ui.fit_worker)."""
 
     payload: dict  # FitResult.payload() plus shapes
-    target: torch.Tensor  # (<= max_side, <= max_side) block means of the target ΔW
-    learned: torch.Tensor  # same for the learned ΔW
+    target: np.ndarray  # (<= max_side, <= max_side) float32 block means of the target ΔW
+    learned: np.ndarray  # same for the learned ΔW
     target_sigma: tuple[float, ...]  # leading singular values
     learned_sigma: tuple[float, ...]
 
@@ -113,8 +115,8 @@ def preview(result: FitResult, max_side: int = 96, max_sigma: int = 64) -> FitPr
     payload = result.payload() | {"rows": rows, "cols": cols, "scaling": result.scaling}
     return FitPreview(
         payload=payload,
-        target=block_mean(result.target_delta, max_side),
-        learned=block_mean(result.learned_delta, max_side),
+        target=block_mean(result.target_delta, max_side).numpy(),
+        learned=block_mean(result.learned_delta, max_side).numpy(),
         target_sigma=result.target_sigma[:max_sigma],
         learned_sigma=result.learned_sigma[:max_sigma],
     )

@@ -6,14 +6,15 @@ so the sweep stays cheap: at most SWEEP_POINTS ranks and SWEEP_MAX_STEPS Adam st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 
 from lora_core import fit_regression as reg
-from lora_core.fit import FitSettings, StopFlag
+from lora_core.fit import FitSettings, StopFlag, train
 from lora_core.fit_targets import eckart_young_floor, singular_values
-from lora_core.fit_trainer import STOP_CANCELLED, init_lora, train_adam
+from lora_core.fit_trainer import STOP_CANCELLED, init_lora
 
 SWEEP_POINTS = 8  # ranks tried at most
 SWEEP_MAX_STEPS = 600  # per rank; the default lr reaches its floor well inside this (docs/fit.md "Tuning")
@@ -37,7 +38,35 @@ def sweep_ranks(max_rank: int) -> tuple[int, ...]:
 
 def _settings(settings: FitSettings, r: int) -> FitSettings:
     # alpha / r held at the fit's scaling, so each rank starts from the same effective step size
-    return replace(settings, r=r, alpha=settings.scaling * r, steps=min(settings.steps, SWEEP_MAX_STEPS))
+    return replace(
+        settings,
+        r=r,
+        alpha=settings.scaling * r,
+        steps=min(settings.steps, SWEEP_MAX_STEPS),
+        target_loss=None,  # every rank trains to its step cap, so the points compare
+    )
+
+
+def _sweep(
+    ranks: tuple[int, ...],
+    settings: FitSettings,
+    shape: tuple[int, int],
+    seed_offset: int,
+    loss: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
+    point: Callable[[int, torch.Tensor, torch.Tensor, float], SweepPoint],
+    should_stop: StopFlag,
+) -> tuple[SweepPoint, ...]:
+    """A short fit per rank: lora_B (shape[0], r), lora_A (r, shape[1]); `point` scores each one."""
+    points = []
+    for r in ranks:
+        st = _settings(settings, r)
+        s = st.scaling
+        lora_A, lora_B = init_lora(*shape, r, torch.Generator().manual_seed(st.seed + seed_offset))
+        out = train(st, lambda a, b, s=s: loss(a, b, s), lora_A, lora_B, should_stop=should_stop)
+        if out.stop_reason == STOP_CANCELLED:
+            break
+        points.append(point(r, lora_A, lora_B, s))
+    return tuple(points)
 
 
 def sweep_matrix(
@@ -45,25 +74,15 @@ def sweep_matrix(
 ) -> tuple[SweepPoint, ...]:
     rows, cols = target.shape
     sigma = singular_values(target)
-    points = []
-    for r in ranks:
-        st = _settings(settings, r)
-        s = st.scaling
-        lora_A, lora_B = init_lora(rows, cols, r, torch.Generator().manual_seed(st.seed))
-        out = train_adam(
-            lambda a, b, s=s: ((target - s * (b @ a)) ** 2).sum() / (rows * cols),
-            lora_A,
-            lora_B,
-            steps=st.steps,
-            lr=st.lr,
-            max_seconds=st.max_seconds,
-            should_stop=should_stop,
-        )
-        if out.stop_reason == STOP_CANCELLED:
-            break
-        final = float(((target.double() - s * (lora_B @ lora_A).double()) ** 2).sum()) / (rows * cols)
-        points.append(SweepPoint(r, final, eckart_young_floor(sigma, r, rows * cols)))
-    return tuple(points)
+
+    def loss(a: torch.Tensor, b: torch.Tensor, s: float) -> torch.Tensor:
+        return ((target - s * (b @ a)) ** 2).sum() / (rows * cols)  # (rows, cols) residual
+
+    def point(r: int, a: torch.Tensor, b: torch.Tensor, s: float) -> SweepPoint:
+        final = float(((target.double() - s * (b @ a).double()) ** 2).sum()) / (rows * cols)
+        return SweepPoint(r, final, eckart_young_floor(sigma, r, rows * cols))
+
+    return _sweep(ranks, settings, (rows, cols), 0, loss, point, should_stop)
 
 
 def sweep_regression(
@@ -71,22 +90,9 @@ def sweep_regression(
 ) -> tuple[SweepPoint, ...]:
     d_in, d_out = data.theta.shape
     problem = reg.WhitenedProblem(data.X, data.y, data.theta)  # built once for every rank
-    points = []
-    for r in ranks:
-        st = _settings(settings, r)
-        s = st.scaling
-        lora_A, lora_B = init_lora(d_out, d_in, r, torch.Generator().manual_seed(st.seed + 1))
-        out = train_adam(
-            lambda a, b, s=s: problem.loss(a, b, s),
-            lora_A,
-            lora_B,
-            steps=st.steps,
-            lr=st.lr,
-            max_seconds=st.max_seconds,
-            should_stop=should_stop,
-        )
-        if out.stop_reason == STOP_CANCELLED:
-            break
-        final = problem.direct_loss(data.X, lora_A, lora_B, s)
-        points.append(SweepPoint(r, final, problem.floor(r, st.seed)))
-    return tuple(points)
+
+    def point(r: int, a: torch.Tensor, b: torch.Tensor, s: float) -> SweepPoint:
+        return SweepPoint(r, problem.direct_loss(data.X, a, b, s), problem.floor(r, settings.seed))
+
+    # +1: the regression fit's init stream (lora_core.fit.fit_regression)
+    return _sweep(ranks, settings, (d_out, d_in), 1, problem.loss, point, should_stop)

@@ -12,6 +12,19 @@ MAX_POINTS = 600  # a live chart sends at most this many points per redraw (ever
 TINY = 1e-12  # log axes cannot show 0: losses and floors are clipped to this for drawing only
 
 
+def _titled(fig: go.Figure, labels: dict[str, str], height: int = 340, **layout) -> go.Figure:
+    """The Fit charts' common layout: translated title and axis titles, fixed height, room for the legend."""
+    fig.update_layout(
+        title=labels["title"],
+        xaxis_title=labels["x"],
+        yaxis_title=labels["y"],
+        height=height,
+        margin={"t": 50, "b": 40},
+        **layout,
+    )
+    return fig
+
+
 def thin(values: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list[int], list[float]]:
     """(steps, values) with at most max_points, always keeping the first and the last."""
     n = len(values)
@@ -22,12 +35,14 @@ def thin(values: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list[in
     return idx, [max(float(values[i]), TINY) for i in idx]
 
 
-def loss_chart(losses: Sequence[float], floor: float | None, labels: dict[str, str]) -> go.Figure:
-    """Loss against step on a log scale, with the rank-r floor as a dashed line.
+def loss_chart(
+    losses: Sequence[float], floor: float | None, labels: dict[str, str], max_points: int = MAX_POINTS
+) -> go.Figure:
+    """Loss against step on a log scale, with the rank-r floor as a dashed line (at most max_points points).
 
     labels: title, x, y, loss, floor.
     """
-    steps, values = thin(losses)
+    steps, values = thin(losses, max_points)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=labels["loss"]))
     if floor is not None:
@@ -41,16 +56,7 @@ def loss_chart(losses: Sequence[float], floor: float | None, labels: dict[str, s
                 line={"dash": "dash", "color": "firebrick"},
             )
         )
-    fig.update_layout(
-        title=labels["title"],
-        xaxis_title=labels["x"],
-        yaxis_title=labels["y"],
-        yaxis_type="log",
-        height=360,
-        margin={"t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return fig
+    return _titled(fig, labels, height=360, yaxis_type="log", legend={"orientation": "h", "y": -0.2})
 
 
 def heatmaps(target: np.ndarray, learned: np.ndarray, labels: dict[str, str]) -> go.Figure:
@@ -92,15 +98,7 @@ def sigma_chart(
     fig.add_trace(go.Bar(x=idx, y=list(target_sigma[:shown]), name=labels["target"], opacity=0.6))
     fig.add_trace(go.Bar(x=idx, y=list(learned_sigma[:shown]), name=labels["learned"], opacity=0.9))
     fig.add_vline(x=r + 0.5, line_dash="dot", annotation_text=labels["rank"])
-    fig.update_layout(
-        title=labels["title"],
-        xaxis_title=labels["x"],
-        yaxis_title=labels["y"],
-        barmode="overlay",
-        height=340,
-        margin={"t": 50, "b": 40},
-    )
-    return fig
+    return _titled(fig, labels, barmode="overlay")
 
 
 def sweep_chart(
@@ -123,12 +121,4 @@ def sweep_chart(
     fig.add_trace(
         go.Scatter(x=list(ranks), y=[max(f, TINY) for f in finals], mode="markers", name=labels["loss"])
     )
-    fig.update_layout(
-        title=labels["title"],
-        xaxis_title=labels["x"],
-        yaxis_title=labels["y"],
-        yaxis_type="log",
-        height=340,
-        margin={"t": 50, "b": 40},
-    )
-    return fig
+    return _titled(fig, labels, yaxis_type="log")

@@ -1,14 +1,20 @@
-"""Fits off the script thread, at most a few at once across every session of the server.
+"""Fits off the script thread and out of the server process, at most a few at once across every session.
 
-Why a worker thread. A fit runs for seconds. If it ran in the script thread, a click on a widget
-outside its fragment would start a full rerun that interrupts it, and a click on a Stop button inside
-the fragment would wait for it (Streamlit 1.67 queues a fragment's own reruns behind the running one:
+Why not in the script thread. A fit runs for seconds. In the script thread, a click on a widget outside
+its fragment would start a full rerun that interrupts it, and a click on a Stop button inside the fragment
+would wait for it (Streamlit 1.67 queues a fragment's own reruns behind the running one:
 `_fragment_run_should_not_preempt_script` in streamlit/runtime/scriptrunner_utils/script_requests.py).
-So each fit is a `FitJob` run by a daemon thread; the page only polls it from a `run_every` fragment.
+So each fit is a `FitJob`; the page only polls it from a `run_every` fragment.
+
+Why a worker process. In a thread of the server a fit shares the interpreter lock with every student's
+rerun: it crawled and it slowed the reruns (docs/fit.md "Worker processes"). So each job gets a small
+controller thread here (it mostly sleeps in `poll`), and the training runs in a worker process from a
+lazily started pool (lora_ui.fit_worker), reused across fits. The losses stream back through a pipe.
+If no process can be started, fits run in the controller thread instead, and a log line says so.
 
 Why a semaphore. One process serves the whole class on 2 cores; `FitRunner` lets `max_running` jobs
-train while the rest wait in order, each seeing its place in the queue and able to cancel. The page gets
-one runner per process from `st.cache_resource` (`get_runner`).
+train while the rest wait in order, each seeing its place in the queue and able to cancel. The pool
+holds at most `max_running` workers. The page gets one runner per process from `st.cache_resource`.
 
 Session gone. A job also stops when its session leaves: the page passes `alive()`, which asks the
 runtime whether the session is still active (`Runtime.instance().is_active_session(session_id)`,
@@ -19,6 +25,7 @@ before giving up, so a brief reconnect keeps the fit.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -29,6 +36,10 @@ from typing import Any
 import streamlit as st
 
 from lora_core.errors import LoraLabError
+from lora_core.fit import MAX_FIT_SECONDS
+from lora_ui.fit_worker import Worker, WorkerDied
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RUNNING = 2  # one per core on the 2-core classroom server (fits run with 1 torch thread)
 ENV_MAX_RUNNING = "LORA_LAB_MAX_FITS"
@@ -40,6 +51,14 @@ GONE_GRACE_S = 5.0  # a session missing this long cancels its job (a reconnect w
 # it back (the "convoy effect"): measured 300 default steps in 14.8 s beside a busy thread, 1.4 s at 0.5 ms
 # (docs/fit.md "Threads and the GIL"). Process-wide, so it is set once, when the runner is created.
 SWITCH_INTERVAL_S = 0.0005
+# A job's wall-clock cap in the runner, over the trainer's own (FitSettings.max_seconds, per rank in a
+# sweep): past it the worker is asked to stop, and killed if it does not answer within CANCEL_GRACE_S.
+JOB_CAP_S = MAX_FIT_SECONDS + 60.0
+CANCEL_GRACE_S = 10.0
+# An idle worker (~torch's import in memory) quits after this long without a fit, so the server's memory
+# comes back after a class (issue 6: RSS back within 15 % within a minute). LORA_LAB_FIT_WORKER_IDLE_S.
+IDLE_S = float(os.environ.get("LORA_LAB_FIT_WORKER_IDLE_S", "30"))
+REAP_EVERY_S = 5.0
 
 QUEUED, RUNNING, DONE, ERROR, CANCELLED = "queued", "running", "done", "error", "cancelled"
 _ids = itertools.count(1)
@@ -63,6 +82,8 @@ class FitJob:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     alive: Callable[[], bool] = _always_alive
     submitted: float = field(default_factory=time.monotonic)
+    elapsed: float = 0.0  # seconds the fit has trained (reported by the worker)
+    in_process: bool = False  # ran in a worker process (False: in a thread, the fallback)
     finished_at: float | None = None
     _gone_since: float | None = None
     _alive_checked: float = 0.0
@@ -104,27 +125,44 @@ class FitJob:
 
 
 class FitRunner:
-    """A bounded pool of fit slots shared by all sessions; jobs beyond it wait in submission order."""
+    """A bounded pool of fit slots shared by all sessions; jobs beyond it wait in submission order.
 
-    def __init__(self, max_running: int = DEFAULT_MAX_RUNNING):
+    With processes=True (the app's runner) each job's work runs in a worker process, so it must be
+    picklable with plain data (a lora_core.fit_task.FitTask); with processes=False, or when no worker can
+    be started, it runs in the job's own thread. Either way `work(hooks)` calls hooks.record(step, loss),
+    hooks.set_floor(floor) and polls hooks.should_stop().
+    """
+
+    def __init__(
+        self,
+        max_running: int = DEFAULT_MAX_RUNNING,
+        *,
+        processes: bool = False,
+        start_worker: Callable[[], Worker] = Worker,
+    ):
         if max_running < 1:
             raise LoraLabError(f"at least one fit must be allowed to run, got {max_running}")
         self.max_running = max_running
+        self.processes = processes
+        self._start_worker = start_worker
         self._lock = threading.Condition()
         self._running: set[int] = set()
         self._queue: list[int] = []  # job ids waiting, oldest first
+        self._idle: list[Worker] = []  # started workers with no job; at most max_running in all
+        self._warming = False  # warm() is starting a worker
+        self._idle_since: dict[int, float] = {}  # id(worker) -> when it became idle
+        self._reaper: threading.Thread | None = None
 
-    def submit(self, work: Callable[[FitJob], Any], *, total_steps: int = 0, alive=_always_alive) -> FitJob:
-        """Start `work(job)` on a daemon thread once a slot is free; return the job at once."""
+    def submit(self, work: Callable[[Any], Any], *, total_steps: int = 0, alive=_always_alive) -> FitJob:
+        """Start `work` once a slot is free (in a worker process or a thread); return the job at once."""
         import torch
 
         job = FitJob(total_steps=total_steps, alive=alive)
         with self._lock:
             self._queue.append(job.id)
-        # torch's intra-op thread count is per OS thread under OpenMP: a new thread starts at the core count,
-        # not at what the app configured (lora_ui.runtime.configure_once) in the script thread. Measured on
-        # the 2-core machine: the default fit ran ~20x slower in the server with 2 threads than with 1
-        # (docs/fit.md "Threads"). So the worker adopts the submitting thread's setting.
+        # For the thread fallback: torch's intra-op thread count is per OS thread under OpenMP, so a new thread
+        # starts at the core count, not at what the app configured (lora_ui.runtime.configure_once). Measured
+        # on the 2-core machine: ~20x slower with 2 threads than with 1 (docs/fit.md "Threads").
         threads = torch.get_num_threads()
         threading.Thread(
             target=self._run, args=(job, work, threads), name=f"fit-{job.id}", daemon=True
@@ -146,6 +184,69 @@ class FitRunner:
         with self._lock:
             return len(self._queue)
 
+    @property
+    def workers(self) -> int:
+        """Idle worker processes kept for the next fits."""
+        with self._lock:
+            return len(self._idle)
+
+    def warm(self) -> None:
+        """Start one worker in the background if there is none, so a first Train need not wait for one
+        (spawning it and importing torch takes seconds on the 2-core server). The page calls it on render."""
+        with self._lock:
+            if not self.processes or self._idle or self._running or self._warming:
+                return
+            self._warming = True
+        threading.Thread(target=self._warm, name="fit-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        worker = None
+        try:
+            worker = self._start_worker()
+        except Exception as exc:
+            log.warning("fit worker process could not start (%r); fits run in threads from now on", exc)
+            self.processes = False
+        finally:
+            with self._lock:
+                if worker is not None:
+                    self._park(worker)
+                self._warming = False
+                self._lock.notify_all()
+
+    def _park(self, worker: Worker) -> None:
+        """Keep a worker for the next fit (call with the lock held); idle ones quit after IDLE_S."""
+        self._idle.append(worker)
+        self._idle_since[id(worker)] = time.monotonic()
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap_forever, name="fit-reaper", daemon=True)
+            self._reaper.start()
+
+    def reap(self, idle_s: float | None = None) -> int:
+        """Stop the workers idle longer than idle_s (default IDLE_S); returns how many."""
+        limit = IDLE_S if idle_s is None else idle_s
+        now = time.monotonic()
+        with self._lock:
+            old = [w for w in self._idle if now - self._idle_since.get(id(w), now) >= limit]
+            self._idle = [w for w in self._idle if w not in old]
+            for w in old:
+                self._idle_since.pop(id(w), None)
+        for w in old:
+            w.quit()
+        return len(old)
+
+    def _reap_forever(self) -> None:
+        while True:
+            time.sleep(REAP_EVERY_S)
+            self.reap()
+
+    def close(self) -> None:
+        """Stop the idle workers (running ones end with their jobs and are then not kept)."""
+        self.processes = False
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for w in idle:
+            w.quit()
+
     def _acquire(self, job: FitJob) -> bool:
         """Wait for a free slot and our turn; False when the job was cancelled while waiting."""
         with self._lock:
@@ -157,6 +258,7 @@ class FitRunner:
                 if len(self._running) < self.max_running and self._queue[0] == job.id:
                     self._queue.pop(0)
                     self._running.add(job.id)
+                    job.state = RUNNING  # under the lock: `running` and the job's state agree
                     self._lock.notify_all()
                     return True
                 self._lock.wait(POLL_S)
@@ -166,22 +268,91 @@ class FitRunner:
             self._running.discard(job.id)
             self._lock.notify_all()
 
-    def _run(self, job: FitJob, work: Callable[[FitJob], Any], threads: int) -> None:
-        import torch
-
-        torch.set_num_threads(threads)  # this worker thread only (see submit)
+    def _run(self, job: FitJob, work: Callable[[Any], Any], threads: int) -> None:
         if not self._acquire(job):
             job.state, job.finished_at = CANCELLED, time.monotonic()
             return
-        job.state = RUNNING
         try:
-            job.result = work(job)
-            job.state = CANCELLED if job.cancel_event.is_set() else DONE
-        except Exception as exc:  # shown to the user by the page; a worker thread must never die silently
+            worker = self._take_worker() if self.processes else None
+            if worker is None:
+                self._run_here(job, work, threads)
+            else:
+                job.in_process = True
+                self._run_in(worker, job, work)
+        except Exception as exc:  # shown to the user by the page; a job must never end silently
             job.error, job.state = exc, ERROR
         finally:
             job.finished_at = time.monotonic()
             self._release(job)
+
+    def _run_here(self, job: FitJob, work: Callable[[Any], Any], threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)  # this thread only (see submit)
+        job.result = work(job)
+        job.state = CANCELLED if job.cancel_event.is_set() else DONE
+
+    def _take_worker(self) -> Worker | None:
+        """An idle worker, or a new one; None (and threads from now on) if none can be started."""
+        with self._lock:
+            while self._warming:  # its worker will be ours: never more workers than slots
+                self._lock.wait(POLL_S)
+            while self._idle:
+                worker = self._idle.pop()
+                self._idle_since.pop(id(worker), None)
+                if worker.alive:
+                    return worker
+                worker.kill()
+        try:
+            return self._start_worker()
+        except Exception as exc:
+            if self.processes:
+                log.warning("fit worker process could not start (%r); fits run in threads from now on", exc)
+            self.processes = False
+            return None
+
+    def _run_in(self, worker: Worker, job: FitJob, task: Any) -> None:
+        """Send the task to the worker and relay its messages into the job until it answers."""
+        if not worker.send(("run", job.id, task)):
+            worker.kill()
+            raise WorkerDied(f"the fit's worker process ended (exit code {worker.process.exitcode})")
+        started = time.monotonic()
+        cancel_sent: float | None = None
+        while True:
+            try:
+                msg = worker.receive(POLL_S)
+            except (EOFError, OSError):
+                worker.kill()
+                raise WorkerDied(
+                    f"the fit's worker process ended (exit code {worker.process.exitcode})"
+                ) from None
+            now = time.monotonic()
+            if cancel_sent is None and (job.should_stop() or now - started > JOB_CAP_S):
+                job.cancel_event.set()
+                worker.send(("cancel", job.id))
+                cancel_sent = now
+            if cancel_sent is not None and now - cancel_sent > CANCEL_GRACE_S:
+                worker.kill()  # it did not answer the cancel: end it, its slot and a new worker follow
+                job.state = CANCELLED
+                return
+            if msg is None or msg[1] != job.id:
+                continue
+            kind = msg[0]
+            if kind == "progress":
+                job.losses.extend(msg[2])
+                job.elapsed = msg[3]
+            elif kind == "floor":
+                job.floor = msg[2]
+            else:
+                if kind == "done":
+                    job.result, job.elapsed = msg[2], msg[3]
+                    job.state = CANCELLED if job.cancel_event.is_set() else DONE
+                else:  # "error": (user_error, message)
+                    job.error = LoraLabError(msg[3]) if msg[2] else RuntimeError(msg[3])
+                    job.state = ERROR
+                with self._lock:
+                    self._park(worker)
+                return
 
 
 def max_running_from_env() -> int:
@@ -210,8 +381,8 @@ def session_alive_check() -> Callable[[], bool]:
 def _runner(max_running: int) -> FitRunner:
     import sys
 
-    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-    return FitRunner(max_running)
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))  # for the thread fallback
+    return FitRunner(max_running, processes=True)
 
 
 def get_runner() -> FitRunner:

@@ -67,3 +67,7 @@ FIT_STOP = "fit_stop"
 FIT_SWEEP = "fit_sweep"
 FIT_JOB = "fit_job"  # session state (not widgets): the running or last fit
 FIT_SWEEP_JOB = "fit_sweep_job"
+# Session state: a click on Train / Rank sweep, recorded by the button's on_click until the page acts on it
+# (leading "_": never a URL parameter). See pages/fit.py `ask`.
+FIT_TRAIN_ASKED = "_fit_train_asked"
+FIT_SWEEP_ASKED = "_fit_sweep_asked"

@@ -10,8 +10,9 @@ import pytest
 from lora_core.errors import LoraLabError
 from lora_ui import fit_runner
 from lora_ui.fit_runner import CANCELLED, DONE, ERROR, QUEUED, RUNNING, FitRunner
+from tests.fit_gate import GateTask
 
-BOUND_S = 30  # generous bound for waits on a busy machine; never a timing assertion
+BOUND_S = 120  # generous bound for waits on a busy machine (workers import torch); never a timing assertion
 
 
 def wait_for(cond, what):
@@ -32,22 +33,26 @@ def gated_work(gate: threading.Event, started: list):
     return work
 
 
-def test_third_fit_waits_while_two_run_then_runs():
-    runner = FitRunner(max_running=2)
-    gates = [threading.Event() for _ in range(3)]
-    started: list[int] = []
-    jobs = [runner.submit(gated_work(g, started)) for g in gates]
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "worker-processes"])
+def test_third_fit_waits_while_two_run_then_runs(tmp_path, processes):
+    runner = FitRunner(max_running=2, processes=processes)
+    tasks = [GateTask(str(tmp_path), str(i), result=i) for i in range(3)]
+    jobs = [runner.submit(t) for t in tasks]
     wait_for(lambda: runner.running == 2, "two running fits")
     assert [j.state for j in jobs] == [RUNNING, RUNNING, QUEUED]
     assert runner.position(jobs[2]) == 1 and runner.waiting == 1
-    assert jobs[2].id not in started
-    gates[0].set()  # the first fit ends: its slot goes to the third
+    assert not tasks[2].started()
+    tasks[0].open()  # the first fit ends: its slot goes to the third
     wait_for(lambda: jobs[2].state == RUNNING, "the third fit to start")
-    assert jobs[0].state == DONE and jobs[0].result == jobs[0].id
-    gates[1].set()
-    gates[2].set()
+    wait_for(lambda: jobs[0].state == DONE, "the first fit to end")
+    assert jobs[0].result == 0
+    tasks[1].open()
+    tasks[2].open()
     wait_for(lambda: all(j.state == DONE for j in jobs), "all fits")
+    assert [j.result for j in jobs] == [0, 1, 2]
+    assert all(j.in_process == processes for j in jobs)
     assert runner.running == 0 and runner.waiting == 0
+    runner.close()
 
 
 def test_a_queued_fit_can_be_cancelled_and_never_runs():

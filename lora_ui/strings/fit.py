@@ -38,6 +38,8 @@ EN = {
     "progress": "Step {step} of {total} · loss {loss}",
     "stopped": "Stopped at step {step}.",
     "no_fit": "Press Train to fit the adapter.",
+    "worker_died": "the fit stopped unexpectedly: the process training it ended (for example, the server ran "
+    "short of memory). Press Train to try again.",
     "chart.title": "Loss while training",
     "chart.x": "Adam step",
     "chart.y": "Loss (log scale)",
@@ -116,6 +118,8 @@ TE = {
     "progress": "అడుగు {step} / {total} · నష్టం {loss}",
     "stopped": "అడుగు {step} వద్ద ఆపబడింది.",
     "no_fit": "అడాప్టర్‌ను సరిపోల్చడానికి శిక్షణ నొక్కండి.",
+    "worker_died": "ఫిట్ అనుకోకుండా ఆగిపోయింది: దానికి శిక్షణ ఇస్తున్న ప్రక్రియ ముగిసింది (ఉదాహరణకు, సర్వర్‌లో "
+    "మెమరీ తక్కువైంది). మళ్లీ ప్రయత్నించడానికి శిక్షణ నొక్కండి.",
     "chart.title": "శిక్షణ సమయంలో నష్టం",
     "chart.x": "Adam అడుగు",
     "chart.y": "నష్టం (లాగ్ స్కేల్)",

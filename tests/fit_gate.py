@@ -1,0 +1,37 @@
+"""A picklable stand-in for a fit, for the runner tests: it runs until a gate file appears or it is stopped.
+
+Files, not threading.Event: the same task must work in a thread and in a worker process."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class GateTask:
+    folder: str  # a tmp_path: the task writes started-<name> there and waits for open-<name>
+    name: str
+    result: object = None
+
+    def started(self) -> bool:
+        return (Path(self.folder) / f"started-{self.name}").exists()
+
+    def open(self) -> None:
+        (Path(self.folder) / f"open-{self.name}").touch()
+
+    def __call__(self, hooks):
+        (Path(self.folder) / f"started-{self.name}").write_text(str(os.getpid()))
+        step = 0
+        while not (Path(self.folder) / f"open-{self.name}").exists():
+            if hooks.should_stop():
+                return None
+            hooks.record(step, 1.0 / (step + 1))  # streams like a fit
+            step += 1
+            time.sleep(0.01)
+        return self.result
+
+    def pid(self) -> int:
+        return int((Path(self.folder) / f"started-{self.name}").read_text())
