@@ -130,7 +130,7 @@ _START_LOCK = threading.Lock()
 
 
 @contextmanager
-def _bare_main():
+def bare_main():
     """Let a spawned worker start without re-running the app.
 
     A spawned child first re-imports its parent's `__main__` (multiprocessing.spawn.get_preparation_data:
@@ -156,7 +156,7 @@ class Worker:
         ctx = multiprocessing.get_context(context)
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=worker_main, args=(child,), name="lora-lab-fit", daemon=True)
-        with _bare_main():
+        with bare_main():
             self.process.start()
         child.close()
         if not self.conn.poll(start_timeout):

@@ -111,6 +111,8 @@ def open_app(page, base_url: str, path: str = "", query: str = ""):
     page.goto(url)
     page.wait_for_selector("[data-testid='stApp']")
     wait_idle(page)
+    # A fresh server's first run can end (and the status widget vanish) before the page's title is drawn.
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
     return page
 
 

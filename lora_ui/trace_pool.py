@@ -1,0 +1,88 @@
+"""A worker process for the Memory page's activation traces, started on demand and stopped when idle.
+
+A trace (lora_core/memory/trace.py) is seconds of Python dispatching meta-device ops: in the server process it
+would hold the interpreter lock, and every other student's rerun would wait behind it (docs/load.md). In one
+worker process it runs beside the server instead. The worker yields the CPU to the server (nice), uses one
+torch thread, and quits after `LORA_LAB_TRACE_WORKER_IDLE_S` seconds without work, so a quiet server gives the
+memory back. Arguments and results are our own cache keys (JSON text) and fitted coefficients (numpy
+arrays), passed between our own processes; no user file is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from lora_ui.fit_worker import NICE, bare_main
+
+log = logging.getLogger(__name__)
+
+# Seconds a worker waits for the next trace before it quits; ours, like the fit workers' idle time.
+IDLE_S = float(os.environ.get("LORA_LAB_TRACE_WORKER_IDLE_S", "30"))
+
+
+def _init() -> None:
+    os.nice(NICE)
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class IdlePool:
+    """One spawned worker process behind an Executor-like `submit`, shut down after `idle_s` idle."""
+
+    def __init__(self, idle_s: float = IDLE_S):
+        self.idle_s = idle_s
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._busy = 0
+        self._timer: threading.Timer | None = None
+
+    def submit(self, fn, /, *args) -> Future:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._pool is None:
+                ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init)
+            self._busy += 1
+            try:
+                with bare_main():  # the process starts inside submit (spawned on demand)
+                    future = self._pool.submit(fn, *args)
+            except Exception:
+                self._busy -= 1
+                self._pool = None  # broken: the next submit starts a fresh one
+                raise
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future) -> None:
+        with self._lock:
+            self._busy -= 1
+            if self._busy == 0 and self._pool is not None:
+                self._timer = threading.Timer(self.idle_s, self._stop_if_idle)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _stop_if_idle(self) -> None:
+        with self._lock:
+            if self._busy == 0 and self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+                log.info("trace worker idle for %.0f s: stopped", self.idle_s)
+
+    @property
+    def running(self) -> bool:
+        return self._pool is not None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None

@@ -1,0 +1,64 @@
+"""The Memory page's trace worker: traces run in a spawned process and give the same fit; idle workers stop."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lora_core.memory import trace
+from lora_core.memory.setup import TrainingSetup
+from lora_core.spec import LoraSpec
+from lora_ui.trace_pool import IdlePool
+
+TINY = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 4,
+    "vocab_size": 128,
+}
+
+
+def test_a_trace_in_the_worker_equals_one_here():
+    key = trace._key(TINY, LoraSpec(r=4, target_modules=("q_proj", "v_proj")), TrainingSetup(device="cpu"))
+    pool = IdlePool(idle_s=0.5)
+    try:
+        remote = pool.submit(trace.fit_live_model, key).result(timeout=300)
+        assert pool.running
+    finally:
+        pool.shutdown()
+    local = trace.fit_live_model(key)
+    assert remote.layers == local.layers
+    for a, b in zip(remote.live, local.live, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_idle_worker_stops_and_a_new_one_starts_on_demand():
+    pool = IdlePool(idle_s=0.2)
+    try:
+        assert pool.submit(abs, -3).result(timeout=300) == 3
+        deadline = time.monotonic() + 30
+        while pool.running and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not pool.running
+        assert pool.submit(abs, -4).result(timeout=300) == 4
+    finally:
+        pool.shutdown()
+
+
+def test_estimates_use_the_executor_and_fall_back_when_it_breaks():
+    class Broken:
+        def submit(self, fn, *args):
+            raise RuntimeError("pool is gone")
+
+    key_cfg = dict(TINY, num_hidden_layers=5)  # a key no other test has traced in this process
+    trace.trace_in(Broken())
+    try:
+        model = trace.live_model(key_cfg, LoraSpec(r=2), TrainingSetup(device="cpu"))
+    finally:
+        trace.trace_in(None)
+    assert model.layers == 5
