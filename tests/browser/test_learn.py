@@ -16,7 +16,15 @@ def metric_values(page) -> list[str]:
 def test_learn_page_shows_the_live_example(page, app_server):
     open_app(page, app_server, "")
     assert no_exception(page)
-    assert metric_values(page)[:3] == [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 8:,}", "0.16 %"]
+    expected = [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 8:,}", "0.16 %"]
+    # A cold server may still be drawing the page's later elements: wait for the worked example's three.
+    page.wait_for_function(
+        "(want) => { const v = [...document.querySelectorAll('[data-testid=stMetricValue]')]"
+        ".map(e => e.innerText.trim()); return want.every(w => v.includes(w)); }",
+        arg=expected,
+        timeout=60_000,
+    )
+    assert metric_values(page)[:3] == expected
     assert page.locator(".katex").count() >= 3  # st.latex rendered by KaTeX
     assert page.locator("[data-testid='stDownloadButton']").count() == 1  # CSV of the worked example
 
