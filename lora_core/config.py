@@ -7,6 +7,8 @@ Every refusal is a `LoraLabError` with a one-line message saying what was wrong 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from typing import Any
 
 from lora_core.errors import LoraLabError
@@ -49,6 +51,13 @@ def _reject_constant(name: str) -> Any:
     raise LoraLabError(f"config.json contains {name}; only finite numbers are allowed")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf
+        raise LoraLabError(f"config.json contains {text[:40]}; only finite numbers are allowed")
+    return value
+
+
 def _decode(data: bytes | str) -> str:
     if isinstance(data, str):
         size = len(data.encode("utf-8", errors="surrogatepass"))
@@ -81,7 +90,7 @@ def parse_config(data: bytes | str) -> dict:
     """The checked config.json object, ready for `arch.inventory` / `params.count_params`."""
     text = _decode(data)
     try:
-        config = json.loads(text, parse_constant=_reject_constant)
+        config = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise LoraLabError(
             f"config.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -91,9 +100,8 @@ def parse_config(data: bytes | str) -> dict:
     except LoraLabError:  # NaN / Infinity, from _reject_constant
         raise
     except ValueError:  # int() past sys.get_int_max_str_digits() (4,300 digits, CPython 3.11 default)
-        raise LoraLabError(
-            "config.json has a number too long to read; use a number of at most 4,300 digits"
-        ) from None
+        limit = sys.get_int_max_str_digits()
+        raise LoraLabError(f"config.json has a number too long to read; at most {limit:,} digits") from None
     if not isinstance(config, dict):
         raise LoraLabError(f"config.json must be a JSON object, got a JSON {type(config).__name__}")
 

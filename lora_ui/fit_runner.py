@@ -59,6 +59,9 @@ CANCEL_GRACE_S = 10.0
 # comes back after a class (issue 6: RSS back within 15 % within a minute). LORA_LAB_FIT_WORKER_IDLE_S.
 IDLE_S = float(os.environ.get("LORA_LAB_FIT_WORKER_IDLE_S", "30"))
 REAP_EVERY_S = 5.0
+# After a worker failed to start, fits use threads for this long, then processes are tried again (ours: a
+# busy machine can miss one start timeout without processes being impossible).
+RETRY_PROCESS_S = 60.0
 
 QUEUED, RUNNING, DONE, ERROR, CANCELLED = "queued", "running", "done", "error", "cancelled"
 _ids = itertools.count(1)
@@ -144,6 +147,7 @@ class FitRunner:
             raise LoraLabError(f"at least one fit must be allowed to run, got {max_running}")
         self.max_running = max_running
         self.processes = processes
+        self._retry_at = 0.0  # monotonic time before which fits use threads (a worker failed to start)
         self._start_worker = start_worker
         self._lock = threading.Condition()
         self._running: set[int] = set()
@@ -194,7 +198,7 @@ class FitRunner:
         """Start one worker in the background if there is none, so a first Train need not wait for one
         (spawning it and importing torch takes seconds on the 2-core server). The page calls it on render."""
         with self._lock:
-            if not self.processes or self._idle or self._running or self._warming:
+            if not self.use_processes or self._idle or self._running or self._warming:
                 return
             self._warming = True
         threading.Thread(target=self._warm, name="fit-warm", daemon=True).start()
@@ -204,8 +208,7 @@ class FitRunner:
         try:
             worker = self._start_worker()
         except Exception as exc:
-            log.warning("fit worker process could not start (%r); fits run in threads from now on", exc)
-            self.processes = False
+            self._processes_failed(exc)
         finally:
             with self._lock:
                 if worker is not None:
@@ -273,7 +276,7 @@ class FitRunner:
             job.state, job.finished_at = CANCELLED, time.monotonic()
             return
         try:
-            worker = self._take_worker() if self.processes else None
+            worker = self._take_worker() if self.use_processes else None
             if worker is None:
                 self._run_here(job, work, threads)
             else:
@@ -306,10 +309,21 @@ class FitRunner:
         try:
             return self._start_worker()
         except Exception as exc:
-            if self.processes:
-                log.warning("fit worker process could not start (%r); fits run in threads from now on", exc)
-            self.processes = False
+            self._processes_failed(exc)
             return None
+
+    @property
+    def use_processes(self) -> bool:
+        return self.processes and time.monotonic() >= self._retry_at
+
+    def _processes_failed(self, exc: Exception) -> None:
+        if self.use_processes:
+            log.warning(
+                "fit worker process could not start (%r); fits run in threads for the next %.0f s",
+                exc,
+                RETRY_PROCESS_S,
+            )
+        self._retry_at = time.monotonic() + RETRY_PROCESS_S
 
     def _run_in(self, worker: Worker, job: FitJob, task: Any) -> None:
         """Send the task to the worker and relay its messages into the job until it answers."""

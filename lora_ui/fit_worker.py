@@ -139,14 +139,18 @@ def bare_main():
     on every run (streamlit/runtime/scriptrunner/script_runner.py, `_run_script`). Without this a worker
     would run the whole app in bare mode before its first fit. While the process starts, multiprocessing
     reads an empty stand-in instead (no file, no spec: nothing to re-import). Scripts run in their own
-    module's namespace, so the brief swap does not affect them."""
+    module's namespace. Streamlit sets `__main__` from other threads without our lock: a run starting
+    inside the (milliseconds) window leaves its module there, and we then leave it alone; the cost of that
+    race is only a child that re-imports app.py in bare mode before it serves."""
     with _START_LOCK:
         saved = sys.modules["__main__"]
-        sys.modules["__main__"] = types.ModuleType("__main__")
+        stand_in = types.ModuleType("__main__")
+        sys.modules["__main__"] = stand_in
         try:
             yield
         finally:
-            sys.modules["__main__"] = saved
+            if sys.modules.get("__main__") is stand_in:
+                sys.modules["__main__"] = saved
 
 
 class Worker:

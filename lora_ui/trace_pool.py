@@ -25,7 +25,10 @@ IDLE_S = float(os.environ.get("LORA_LAB_TRACE_WORKER_IDLE_S", "30"))
 
 
 def _init() -> None:
-    os.nice(NICE)
+    try:
+        os.nice(NICE)
+    except OSError:  # not permitted here: run at normal priority
+        pass
     import torch
 
     torch.set_num_threads(1)
@@ -46,17 +49,20 @@ class IdlePool:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            if self._pool is None:
-                ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init)
+            for attempt in (1, 2):  # a pool whose worker died is broken: replace it once
+                if self._pool is None:
+                    ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
+                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init)
+                try:
+                    with bare_main():  # the process starts inside submit (spawned on demand)
+                        future = self._pool.submit(fn, *args)
+                    break
+                except Exception:
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = None
+                    if attempt == 2:
+                        raise
             self._busy += 1
-            try:
-                with bare_main():  # the process starts inside submit (spawned on demand)
-                    future = self._pool.submit(fn, *args)
-            except Exception:
-                self._busy -= 1
-                self._pool = None  # broken: the next submit starts a fresh one
-                raise
         future.add_done_callback(self._done)
         return future
 
@@ -70,19 +76,23 @@ class IdlePool:
 
     def _stop_if_idle(self) -> None:
         with self._lock:
-            if self._busy == 0 and self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
-                log.info("trace worker idle for %.0f s: stopped", self.idle_s)
+            if self._busy != 0 or self._pool is None:
+                return
+            pool, self._pool = self._pool, None
+        pool.shutdown(wait=False, cancel_futures=True)
+        log.info("trace worker idle for %.0f s: stopped", self.idle_s)
 
     @property
     def running(self) -> bool:
         return self._pool is not None
 
     def shutdown(self) -> None:
-        with self._lock:
+        with (
+            self._lock
+        ):  # take the pool out under the lock, wait for it outside (its callbacks take the lock)
             if self._timer is not None:
                 self._timer.cancel()
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
+                self._timer = None
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

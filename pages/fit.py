@@ -283,7 +283,9 @@ def sweep_poll() -> None:
 
 
 spec = controls_ui()
-get_runner().warm()  # a worker process starts while the student sets up the fit
+if not st.session_state.get("_fit_warmed"):  # once per visitor: a class idling on this page spawns nothing
+    st.session_state["_fit_warmed"] = True
+    get_runner().warm()  # a worker process starts while the student sets up the fit
 job = st.session_state.get(K.FIT_JOB)
 busy = job is not None and job.active
 st.button(

@@ -1,6 +1,7 @@
 """Memory page: will this fine-tune fit? Per-component memory of a training step, full vs LoRA vs QLoRA."""
 
 import json
+from dataclasses import astuple, replace
 
 import pandas as pd
 import streamlit as st
@@ -231,7 +232,7 @@ def charts_ui(config_json, spec_fields, setup_fields, setup, estimates) -> None:
         fig = curves_figure(list(RANKS), series, method_names, CARD_SIZES_GB, labels, current=spec_fields[1])
         show_chart(fig, "memory-vs-rank", key="mem_chart_rank")
     with c2:
-        any_seq = (*setup_fields[:4], SEQS[0], *setup_fields[5:])  # TrainingSetup's 5th field is seq
+        any_seq = astuple(replace(setup, seq=SEQS[0]))  # the curve's cache key, whatever the current seq
         grid = series_cached(config_json, spec_fields, any_seq, "seq", SEQS)
         here = {m: e.device_total_bytes for m, e in estimates.items()}  # the current seq, computed above
         seqs, series = with_point(list(SEQS), grid, setup.seq, here)

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lora_core.errors import LoraLabError
+from lora_core.validate import MAX_LAYERS
 
 config = pytest.importorskip("lora_core.config", reason="the config parser lands with the params issue")
 parse_config = config.parse_config
@@ -112,7 +113,8 @@ def test_mutated_config_parses_and_counts_or_fails_cleanly(changes):
         '{"model_type": "llama", "hidden_size": true}',
         '{"model_type": "llama", "hidden_size": "4096"}',
         '{"model_type": "llama", "hidden_size": 1000001, "num_hidden_layers": 1, "vocab_size": 8}',
-        '{"model_type": "llama", "hidden_size": 8, "num_hidden_layers": 10001, "vocab_size": 8}',
+        f'{{"model_type": "llama", "hidden_size": 8, "num_hidden_layers": {MAX_LAYERS + 1}, "vocab_size": 8}}',
+        '{"model_type": "llama", "hidden_size": 8, "num_hidden_layers": 2, "vocab_size": 8, "rope_theta": 1e400}',
         '{"model_type": "llama", "model_type": "gpt2"}',
         '{"model_type": ["llama"]}',
         '{"model_type": "__class__"}',

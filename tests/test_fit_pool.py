@@ -168,4 +168,6 @@ def test_fits_run_in_threads_when_no_worker_can_start(caplog):
     assert job.state == DONE and not job.in_process
     assert len(job.losses) == 5 + 1
     assert any("could not start" in r.getMessage() for r in caplog.records)
-    assert not one.processes  # later fits go straight to threads
+    assert not one.use_processes  # later fits go straight to threads for a while, then try processes again
+    one._retry_at = 0.0
+    assert one.use_processes

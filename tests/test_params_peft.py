@@ -17,6 +17,7 @@ from lora_core.arch import build_meta_model, inventory
 from lora_core.params import count_params, targeted_modules
 from lora_core.presets import PRESETS, load_preset
 from lora_core.spec import LoraSpec
+from tests.peft_oracle import peft_config
 
 peft = pytest.importorskip("peft")
 
@@ -63,15 +64,7 @@ def specs_for(preset: str) -> list[LoraSpec]:
 def peft_counts(config: dict, spec: LoraSpec) -> tuple[int, int]:
     """The oracle: PEFT's own count on a fresh meta-device model."""
     model = build_meta_model(config)
-    targets = spec.target_modules if spec.all_linear else list(spec.target_modules)
-    lora_config = peft.LoraConfig(
-        r=spec.r,
-        lora_alpha=spec.alpha,
-        target_modules=targets,
-        bias=spec.bias,
-        use_dora=spec.use_dora,
-        modules_to_save=list(spec.modules_to_save) or None,
-    )
+    lora_config = peft_config(spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PEFT warns about tied embeddings and fan_in_fan_out; expected here
         return peft.get_peft_model(model, lora_config).get_nb_trainable_parameters()

@@ -112,30 +112,11 @@ def widget(at, key):
     return None
 
 
-def memory_binds_labels() -> bool:
-    """Memory radios bound with a translating format_func keep their *label* in the URL (Streamlit 1.67),
-    so ?mem_method=qlora is refused. The memory branch fixes pages/memory.py; until then, xfail (not
-    strict: the "lora" scenarios pass anyway, since lora is the radio's default)."""
-    from tests.conftest import ROOT
-
-    tree = ast.parse((ROOT / "pages" / "memory.py").read_text(encoding="utf-8"))
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
-        kw = {k.arg: ast.unparse(k.value) for k in call.keywords}
-        if {"bind", "format_func"} <= set(kw) and kw.get("key") in ("keys.MEM_METHOD", "keys.MEM_SOURCE"):
-            return True
-    return False
-
-
 def link_cases():
     for s in SCENARIOS:
         marks = []
         if s.page == "memory":
             marks.append(pytest.mark.slow)
-            marks.append(
-                pytest.mark.xfail(
-                    memory_binds_labels(), reason="pages/memory.py binds translated labels", strict=False
-                )
-            )
         yield pytest.param(s, id=s.id, marks=marks)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from lora_core.memory import trace
 from lora_core.memory.setup import TrainingSetup
@@ -50,15 +51,37 @@ def test_an_idle_worker_stops_and_a_new_one_starts_on_demand():
         pool.shutdown()
 
 
-def test_estimates_use_the_executor_and_fall_back_when_it_breaks():
-    class Broken:
-        def submit(self, fn, *args):
-            raise RuntimeError("pool is gone")
+def test_estimates_use_the_executor_and_fall_back_when_it_is_gone():
+    class Gone:
+        calls = 0
 
-    key_cfg = dict(TINY, num_hidden_layers=5)  # a key no other test has traced in this process
-    trace.trace_in(Broken())
+        def submit(self, fn, *args):
+            Gone.calls += 1
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    saved = trace._EXECUTOR
+    trace.trace_in(Gone())
     try:
-        model = trace.live_model(key_cfg, LoraSpec(r=2), TrainingSetup(device="cpu"))
+        model = trace.live_model(dict(TINY, num_hidden_layers=5), LoraSpec(r=2), TrainingSetup(device="cpu"))
     finally:
-        trace.trace_in(None)
+        trace.trace_in(saved)
+    assert Gone.calls == 1  # the trace was offered to the executor, then ran here
     assert model.layers == 5
+
+
+def test_a_trace_error_in_the_worker_is_not_run_again_here():
+    class Failing:
+        def submit(self, fn, *args):
+            from concurrent.futures import Future
+
+            f = Future()
+            f.set_exception(ValueError("bad trace"))
+            return f
+
+    saved = trace._EXECUTOR
+    trace.trace_in(Failing())
+    try:
+        with pytest.raises(ValueError, match="bad trace"):
+            trace.live_model(dict(TINY, num_hidden_layers=6), LoraSpec(r=2), TrainingSetup(device="cpu"))
+    finally:
+        trace.trace_in(saved)

@@ -203,7 +203,7 @@ def state_bytes(config: dict, spec, setup: TrainingSetup) -> StateBytes:
     return _state_bytes(key)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=32)  # keys hold the config (an upload is at most 1 MB): 32 bounds the cache
 def _state_bytes(key: str) -> StateBytes:
     from lora_core.memory.trace import spec_from_dict
 

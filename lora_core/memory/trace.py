@@ -18,6 +18,7 @@ so the live bytes of the real L-layer model are extrapolated linearly from the 2
 from __future__ import annotations
 
 import json
+import logging
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +27,8 @@ import numpy as np
 
 from lora_core.memory import recipe
 from lora_core.memory.setup import TrainingSetup
+
+_log = logging.getLogger(__name__)
 
 # Traced shapes (b, s, r): b >= 2 so batch-1 views cannot differ from the general case; s a multiple of 8.
 # The grid b in {2, 3} x s in {8, 16, 24} fixes the six (b, s) terms; two points at r=4 fix the rank terms.
@@ -189,7 +192,7 @@ def spec_from_dict(sp: dict | None):
     return LoraSpec(**sp)
 
 
-# Where traces run. None: in this process. The app sets an executor (lora_ui/workers.py) so that a trace, seconds
+# Where traces run. None: in this process. The app sets an executor (lora_ui/trace_pool.py) so that a trace, seconds
 # of Python holding the interpreter lock, runs in a worker process while the server keeps answering others.
 _EXECUTOR = None
 
@@ -203,15 +206,22 @@ def trace_in(executor) -> None:
 @lru_cache(maxsize=_CACHE)
 def _live_model(key: str) -> LiveModel:
     executor = _EXECUTOR
-    if executor is not None:
-        try:
-            return executor.submit(fit_live_model, key).result()
-        except Exception as exc:  # a broken or shut-down pool: trace here instead (same result, slower)
-            from lora_core.errors import LoraLabError
+    if executor is None:
+        return fit_live_model(key)
+    from concurrent.futures import BrokenExecutor
 
-            if isinstance(exc, LoraLabError):
-                raise
-    return fit_live_model(key)
+    try:
+        future = executor.submit(fit_live_model, key)
+    except (BrokenExecutor, RuntimeError) as exc:  # no worker to be had (RuntimeError: shut down)
+        _log.warning("trace worker unavailable (%r): tracing in this process", exc)
+        return fit_live_model(key)
+    try:
+        return future.result()
+    except (
+        BrokenExecutor
+    ) as exc:  # the worker died mid-trace (killed, out of memory); the trace's own errors propagate
+        _log.warning("trace worker died (%r): tracing in this process", exc)
+        return fit_live_model(key)
 
 
 def fit_live_model(key: str) -> LiveModel:
