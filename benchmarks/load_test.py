@@ -275,6 +275,7 @@ class StudentLog:
     fits: list[tuple[float, float]] = field(default_factory=list)  # (queue wait s, total s)
     errors: list[str] = field(default_factory=list)
     error_alerts: int = 0
+    alert_texts: list[str] = field(default_factory=list)  # page: text of each st.error, for the report
     actions: int = 0
 
 
@@ -286,6 +287,7 @@ def _record(log: StudentLog, page: str, r: RunResult, *, fit: bool = False) -> N
     else:
         log.errors.append(f"{page}: {r.status} {'; '.join(r.exceptions)}"[:400])
     log.error_alerts += len(r.error_alerts)
+    log.alert_texts.extend(f"{page}: {text}"[:300] for text in r.error_alerts)
 
 
 def run_fit(s: Session, train: Widget, log: StudentLog, deadline: float, patterns) -> None:
@@ -546,6 +548,7 @@ class Outcome:
     rss_after_s: float  # seconds after the last session closed when rss_after was read
     server_cpu_s: float
     spread: list[int]  # most connections seen on each replica during the load
+    alert_texts: list[str] = field(default_factory=list)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -637,6 +640,7 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
         fits=[f for log in logs for f in log.fits],
         errors=[e for log in logs for e in log.errors] + [f"warm-up: {e}" for e in warm.errors],
         error_alerts=sum(log.error_alerts for log in logs),
+        alert_texts=[t for log in logs for t in log.alert_texts],
         actions=sum(log.actions for log in logs),
         rss_before=rss_before,
         rss_peak=peak[0],
@@ -737,7 +741,9 @@ def report(rows: list[tuple[Outcome, Outcome | None]], args, wall_s: float) -> s
     if errs:
         out += ["", f"Errors ({len(errs)}, first 10):", ""] + [f"- `{e}`" for e in errs[:10]]
     if alerts:
-        out += ["", f"st.error alerts shown to students (valid inputs; should be 0): {alerts}"]
+        texts = [t for o, _ in rows for t in o.alert_texts]
+        out += ["", f"st.error alerts shown to students (valid inputs; should be 0): {alerts}, first 5:", ""]
+        out += [f"- `{t}`" for t in texts[:5]]
     return "\n".join(out) + "\n"
 
 

@@ -299,3 +299,7 @@ try:
     solver_ui(config_json, spec_fields, setup_fields, setup)
 except LoraLabError as exc:
     show_error(exc)
+if setup.method != "full":  # the adapter these figures assume, to paste into a training script
+    st.subheader(tr("memory.snippet_header"))
+    st.caption(tr("memory.snippet_note", alpha=MEMORY_ALPHA))
+    st.code(_spec(spec_fields).peft_snippet(), language="python")

@@ -32,6 +32,15 @@ def test_page_renders_and_reacts(app_test):
     assert metric_values(at) != after
 
 
+def test_peft_snippet_matches_the_inputs_and_goes_away_for_full(app_test):
+    at = app_test(page="memory", query={**QUERY, keys.MEM_RANK: "32"})
+    assert not at.exception, at.exception
+    snippets = [c.value for c in at.code if "LoraConfig(" in c.value]
+    assert len(snippets) == 1 and "r=32" in snippets[0], snippets
+    at.radio(key=keys.MEM_METHOD).set_value("full").run()
+    assert not any("LoraConfig(" in c.value for c in at.code)
+
+
 def test_bad_targets_show_an_error_not_an_exception(app_test):
     at = app_test(page="memory", query=QUERY)
     at.text_input(key="mem_targets").set_value("no_such_module").run()

@@ -1,6 +1,8 @@
 """Strings for the Memory page."""
 
 EN = {
+    "snippet_header": "The PEFT config this estimate assumes",
+    "snippet_note": "Memory does not depend on `lora_alpha` (it only scales B·A·x), so it is {alpha} here; put in your own.",
     "title": "Memory",
     "intro": "Will this fine-tune fit on my GPU? The memory of one training step, per component, for full "
     "fine-tuning, LoRA and QLoRA. Weights, gradients and optimizer states are exact; activations are traced "
@@ -94,6 +96,8 @@ EN = {
 }
 
 TE = {
+    "snippet_header": "ఈ అంచనా ఊహించే PEFT కాన్ఫిగరేషన్",
+    "snippet_note": "మెమరీ `lora_alpha` పై ఆధారపడదు (అది B·A·x ను స్కేల్ చేస్తుంది మాత్రమే), కాబట్టి ఇక్కడ {alpha}; మీ విలువను పెట్టుకోండి.",
     "title": "మెమరీ",
     "intro": "ఈ ఫైన్-ట్యూనింగ్ నా GPU లో సరిపోతుందా? ఒక ట్రెయినింగ్ స్టెప్‌కు కావలసిన మెమరీ, భాగాల వారీగా: "
     "ఫుల్ ఫైన్-ట్యూనింగ్, LoRA, QLoRA. వెయిట్స్, గ్రేడియెంట్స్, ఆప్టిమైజర్ స్టేట్స్ ఖచ్చితమైనవి; యాక్టివేషన్లు "

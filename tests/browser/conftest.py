@@ -127,3 +127,22 @@ def wait_idle(page, timeout: float = 30_000):
 
 def no_exception(page) -> bool:
     return page.locator("[data-testid='stException']").count() == 0
+
+
+def wait_for_metrics(page, values: list[str], first: bool = False, timeout: float = 60_000) -> None:
+    """Wait until every text in `values` is shown as an st.metric value (a busy or cold server draws late);
+    with first=True, until they are the page's first metrics, in that order."""
+    page.wait_for_function(
+        "([want, first]) => { const v = [...document.querySelectorAll('[data-testid=stMetricValue]')]"
+        ".map(e => e.innerText.trim()); return first ? want.every((w, i) => v[i] === w)"
+        " : want.every(w => v.includes(w)); }",
+        arg=[values, first],
+        timeout=timeout,
+    )
+
+
+def wait_for_count(page, selector: str, at_least: int, timeout: float = 60_000) -> None:
+    """Wait until `selector` matches at least `at_least` elements (charts render after the script ends)."""
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length >= n", arg=[selector, at_least], timeout=timeout
+    )

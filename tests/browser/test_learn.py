@@ -4,43 +4,30 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import no_exception, open_app, wait_idle
+from tests.browser.conftest import no_exception, open_app, wait_for_metrics, wait_idle
 from tests.test_share import app_calls_share
-
-
-def metric_values(page) -> list[str]:
-    page.wait_for_selector("[data-testid='stMetricValue']")
-    return [t.strip() for t in page.locator("[data-testid='stMetricValue']").all_inner_texts()]
 
 
 def test_learn_page_shows_the_live_example(page, app_server):
     open_app(page, app_server, "")
     assert no_exception(page)
     expected = [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 8:,}", "0.16 %"]
-    # A cold server may still be drawing the page's later elements: wait for the worked example's three.
-    page.wait_for_function(
-        "(want) => { const v = [...document.querySelectorAll('[data-testid=stMetricValue]')]"
-        ".map(e => e.innerText.trim()); return want.every(w => v.includes(w)); }",
-        arg=expected,
-        timeout=60_000,
-    )
-    assert metric_values(page)[:3] == expected
+    wait_for_metrics(page, expected, first=True)  # a cold server may still be drawing the page
     assert page.locator(".katex").count() >= 3  # st.latex rendered by KaTeX
     assert page.locator("[data-testid='stDownloadButton']").count() == 1  # CSV of the worked example
 
 
 def test_learn_rank_from_the_url(page, app_server):
     open_app(page, app_server, "", "learn_r=16")
-    assert metric_values(page)[1] == f"{(10_000 + 10_000) * 16:,}"
+    wait_for_metrics(page, [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 16:,}"], first=True)
 
 
 def test_shared_link_restores_a_non_default_rank(page, app_server):
     open_app(page, app_server, "matrix", "r=32")
     assert no_exception(page)
+    wait_for_metrics(page, [f"{(10_000 + 10_000) * 32:,}"])
     slider = page.locator("[data-testid='stSlider']").filter(has_text="r").last
     assert "32" in slider.inner_text()
-    values = metric_values(page)
-    assert f"{(10_000 + 10_000) * 32:,}" in values, values
     assert "r=32" in page.url
 
 
@@ -50,15 +37,16 @@ def test_scenario_link_opens_its_page_preloaded(page, app_server):
     page.wait_for_url("**/matrix*")
     wait_idle(page)
     assert no_exception(page)
-    assert f"{(10_000 + 10_000) * 8:,}" in metric_values(page)
+    wait_for_metrics(page, [f"{(10_000 + 10_000) * 8:,}"])
 
 
 def test_try_it_link_carries_the_learn_rank_to_matrix(page, app_server):
     open_app(page, app_server, "", "learn_r=16")
-    page.locator("[data-testid='stPageLink'] a[href*='matrix?d=10000']").first.click()
+    wait_for_metrics(page, [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 16:,}"], first=True)
+    page.locator("[data-testid='stPageLink'] a[href*='matrix?d=10000'][href*='r=16']").first.click()
     page.wait_for_url("**/matrix?*r=16*")
     wait_idle(page)
-    assert f"{(10_000 + 10_000) * 16:,}" in metric_values(page)
+    wait_for_metrics(page, [f"{(10_000 + 10_000) * 16:,}"])
 
 
 @pytest.mark.skipif(not app_calls_share(), reason="app.py does not call lora_ui.share yet (docs/i18n.md)")

@@ -1,6 +1,6 @@
 """The Memory page in Chromium: opens from a shared link, a changed input reruns without an exception."""
 
-from tests.browser.conftest import no_exception, open_app, wait_idle
+from tests.browser.conftest import no_exception, open_app, wait_for_count, wait_idle
 
 
 def test_memory_page_changes_a_value(page, app_server):
@@ -19,4 +19,4 @@ def test_memory_page_changes_a_value(page, app_server):
     )
     assert no_exception(page)
     assert "mem_batch=8" in page.url
-    assert page.locator(".js-plotly-plot").count() >= 3
+    wait_for_count(page, ".js-plotly-plot", 3)  # the charts draw after the metrics
