@@ -14,6 +14,7 @@ import pytest
 
 from lora_ui import keys
 from tests.browser.conftest import no_exception, open_app, wait_idle
+from tests.browser.test_bad_uploads import TINY_LLAMA
 
 LLAMA2_LAYERS, LLAMA2_HIDDEN = 32, 4096
 
@@ -25,17 +26,7 @@ def llama2_qv(r: int) -> int:
 assert llama2_qv(8) == 4_194_304  # the published figure (PEFT docs, print_trainable_parameters)
 
 # A tiny valid Llama config: head_dim = 64 / 4 = 16, so v_proj is 64 -> 2 * 16 = 32 (grouped-query attention).
-TINY = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "num_hidden_layers": 2,
-    "vocab_size": 128,
-    "max_position_embeddings": 64,
-}
+TINY = TINY_LLAMA
 
 
 def tiny_qv(r: int) -> int:
