@@ -8,21 +8,22 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lora_ui.plotly_fast import figure
+
 MAX_POINTS = 600  # a live chart sends at most this many points per redraw (every ~0.2 s)
 TINY = 1e-12  # log axes cannot show 0: losses and floors are clipped to this for drawing only
 
 
-def _titled(fig: go.Figure, labels: dict[str, str], height: int = 340, **layout) -> go.Figure:
+def _layout(labels: dict[str, str], height: int = 340, **extra) -> dict:
     """The Fit charts' common layout: translated title and axis titles, fixed height, room for the legend."""
-    fig.update_layout(
-        title=labels["title"],
-        xaxis_title=labels["x"],
-        yaxis_title=labels["y"],
-        height=height,
-        margin={"t": 50, "b": 40},
-        **layout,
-    )
-    return fig
+    return {
+        "title": {"text": labels["title"]},
+        "xaxis": {"title": {"text": labels["x"]}},
+        "yaxis": {"title": {"text": labels["y"]}},
+        "height": height,
+        "margin": {"t": 50, "b": 40},
+        **extra,
+    }
 
 
 def thin(values: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list[int], list[float]]:
@@ -43,20 +44,17 @@ def loss_chart(
     labels: title, x, y, loss, floor.
     """
     steps, values = thin(losses, max_points)
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=labels["loss"]))
+    # Redrawn every REDRAW_S per running fit on the shared server: built in one go (lora_ui/plotly_fast.py).
+    traces = [{"type": "scatter", "x": steps, "y": values, "mode": "lines", "name": labels["loss"]}]
     if floor is not None:
         last = max(steps[-1] if steps else 1, 1)
-        fig.add_trace(
-            go.Scatter(
-                x=[0, last],
-                y=[max(floor, TINY)] * 2,
-                mode="lines",
-                name=labels["floor"],
-                line={"dash": "dash", "color": "firebrick"},
-            )
-        )
-    return _titled(fig, labels, height=360, yaxis_type="log", legend={"orientation": "h", "y": -0.2})
+        traces.append(
+            {"type": "scatter", "x": [0, last], "y": [max(floor, TINY)] * 2, "mode": "lines",
+             "name": labels["floor"], "line": {"dash": "dash", "color": "firebrick"}}
+        )  # fmt: skip
+    layout = _layout(labels, height=360, legend={"orientation": "h", "y": -0.2})
+    layout["yaxis"]["type"] = "log"
+    return figure(traces, layout)
 
 
 def heatmaps(target: np.ndarray, learned: np.ndarray, labels: dict[str, str]) -> go.Figure:
@@ -94,11 +92,28 @@ def sigma_chart(
     nonzero = sum(1 for s in target_sigma if s > 1e-9 * max(target_sigma[0] if target_sigma else 1, 1e-30))
     shown = min(max(shown, nonzero + 2), len(target_sigma)) if target_sigma else 0
     idx = list(range(1, shown + 1))
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=idx, y=list(target_sigma[:shown]), name=labels["target"], opacity=0.6))
-    fig.add_trace(go.Bar(x=idx, y=list(learned_sigma[:shown]), name=labels["learned"], opacity=0.9))
-    fig.add_vline(x=r + 0.5, line_dash="dot", annotation_text=labels["rank"])
-    return _titled(fig, labels, barmode="overlay")
+    traces = [
+        {"type": "bar", "x": idx, "y": list(target_sigma[:shown]), "name": labels["target"], "opacity": 0.6},
+        {
+            "type": "bar",
+            "x": idx,
+            "y": list(learned_sigma[:shown]),
+            "name": labels["learned"],
+            "opacity": 0.9,
+        },
+    ]
+    # What add_vline(x, line_dash="dot", annotation_text=...) builds: a line across the y domain, labelled
+    # at its top right, placed in the layout once.
+    layout = _layout(labels, barmode="overlay")
+    layout["shapes"] = [
+        {"type": "line", "xref": "x", "x0": r + 0.5, "x1": r + 0.5, "yref": "y domain", "y0": 0, "y1": 1,
+         "line": {"dash": "dot"}}
+    ]  # fmt: skip
+    layout["annotations"] = [
+        {"text": labels["rank"], "showarrow": False, "xref": "x", "x": r + 0.5, "xanchor": "left",
+         "yref": "y domain", "y": 1, "yanchor": "top"}
+    ]  # fmt: skip
+    return figure(traces, layout)
 
 
 def sweep_chart(
@@ -108,17 +123,12 @@ def sweep_chart(
 
     labels: title, x, y, loss, floor.
     """
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=list(ranks),
-            y=[max(f, TINY) for f in floors],
-            mode="lines",
-            name=labels["floor"],
-            line={"dash": "dash", "color": "firebrick"},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(x=list(ranks), y=[max(f, TINY) for f in finals], mode="markers", name=labels["loss"])
-    )
-    return _titled(fig, labels, yaxis_type="log")
+    traces = [
+        {"type": "scatter", "x": list(ranks), "y": [max(f, TINY) for f in floors], "mode": "lines",
+         "name": labels["floor"], "line": {"dash": "dash", "color": "firebrick"}},
+        {"type": "scatter", "x": list(ranks), "y": [max(f, TINY) for f in finals], "mode": "markers",
+         "name": labels["loss"]},
+    ]  # fmt: skip
+    layout = _layout(labels)
+    layout["yaxis"]["type"] = "log"
+    return figure(traces, layout)

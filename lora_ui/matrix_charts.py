@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from lora_core.matrix import MatrixCost
+from lora_ui.plotly_fast import figure
 
 W_COLOR = "#9aa5b1"  # frozen: grey
 B_COLOR = "#e4572e"  # trained: warm
@@ -93,15 +94,24 @@ def shapes_figure(cost: MatrixCost, labels: dict[str, str]) -> go.Figure:
         "shapes": shapes,
         "annotations": annotations,
     }
-    return go.Figure(layout=layout)
+    return figure([], layout)
 
 
-def rank_axis(cost: MatrixCost, max_rank: int) -> list[int]:
-    """Ranks to plot: 1..max(2 * break-even, current r), at most ~400 points, always including r."""
+def rank_axis(cost: MatrixCost, max_rank: int, points: int = 96) -> list[int]:
+    """Ranks to plot: 1..max(2 * break-even, current r), about `points` of them, always including r.
+
+    Spaced geometrically: on the chart's log y axis (d+k)*r is a log curve of r, steep at small ranks and
+    nearly flat at large ones, so evenly spaced points would waste most of them where nothing bends. Every
+    point is exact; fewer points only make the redraw cheaper (the chart is rebuilt on every slider move).
+    """
     top = int(min(max_rank, max(2 * cost.break_even_rank, 2 * cost.r, 16)))
-    step = max(1, top // 400)
-    ranks = sorted({*range(1, top + 1, step), top, cost.r})
-    return ranks
+    ratio = top ** (1 / max(points - 1, 1))
+    ranks = {1, top, cost.r}
+    x = 1.0
+    for _ in range(points):
+        ranks.add(min(top, round(x)))
+        x *= ratio
+    return sorted(ranks)
 
 
 def params_vs_rank_figure(cost: MatrixCost, ranks: list[int], labels: dict[str, str]) -> go.Figure:
@@ -111,27 +121,30 @@ def params_vs_rank_figure(cost: MatrixCost, ranks: list[int], labels: dict[str, 
     """
     d, k = cost.d, cost.k
     traces = [
-        go.Scatter(
-            x=ranks,
-            y=[(d + k) * r for r in ranks],
-            mode="lines",
-            name=labels["lora"],
-            line={"color": B_COLOR},
-        ),
-        go.Scatter(
-            x=[ranks[0], ranks[-1]],
-            y=[d * k, d * k],
-            mode="lines",
-            name=labels["full"],
-            line={"color": W_COLOR, "dash": "dash"},
-        ),
-        go.Scatter(
-            x=[cost.r],
-            y=[cost.lora_params],
-            mode="markers",
-            name=labels["current"].format(r=cost.r),
-            marker={"size": 12, "color": B_COLOR, "line": {"color": "black", "width": 1}},
-        ),
+        {
+            "type": "scatter",
+            "x": ranks,
+            "y": [(d + k) * r for r in ranks],
+            "mode": "lines",
+            "name": labels["lora"],
+            "line": {"color": B_COLOR},
+        },
+        {
+            "type": "scatter",
+            "x": [ranks[0], ranks[-1]],
+            "y": [d * k, d * k],
+            "mode": "lines",
+            "name": labels["full"],
+            "line": {"color": W_COLOR, "dash": "dash"},
+        },
+        {
+            "type": "scatter",
+            "x": [cost.r],
+            "y": [cost.lora_params],
+            "mode": "markers",
+            "name": labels["current"].format(r=cost.r),
+            "marker": {"size": 12, "color": B_COLOR, "line": {"color": "black", "width": 1}},
+        },
     ]
     shapes, annotations = [], []
     if cost.break_even_rank <= ranks[-1]:
@@ -156,4 +169,4 @@ def params_vs_rank_figure(cost: MatrixCost, ranks: list[int], labels: dict[str, 
         "shapes": shapes,
         "annotations": annotations,
     }
-    return go.Figure(data=traces, layout=layout)
+    return figure(traces, layout)

@@ -10,6 +10,8 @@ import math
 
 import plotly.graph_objects as go
 
+from lora_ui.plotly_fast import figure
+
 GIB = 2**30
 GB = 10**9
 COLORS = {
@@ -68,13 +70,14 @@ def methods_figure(
     names = list(bars)
     segments = list(next(iter(bars.values()))) if bars else []
     traces = [
-        go.Bar(
-            name=segment_labels.get(seg, seg),
-            x=names,
-            y=[gib(bars[n][seg]) for n in names],
-            marker_color=COLORS.get(seg),
-            hovertemplate="%{x}: %{y:.2f} GiB<extra>" + segment_labels.get(seg, seg) + "</extra>",
-        )
+        {
+            "type": "bar",
+            "name": segment_labels.get(seg, seg),
+            "x": names,
+            "y": [gib(bars[n][seg]) for n in names],
+            **({"marker": {"color": COLORS[seg]}} if seg in COLORS else {}),
+            "hovertemplate": "%{x}: %{y:.2f} GiB<extra>" + segment_labels.get(seg, seg) + "</extra>",
+        }
         for seg in segments
     ]
     top = max((gib(sum(b.values())) for b in bars.values()), default=1.0)
@@ -88,7 +91,7 @@ def methods_figure(
         "shapes": shapes,
         "annotations": annotations,
     }
-    return go.Figure(data=traces, layout=layout)
+    return figure(traces, layout)
 
 
 def curves_figure(
@@ -103,14 +106,15 @@ def curves_figure(
 ) -> go.Figure:
     """Lines of bytes against x (rank or sequence length), one per method; labels: title, x, y, card, current."""
     traces = [
-        go.Scatter(
-            x=x,
-            y=[gib(v) for v in ys],
-            mode="lines+markers",
-            name=series_labels.get(key, key),
-            line={"color": LINE_COLORS.get(key)},
-            hovertemplate="%{x}: %{y:.2f} GiB<extra>" + series_labels.get(key, key) + "</extra>",
-        )
+        {
+            "type": "scatter",
+            "x": x,
+            "y": [gib(v) for v in ys],
+            "mode": "lines+markers",
+            "name": series_labels.get(key, key),
+            **({"line": {"color": LINE_COLORS[key]}} if key in LINE_COLORS else {}),
+            "hovertemplate": "%{x}: %{y:.2f} GiB<extra>" + series_labels.get(key, key) + "</extra>",
+        }
         for key, ys in series.items()
     ]
     top = max((gib(max(v)) for v in series.values() if v), default=1.0)
@@ -137,4 +141,4 @@ def curves_figure(
         "shapes": shapes,
         "annotations": annotations,
     }
-    return go.Figure(data=traces, layout=layout)
+    return figure(traces, layout)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from lora_ui.plotly_fast import figure
+
 
 def params_by_module_figure(names: list[str], values: list[int], labels: dict[str, str]) -> go.Figure:
     """Horizontal bars, one per targeted module pattern. labels: title, x."""
@@ -14,6 +16,5 @@ def params_by_module_figure(names: list[str], values: list[int], labels: dict[st
         "height": max(260, 40 * len(names) + 120),
         "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
     }
-    return go.Figure(
-        data=[go.Bar(x=values, y=names, orientation="h", marker={"color": "#e4572e"})], layout=layout
-    )
+    bars = {"type": "bar", "x": values, "y": names, "orientation": "h", "marker": {"color": "#e4572e"}}
+    return figure([bars], layout)
