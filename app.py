@@ -30,6 +30,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+share.open_link_slot()  # the link box's place; pages' fragments redraw it when their inputs move
 notes = st.container()  # notes about a shared link's bad values appear above the page
 page.run()
 share.report_bad_params(raw_query, page.url_path, notes)

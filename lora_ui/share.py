@@ -30,6 +30,8 @@ from lora_ui.i18n import tr
 # Session-state key (not a widget, never in a URL) remembering the page of the previous run, so the check
 # runs once per page visit: only a page's first run seeds widgets from the URL.
 _LAST_PAGE = "_share_last_page"
+# Session-state key holding this run's sidebar slot for the link box (open_link_slot).
+_LINK_SLOT = "_share_link_slot"
 # A note quotes at most this many characters of what the visitor put in the URL.
 _MAX_QUOTED = 40
 
@@ -168,10 +170,23 @@ def current_url(page: str) -> str:
     return build_url(base, page, pairs)
 
 
+def open_link_slot() -> None:
+    """Reserve the sidebar's place for the link box (app.py, every full run, before the page runs).
+
+    A page's inputs live in `st.fragment`s, and a fragment rerun runs neither app.py nor the rest of the
+    page: the box must be redrawn by the fragment itself, into this slot (an `st.empty` replaces what it
+    holds, so redraws never pile up). The slot is per session and per full run, like the page's elements."""
+    st.session_state[_LINK_SLOT] = st.sidebar.empty()
+
+
 def link_box(page: str, where=None) -> str:
-    """The sidebar's "link to this view" box: the URL in st.code, copied with one click on its icon."""
-    target = where if where is not None else st.sidebar
+    """The sidebar's "link to this view" box: the URL in st.code, copied with one click on its icon.
+
+    Drawn into the slot from open_link_slot() when there is one (so a fragment can refresh it), else into
+    `where` or the sidebar. Pages call it at the end of each fragment that holds URL-bound inputs."""
     url = current_url(page)
+    slot = st.session_state.get(_LINK_SLOT) if where is None else None
+    target = slot.container() if slot is not None else (where if where is not None else st.sidebar)
     target.caption(tr("common.share_caption"))
     target.code(url, language=None, wrap_lines=True)
     return url

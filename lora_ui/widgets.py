@@ -27,7 +27,9 @@ def show_table(df: pd.DataFrame, name: str, *, key: str | None = None, **kwargs)
     st.dataframe(df, width="stretch", hide_index=True, **kwargs)
     st.download_button(
         tr("common.download_csv"),
-        df.to_csv(index=False).encode("utf-8"),
+        # A callable: the CSV is made when a visitor clicks, not on every rerun (Streamlit 1.67 runs it on
+        # the click, in its own thread; st.download_button's `data` docs).
+        lambda: df.to_csv(index=False).encode("utf-8"),
         file_name=f"{name}.csv",
         mime="text/csv",
         key=key or f"csv_{name}",

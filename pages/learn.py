@@ -5,7 +5,7 @@ import streamlit as st
 
 from lora_core.errors import LoraLabError
 from lora_core.matrix import matrix_cost
-from lora_ui import keys
+from lora_ui import keys, share
 from lora_ui.i18n import current_lang, tr
 from lora_ui.routing import ensure_routed
 from lora_ui.scenarios import BY_ID, SCENARIOS, Figure, Scenario, figures, format_figure
@@ -55,7 +55,15 @@ def worked_example_table(cost) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def worked_example() -> int:
+# Session-state key (never in a URL) of this full run's placeholder for the onward links (see worked_example).
+_NEXT_SLOT = "_learn_next_slot"
+
+
+@st.fragment
+def worked_example() -> None:
+    """The live example. A fragment: moving its rank reruns only this, not the long page around it (most of
+    what a student does here; docs/load.md). What else shows the rank is redrawn from here: the onward links'
+    placeholder (left by the last full run) and the sidebar's link to this view."""
     section("example")
     st.write(tr("learn.example.intro", d=f"{EXAMPLE_D:,}", k=f"{EXAMPLE_K:,}"))
     r = example_rank_ui()
@@ -63,7 +71,7 @@ def worked_example() -> int:
         cost = matrix_cost(EXAMPLE_D, EXAMPLE_K, r)
     except Exception as exc:
         show_error(exc)
-        return EXAMPLE_R
+        return
     c1, c2, c3 = st.columns(3)
     c1.metric(tr("learn.example.metric_full"), f"{cost.full_params:,}")
     c2.metric(tr("learn.example.metric_lora"), f"{cost.lora_params:,}")
@@ -83,7 +91,11 @@ def worked_example() -> int:
     )
     show_table(worked_example_table(cost), "learn-worked-example", key="learn_csv")
     st.caption(tr("learn.example.naming", d=f"{cost.d:,}", k=f"{cost.k:,}"))
-    return cost.r
+    slot = st.session_state.get(_NEXT_SLOT)  # None in a full run: the page draws the links further down
+    if slot is not None:
+        with slot.container():
+            next_links(cost.r)
+        share.link_box("learn")
 
 
 def lang_param() -> dict[str, str]:
@@ -170,7 +182,8 @@ st.latex(r"B \in \mathbb{R}^{d \times r},\quad A \in \mathbb{R}^{r \times k},\qu
 st.write(tr("learn.math.count"))
 st.latex(r"d \cdot k \quad\longleftrightarrow\quad (d + k) \cdot r")
 
-rank = worked_example()
+st.session_state[_NEXT_SLOT] = None  # a full run: the links are drawn below, after the fragment
+worked_example()
 
 section("analogy")
 st.markdown(tr("learn.analogy.full"))
@@ -185,6 +198,9 @@ st.write(tr("learn.qlora.body"))
 st.caption(f"{tr('learn.sources')}: " + " ".join(SOURCES))
 
 st.divider()
-next_links(rank)
+next_slot = st.empty()  # the worked example's fragment redraws the links here when its rank moves
+with next_slot.container():
+    next_links(st.session_state.get(keys.LEARN_R, EXAMPLE_R))
+st.session_state[_NEXT_SLOT] = next_slot
 st.divider()
 scenario_gallery()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from lora_core.matrix import matrix_cost
-from lora_ui import keys
+from lora_ui import keys, share
 from lora_ui.i18n import tr
 from lora_ui.matrix_charts import params_vs_rank_figure, rank_axis, shapes_figure
 from lora_ui.routing import ensure_routed
@@ -83,30 +83,43 @@ def metrics_ui(cost) -> None:
 st.title(tr("matrix.title"))
 st.write(tr("matrix.intro"))
 
-d, k, r = inputs_ui()
-try:
-    cost = matrix_cost(d, k, r)
-except Exception as exc:  # widgets bound the values; this guards a bad shared link all the same
-    show_error(exc)
-    st.stop()
 
-metrics_ui(cost)
-if cost.past_break_even:
-    st.warning(
-        tr("matrix.past_break_even", r=f"{r:,}", be=f"{cost.break_even_rank:,.1f}"), icon=":material/warning:"
+@st.fragment
+def calculator() -> None:
+    """Sliders, numbers and both charts. A fragment: moving a slider reruns only this (not app.py, the
+    sidebar or the text above), which is most of what a student does here; see docs/load.md."""
+    d, k, r = inputs_ui()
+    try:
+        cost = matrix_cost(d, k, r)
+    except Exception as exc:  # widgets bound the values; this guards a bad shared link all the same
+        show_error(exc)
+        share.link_box("matrix")
+        return
+    metrics_ui(cost)
+    if cost.past_break_even:
+        st.warning(
+            tr("matrix.past_break_even", r=f"{r:,}", be=f"{cost.break_even_rank:,.1f}"),
+            icon=":material/warning:",
+        )
+    elif r > min(d, k):
+        st.info(tr("matrix.rank_exceeds", r=f"{r:,}", m=f"{min(d, k):,}"))
+
+    shape_labels = {
+        "title": tr("matrix.shapes_title"),
+        **{n: tr(f"matrix.shape_{n}") for n in ("W", "B", "A")},
+    }
+    show_chart(shapes_figure(cost, shape_labels), "lora-matrix-shapes", key="matrix_shapes")
+    st.caption(tr("matrix.shapes_caption"))
+
+    curve_labels = {
+        n: tr(f"matrix.curve_{n}") for n in ("title", "x", "y", "lora", "full", "break_even", "current")
+    }
+    show_chart(
+        params_vs_rank_figure(cost, rank_axis(cost, MAX_RANK), curve_labels),
+        "lora-params-vs-rank",
+        key="matrix_curve",
     )
-elif r > min(d, k):
-    st.info(tr("matrix.rank_exceeds", r=f"{r:,}", m=f"{min(d, k):,}"))
+    share.link_box("matrix")  # a fragment rerun leaves the sidebar alone: refresh the link to this view
 
-shape_labels = {"title": tr("matrix.shapes_title"), **{n: tr(f"matrix.shape_{n}") for n in ("W", "B", "A")}}
-show_chart(shapes_figure(cost, shape_labels), "lora-matrix-shapes", key="matrix_shapes")
-st.caption(tr("matrix.shapes_caption"))
 
-curve_labels = {
-    n: tr(f"matrix.curve_{n}") for n in ("title", "x", "y", "lora", "full", "break_even", "current")
-}
-show_chart(
-    params_vs_rank_figure(cost, rank_axis(cost, MAX_RANK), curve_labels),
-    "lora-params-vs-rank",
-    key="matrix_curve",
-)
+calculator()

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from lora_core.errors import LoraLabError
-from lora_ui import keys
+from lora_ui import keys, share
 from lora_ui.i18n import tr
 from lora_ui.model_charts import params_by_module_figure
 from lora_ui.routing import ensure_routed
@@ -95,41 +95,51 @@ def spec_ui(config: dict) -> LoraSpec:
 st.title(tr("model.title"))
 st.write(tr("model.intro"))
 
-config = model_ui()
-try:
-    spec = spec_ui(config)
-    result = cached_count(canonical_json(config), spec)
-except LoraLabError as exc:
-    show_error(exc)
-    st.stop()
 
-c1, c2, c3, c4 = st.columns(4)
-c1.metric(tr("model.metric_trainable"), f"{result.trainable_params:,}")
-c2.metric(tr("model.metric_total"), f"{result.total_params:,}")
-c3.metric(tr("model.metric_percent"), f"{result.trainable_percent:.4f} %")
-c4.metric(tr("model.metric_base"), f"{result.base_params:,}")
+@st.fragment
+def calculator() -> None:
+    """Preset, upload, LoRA settings and the counts. A fragment: a change here reruns only this part
+    (not app.py, the sidebar or the title), most of what a student does on this page; see docs/load.md."""
+    config = model_ui()
+    try:
+        spec = spec_ui(config)
+        result = cached_count(canonical_json(config), spec)
+    except LoraLabError as exc:
+        show_error(exc)
+        share.link_box("model")
+        return
 
-st.subheader(tr("model.table_header"))
-table = pd.DataFrame(
-    [
-        {
-            tr("model.col_module"): m.name,
-            tr("model.col_kind"): m.kind,
-            tr("model.col_shape"): " × ".join(str(s) for s in m.shape),
-            tr("model.col_count"): m.count,
-            tr("model.col_lora"): m.lora_params,
-        }
-        for m in result.modules
-    ]
-)
-show_table(table, "lora-model-modules", key="model_csv")
-if result.modules:
-    fig = params_by_module_figure(
-        [m.name for m in result.modules],
-        [m.lora_params for m in result.modules],
-        {"title": tr("model.chart_title"), "x": tr("model.chart_x")},
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(tr("model.metric_trainable"), f"{result.trainable_params:,}")
+    c2.metric(tr("model.metric_total"), f"{result.total_params:,}")
+    c3.metric(tr("model.metric_percent"), f"{result.trainable_percent:.4f} %")
+    c4.metric(tr("model.metric_base"), f"{result.base_params:,}")
+
+    st.subheader(tr("model.table_header"))
+    table = pd.DataFrame(
+        [
+            {
+                tr("model.col_module"): m.name,
+                tr("model.col_kind"): m.kind,
+                tr("model.col_shape"): " × ".join(str(s) for s in m.shape),
+                tr("model.col_count"): m.count,
+                tr("model.col_lora"): m.lora_params,
+            }
+            for m in result.modules
+        ]
     )
-    show_chart(fig, "lora-params-by-module", key="model_chart")
+    show_table(table, "lora-model-modules", key="model_csv")
+    if result.modules:
+        fig = params_by_module_figure(
+            [m.name for m in result.modules],
+            [m.lora_params for m in result.modules],
+            {"title": tr("model.chart_title"), "x": tr("model.chart_x")},
+        )
+        show_chart(fig, "lora-params-by-module", key="model_chart")
 
-st.subheader(tr("model.snippet_header"))
-st.code(spec.peft_snippet(), language="python")
+    st.subheader(tr("model.snippet_header"))
+    st.code(spec.peft_snippet(), language="python")
+    share.link_box("model")  # a fragment rerun leaves the sidebar alone: refresh the link to this view
+
+
+calculator()
