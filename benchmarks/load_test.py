@@ -70,6 +70,7 @@ class Widget:
     id: str
     kind: str  # the Element oneof name: slider, number_input, selectbox, ...
     proto: object
+    fragment_id: str = ""  # ForwardMsg.delta.fragment_id: the st.fragment it was drawn in ("" = none)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class RunResult:
     exceptions: list[str] = field(default_factory=list)
     error_alerts: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    fragment_ids: list[str] = field(default_factory=list)  # the run's fragments (empty: a full run)
 
     @property
     def ok(self) -> bool:
@@ -109,6 +111,7 @@ class Session:
         self.query_string = ""
         self.page = ""
         self.auto_reruns: dict[str, float] = {}  # fragment id -> interval (s), as the frontend keeps them
+        self.last_full_run_registered = False  # did the last full run register any run_every fragment?
 
     def connect(self) -> None:
         header = [f"Cookie: {self.cookies}"] if self.cookies else []
@@ -141,15 +144,25 @@ class Session:
         self.states[widget.id] = ws
 
     def rerun(
-        self, page: str | None = None, *, trigger: Widget | None = None, fragment_id: str = ""
+        self,
+        page: str | None = None,
+        *,
+        trigger: Widget | None = None,
+        fragment_id: str = "",
+        auto: bool = False,
     ) -> RunResult:
-        """Send rerun_script (as the frontend does on a widget change or navigation) and wait for script_finished."""
+        """Send rerun_script (as the frontend does on a widget change or navigation) and wait for script_finished.
+
+        fragment_id: rerun only that fragment, as the frontend does for a widget drawn inside an st.fragment
+        (auto=False) or for a run_every timer (auto=True). Either way it sends every widget state it holds
+        (the frontend's WidgetStateManager.sendUpdateWidgetsMessage)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
         if page is not None and page != self.page:
             self.page = page
             self.query_string = ""  # navigating drops the old page's query params, as the frontend does
+            self.auto_reruns.clear()  # and its run_every timers (the frontend's onPageChange)
         msg = BackMsg()
         cs = msg.rerun_script
         cs.query_string = self.query_string
@@ -157,7 +170,7 @@ class Session:
         cs.page_script_hash = ""
         if fragment_id:
             cs.fragment_id = fragment_id
-            cs.is_auto_rerun = True
+            cs.is_auto_rerun = auto
         cs.widget_states.widgets.extend(self.states.values())
         if trigger is not None:
             cs.widget_states.widgets.append(WidgetState(id=trigger.id, trigger_value=True))
@@ -166,58 +179,101 @@ class Session:
             self.ws.send_binary(msg.SerializeToString())
         except Exception:
             return RunResult(time.perf_counter() - t0, "disconnected")
-        return self._read_until_finished(t0, full=not fragment_id)
+        return self._read_until_finished(t0)
 
-    def _read_until_finished(self, t0: float, *, full: bool) -> RunResult:
+    def move(self, widget: Widget, value_field: str, value) -> RunResult:
+        """A student changes a widget: a fragment rerun if it was drawn inside an st.fragment, else a full one."""
+        self.set_state(widget, value_field, value)
+        return self.rerun(fragment_id=widget.fragment_id)
+
+    def _read_until_finished(self, t0: float) -> RunResult:
+        result = RunResult(0.0, "timeout")
+        deadline = t0 + self.timeout
+        self._read_messages(result, deadline)
+        result.latency_s = time.perf_counter() - t0
+        return result
+
+    def _read_messages(self, result: RunResult, deadline: float) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-        result = RunResult(0.0, "timeout")
+        def receive():
+            while True:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    return
+                try:
+                    self.ws.settimeout(left)
+                    opcode, data = self.ws.recv_data()
+                except websocket.WebSocketTimeoutException:
+                    return
+                except Exception:
+                    result.status = "disconnected"
+                    return
+                if opcode != websocket.ABNF.OPCODE_BINARY:
+                    continue
+                fm = ForwardMsg()
+                fm.ParseFromString(data)
+                yield fm
+
+        self.apply(receive(), result)
+
+    def apply(self, messages, result: RunResult) -> None:
+        """Update this tab from ForwardMsgs (as the frontend does) until script_finished of our run.
+
+        Split from the socket so that recorded messages can be replayed in tests."""
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
         seen: dict[str, Widget] = {}
-        deadline = t0 + self.timeout
-        while True:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                break
-            try:
-                self.ws.settimeout(left)
-                opcode, data = self.ws.recv_data()
-            except websocket.WebSocketTimeoutException:
-                break
-            except Exception:
-                result.status = "disconnected"
-                break
-            if opcode != websocket.ABNF.OPCODE_BINARY:
-                continue
-            fm = ForwardMsg()
-            fm.ParseFromString(data)
+        run_fragments: list[str] = []
+        registered = False
+        for fm in messages:
             kind = fm.WhichOneof("type")
             if kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
-                self._read_element(fm.delta.new_element, result, seen)
+                self._read_element(fm.delta.new_element, result, seen, fm.delta.fragment_id)
             elif kind == "page_info_changed":
                 self.query_string = fm.page_info_changed.query_string
-            elif kind == "new_session":  # a full run starts (fragment runs send none): the frontend
-                self.auto_reruns.clear()  # drops its timers, and the run re-registers live fragments
+            elif kind == "new_session":
+                # A run starts. Streamlit 1.67 sends new_session for fragment runs too, with the run's
+                # fragments in metadata.run.fragment_ids; only a full run (none) makes the frontend drop
+                # its run_every timers (App.handleNewSession -> cleanupAutoReruns), and the full run then
+                # re-registers the fragments it still draws. A run that gave way (st.rerun) starts over.
+                run_fragments = list(fm.metadata.run.fragment_ids)
+                seen, registered = {}, False
+                result.exceptions.clear()
+                result.error_alerts.clear()
+                result.texts.clear()
+                if not run_fragments:
+                    self.auto_reruns.clear()
             elif kind == "auto_rerun":
                 self.auto_reruns[fm.auto_rerun.fragment_id] = fm.auto_rerun.interval
+                registered = True
             elif kind == "stop_auto_rerun":
-                self.auto_reruns.pop(fm.stop_auto_rerun.fragment_id, None)
+                for frag in fm.stop_auto_rerun.fragment_ids:
+                    self.auto_reruns.pop(frag, None)
             elif kind == "script_finished":
                 status = ForwardMsg.ScriptFinishedStatus.Name(fm.script_finished)
                 if status == "FINISHED_EARLY_FOR_RERUN":
-                    continue  # an older run gave way to ours; ours still has to finish
+                    continue  # an older run gave way to ours (or ours to st.rerun); ours still has to finish
                 result.status = status
                 break
-        result.latency_s = time.perf_counter() - t0
-        if full and result.status.startswith("FINISHED"):
+        result.fragment_ids = run_fragments
+        if not result.status.startswith("FINISHED"):
+            if seen:
+                self.widgets.update(seen)
+            return
+        if not run_fragments:  # a full run: the widgets it drew are the page's widgets
             self.widgets = seen
-            live = {w.id for w in seen.values()}
-            self.states = {i: s for i, s in self.states.items() if i in live}
-        elif seen:
-            self.widgets.update(seen)
-        return result
+            self.last_full_run_registered = registered
+        else:  # a fragment run redraws its fragments' widgets; the others stay as they were
+            frags = set(run_fragments)
+            kept = {k: w for k, w in self.widgets.items() if w.fragment_id not in frags}
+            kept.update(seen)
+            self.widgets = kept
+        live = {w.id for w in self.widgets.values()}
+        self.states = {i: s for i, s in self.states.items() if i in live}
 
     @staticmethod
-    def _read_element(element, result: RunResult, seen: dict[str, Widget]) -> None:
+    def _read_element(element, result: RunResult, seen: dict[str, Widget], fragment_id: str = "") -> None:
         kind = element.WhichOneof("type")
         if kind is None:
             return
@@ -233,7 +289,7 @@ class Session:
             result.texts.append(proto.text)
         wid = getattr(proto, "id", "") if hasattr(proto, "id") else ""
         if isinstance(wid, str) and wid.startswith("$$ID-"):
-            seen[user_key(wid) or wid] = Widget(wid, kind, proto)
+            seen[user_key(wid) or wid] = Widget(wid, kind, proto, fragment_id)
 
 
 # ---------------------------------------------------------------- what a student does
@@ -277,6 +333,8 @@ class StudentLog:
     error_alerts: int = 0
     alert_texts: list[str] = field(default_factory=list)  # page: text of each st.error, for the report
     actions: int = 0
+    waits: list[tuple[str, float, bool]] = field(default_factory=list)  # (page, wait s, cut at the deadline)
+    polls: int = 0  # auto-reruns sent (run_every timers followed), fit polls included
 
 
 def _record(log: StudentLog, page: str, r: RunResult, *, fit: bool = False) -> None:
@@ -288,6 +346,57 @@ def _record(log: StudentLog, page: str, r: RunResult, *, fit: bool = False) -> N
         log.errors.append(f"{page}: {r.status} {'; '.join(r.exceptions)}"[:400])
     log.error_alerts += len(r.error_alerts)
     log.alert_texts.extend(f"{page}: {text}"[:300] for text in r.error_alerts)
+
+
+MAX_POLLS = 2000  # auto-reruns one wait may send (with the deadline, bounds the loop)
+
+
+def follow_auto_reruns(
+    s: Session, log: StudentLog, page: str, deadline: float
+) -> tuple[bool, RunResult | None]:
+    """Re-send each registered run_every fragment at its interval, as the frontend's timers do, until none is
+    registered (a full run no longer registers any) or the deadline. Returns (finished, last poll result).
+
+    The frontend keeps one setInterval per fragment; a synchronous client sends the one due first. The
+    polls' latencies are not rerun latencies (a timer, not a student, waits for them); failures are errors."""
+    due = {f: time.perf_counter() + i for f, i in s.auto_reruns.items()}
+    last = None
+    for _ in range(MAX_POLLS):
+        if not s.auto_reruns:
+            return True, last
+        for f, i in s.auto_reruns.items():  # timers added by the last run start now; stopped ones go
+            due.setdefault(f, time.perf_counter() + i)
+        due = {f: d for f, d in due.items() if f in s.auto_reruns}
+        frag = min(due, key=due.get)
+        if due[frag] >= deadline:
+            return False, last
+        time.sleep(max(0.0, due[frag] - time.perf_counter()))
+        last = s.rerun(fragment_id=frag, auto=True)
+        log.polls += 1
+        if not last.ok:
+            _record(log, page, last, fit=True)
+            return False, last
+        log.error_alerts += len(last.error_alerts)
+        log.alert_texts.extend(f"{page}: {text}"[:300] for text in last.error_alerts)
+        due[frag] = max(due[frag] + s.auto_reruns.get(frag, 0.0), time.perf_counter())
+    return False, last
+
+
+def act(s: Session, log: StudentLog, page: str, deadline: float, send) -> RunResult:
+    """One student action (send() -> its RunResult), then the auto-reruns it leaves running.
+
+    The action's own rerun is its latency; the wait is from sending it until no run_every fragment is
+    registered any more (0 when the action's run left none)."""
+    t0 = time.perf_counter()
+    r = send()
+    _record(log, page, r)
+    if r.ok:
+        if not s.auto_reruns:
+            log.waits.append((page, 0.0, False))
+        else:
+            finished, _ = follow_auto_reruns(s, log, page, deadline)
+            log.waits.append((page, time.perf_counter() - t0, not finished))
+    return r
 
 
 def run_fit(s: Session, train: Widget, log: StudentLog, deadline: float, patterns) -> None:
@@ -303,7 +412,8 @@ def run_fit(s: Session, train: Widget, log: StudentLog, deadline: float, pattern
     while not done and r.ok and time.perf_counter() < deadline:
         frag, interval = next(iter(s.auto_reruns.items()))
         time.sleep(max(0.05, interval))
-        r = s.rerun(fragment_id=frag)
+        r = s.rerun(fragment_id=frag, auto=True)
+        log.polls += 1
         _record(log, "fit", r, fit=True)
         queued = any(queued_re.search(t) for t in r.texts)
         if started is None and not queued:
@@ -337,25 +447,25 @@ def student(
     try:
         time.sleep(rng.uniform(0, THINK_S[1]))  # students arrive over a few seconds, not in one tick
         for page in pages:  # open every page once
-            _record(log, page, s.rerun(page))
+            act(s, log, page, deadline, lambda page=page: s.rerun(page))
             time.sleep(rng.uniform(*THINK_S))
             if time.perf_counter() > deadline:
                 return
         while log.actions < max_actions and time.perf_counter() < deadline:
             if fitter and fit_key:
                 if s.page != "fit":
-                    _record(log, "fit", s.rerun("fit"))
+                    act(s, log, "fit", deadline, lambda: s.rerun("fit"))
                 train = s.widgets.get(fit_key)
                 if train is None:
                     log.errors.append(f"fit: no widget with key {fit_key!r} on the fit page")
                     return
                 run_fit(s, train, log, deadline, patterns)
             elif len(pages) > 1 and (rng.random() < 0.2 or not _movable(s)):
-                _record(log, s.page, s.rerun(rng.choice([p for p in pages if p != s.page])))
+                nxt = rng.choice([p for p in pages if p != s.page])
+                act(s, log, nxt, deadline, lambda nxt=nxt: s.rerun(nxt))
             else:
                 w, (field_name, value) = rng.choice(_movable(s, rng))
-                s.set_state(w, field_name, value)
-                _record(log, s.page, s.rerun())
+                act(s, log, s.page, deadline, lambda w=w, f=field_name, v=value: s.move(w, f, v))
             time.sleep(rng.uniform(*THINK_S))
     finally:
         s.close()
@@ -549,6 +659,8 @@ class Outcome:
     server_cpu_s: float
     spread: list[int]  # most connections seen on each replica during the load
     alert_texts: list[str] = field(default_factory=list)
+    waits: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)  # page -> (wait s, cut)
+    polls: int = 0
 
 
 def pct(values: list[float], q: float) -> float:
@@ -573,8 +685,8 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
         for url in stack.replica_urls:
             w = Session(url, timeout=args.timeout)
             w.connect()
-            for page in sc.pages:
-                _record(warm, page, w.rerun(page))
+            for page in sc.pages:  # following the pages' auto-reruns, so what they poll for is cached too
+                act(w, warm, page, time.perf_counter() + args.timeout, lambda page=page, w=w: w.rerun(page))
             w.close()
         time.sleep(2)
         if profile is not None:
@@ -633,8 +745,14 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
         for page, s in log.reruns:
             lat.append(s)
             by_page.setdefault(page or "(main)", []).append(s)
+    waits: dict[str, list[tuple[float, bool]]] = {}
+    for log in logs:
+        for page, w, cut in log.waits:
+            waits.setdefault(page or "(main)", []).append((w, cut))
     return Outcome(
         scenario=sc,
+        waits=waits,
+        polls=sum(log.polls for log in logs),
         latencies=lat,
         by_page=by_page,
         fits=[f for log in logs for f in log.fits],
@@ -711,13 +829,39 @@ def page_table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def wait_table(outcomes: list[Outcome]) -> str:
+    """Per page: how long students waited for the page's run_every fragments after an action."""
+    pages = sorted({p for o in outcomes for p in o.waits})
+    lines = [
+        "| N | " + " | ".join(f"{p} p50/p95/max s (polled/actions)" for p in pages) + " |",
+        "|---" * (len(pages) + 1) + "|",
+    ]
+    for o in outcomes:
+        cells = []
+        for p in pages:
+            ws = o.waits.get(p, [])
+            vals = [w for w, _ in ws]
+            polled = sum(1 for w in vals if w > 0)
+            cut = sum(1 for _, c in ws if c)
+            cell = (
+                f"{pct(vals, 50):.1f} / {pct(vals, 95):.1f} / {max(vals):.1f} ({polled}/{len(vals)})"
+                if vals
+                else "–"
+            )
+            cells.append(cell + (f", {cut} cut at the deadline" if cut else ""))
+        setup = "1 process" if o.scenario.replicas == 1 else f"{o.scenario.replicas} replicas"
+        lines.append(f"| {o.scenario.students} ({setup}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report(rows: list[tuple[Outcome, Outcome | None]], args, wall_s: float) -> str:
     cpu = psutil.cpu_count() or 0
     out = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {cpu} cores with `python benchmarks/load_test.py "
         f"{' '.join(sys.argv[1:])}` ({wall_s / 60:.1f} min): {args.duration:.0f} s of load per row, think time "
         f"{THINK_S[0]}–{THINK_S[1]} s, rerun latency = `rerun_script` sent → `script_finished` received "
-        "(fit presses and their follow-up reruns excluded; they are the fit columns). "
+        "(fit presses, fit polls and run_every auto-reruns excluded: fits are the fit columns, auto-reruns "
+        "the wait table). "
         "RSS after = first reading within 15 % of before, or the last one within the settle time.",
         "",
         table(rows),
@@ -725,6 +869,12 @@ def report(rows: list[tuple[Outcome, Outcome | None]], args, wall_s: float) -> s
         "Rerun latency by page (ours):",
         "",
         page_table([o for o, _ in rows]),
+        "",
+        "Wait for the page's `run_every` fragments after an action (ours; fit presses excluded): from sending "
+        "the action until no fragment is registered any more, 0 when the action's run registered none; "
+        "polled = waits above 0:",
+        "",
+        wait_table([o for o, _ in rows]),
     ]
     if args.profile:
         for o, _ in rows:
@@ -897,6 +1047,9 @@ def _raw(o: Outcome) -> dict:
         "mean_s": statistics.fmean(o.latencies) if o.latencies else None,
         "reruns": len(o.latencies),
         "by_page_p95_s": {p: pct(v, 95) for p, v in o.by_page.items()},
+        "waits_s": {p: [w for w, _ in v] for p, v in o.waits.items()},
+        "waits_cut": {p: sum(1 for _, c in v if c) for p, v in o.waits.items()},
+        "auto_reruns_sent": o.polls,
         "fits": o.fits,
         "errors": o.errors,
         "error_alerts": o.error_alerts,

@@ -122,3 +122,128 @@ def test_report_goes_between_the_markers(lt, tmp_path):
     fresh = tmp_path / "fresh.md"
     lt.write_report(fresh, "t\n")
     assert lt.BEGIN in fresh.read_text() and "t\n" in fresh.read_text()
+
+
+class _FakeSocket:
+    """Stands in for the websocket: records what the session sends, answers with prepared ForwardMsgs."""
+
+    def __init__(self, websocket_module) -> None:
+        self.sent: list[bytes] = []
+        self.replies: list = []
+        self._opcode = websocket_module.ABNF.OPCODE_BINARY
+
+    def send_binary(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def settimeout(self, _t) -> None:
+        pass
+
+    def recv_data(self):
+        return self._opcode, self.replies.pop(0).SerializeToString()
+
+
+def _msgs(fragment_run: list[str], elements: list[tuple[str, str]], *, status: str, extra=()):
+    """A recorded run: new_session (run's fragments in metadata), sliders (id, fragment id), script_finished."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    out = []
+    m = ForwardMsg()
+    m.new_session.name = "app"
+    m.metadata.run.fragment_ids.extend(fragment_run)
+    out.append(m)
+    for wid, frag in elements:
+        d = ForwardMsg()
+        d.delta.new_element.slider.id = wid
+        d.delta.new_element.slider.min = 0
+        d.delta.new_element.slider.max = 10
+        d.delta.new_element.slider.step = 1
+        d.delta.new_element.slider.default.append(1)
+        d.delta.fragment_id = frag
+        out.append(d)
+    out.extend(extra)
+    f = ForwardMsg()
+    f.script_finished = ForwardMsg.ScriptFinishedStatus.Value(status)
+    out.append(f)
+    return out
+
+
+def test_fragment_ids_are_recorded_and_fragment_runs_keep_the_other_widgets(lt):
+    import websocket
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    s = lt.Session("http://127.0.0.1:1")
+    s.ws = _FakeSocket(websocket)
+    poll = ForwardMsg()
+    poll.auto_rerun.fragment_id, poll.auto_rerun.interval = "F2", 0.5
+    qs = ForwardMsg()
+    qs.page_info_changed.query_string = "mem_r=8"
+    # Full run: "a" outside any fragment, "b" inside fragment F, and a run_every fragment F2.
+    s.ws.replies = _msgs(
+        [], [("$$ID-1-a", ""), ("$$ID-2-b", "F")], status="FINISHED_SUCCESSFULLY", extra=[poll, qs]
+    )
+    r = s.rerun("memory")
+    assert r.ok and r.fragment_ids == []
+    assert s.widgets["a"].fragment_id == "" and s.widgets["b"].fragment_id == "F"
+    assert s.auto_reruns == {"F2": 0.5} and s.query_string == "mem_r=8"
+
+    # Moving "a" sends a full rerun; moving "b" sends a fragment rerun with every widget state, not auto.
+    s.set_state(s.widgets["a"], "double_array_value", [3.0])
+    s.ws.replies = _msgs(["F"], [("$$ID-3-b", "F")], status="FINISHED_FRAGMENT_RUN_SUCCESSFULLY")
+    r = s.move(s.widgets["b"], "double_array_value", [4.0])
+    assert r.ok and r.fragment_ids == ["F"]
+    sent = BackMsg()
+    sent.ParseFromString(s.ws.sent[-1])
+    cs = sent.rerun_script
+    assert cs.fragment_id == "F" and not cs.is_auto_rerun
+    assert {w.id for w in cs.widget_states.widgets} == {"$$ID-1-a", "$$ID-2-b"}
+    assert cs.query_string == "mem_r=8" and cs.page_name == "memory"
+    # The fragment's widget was redrawn (new id), the other one stays; the old id's state is dropped.
+    assert s.widgets["a"].id == "$$ID-1-a" and s.widgets["b"].id == "$$ID-3-b"
+    assert set(s.states) == {"$$ID-1-a"}
+    # A fragment run (it sends new_session too) leaves the run_every timers alone.
+    assert s.auto_reruns == {"F2": 0.5}
+
+    # An auto-rerun of F2 says is_auto_rerun; stop_auto_rerun drops the timer.
+    stop = ForwardMsg()
+    stop.stop_auto_rerun.fragment_ids.append("F2")
+    s.ws.replies = _msgs(["F2"], [], status="FINISHED_FRAGMENT_RUN_SUCCESSFULLY", extra=[stop])
+    assert s.rerun(fragment_id="F2", auto=True).ok
+    sent.ParseFromString(s.ws.sent[-1])
+    assert sent.rerun_script.fragment_id == "F2" and sent.rerun_script.is_auto_rerun
+    assert s.auto_reruns == {}
+
+    # A full run clears the timers and replaces the widget map; a run that gave way starts over.
+    s.auto_reruns["F2"] = 0.5
+    early = _msgs([], [("$$ID-9-z", "")], status="FINISHED_EARLY_FOR_RERUN")
+    s.ws.replies = early + _msgs([], [("$$ID-1-a", "")], status="FINISHED_SUCCESSFULLY")
+    r = s.move(s.widgets["a"], "double_array_value", [5.0])
+    assert r.ok and set(s.widgets) == {"a"} and s.auto_reruns == {}
+    assert not s.last_full_run_registered
+
+
+def test_waits_follow_run_every_until_none_is_registered(lt):
+    import websocket
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    s = lt.Session("http://127.0.0.1:1")
+    s.ws = _FakeSocket(websocket)
+    poll = ForwardMsg()
+    poll.auto_rerun.fragment_id, poll.auto_rerun.interval = "T", 0.01
+    log = lt.StudentLog()
+    # Opening the page registers T; the first poll still shows it (fragment run); the second poll's
+    # fragment calls st.rerun: a full run that registers nothing.
+    s.ws.replies = (
+        _msgs([], [("$$ID-1-a", "")], status="FINISHED_SUCCESSFULLY", extra=[poll])
+        + _msgs(["T"], [], status="FINISHED_FRAGMENT_RUN_SUCCESSFULLY")
+        + _msgs(["T"], [], status="FINISHED_EARLY_FOR_RERUN")
+        + _msgs([], [("$$ID-1-a", "")], status="FINISHED_SUCCESSFULLY")
+    )
+    lt.act(s, log, "memory", 1e18, lambda: s.rerun("memory"))
+    assert log.polls == 2 and len(log.reruns) == 1 and not log.errors
+    ((page, wait, cut),) = log.waits
+    assert page == "memory" and wait > 0 and not cut
+    # An action whose run registers nothing waits 0.
+    s.ws.replies = _msgs([], [("$$ID-1-a", "")], status="FINISHED_SUCCESSFULLY")
+    lt.act(s, log, "memory", 1e18, lambda: s.move(s.widgets["a"], "double_array_value", [2.0]))
+    assert log.waits[-1] == ("memory", 0.0, False)
