@@ -1,4 +1,5 @@
-"""Matrix page in Chromium: the rank slider moves the numbers; a deep link on a fresh server is routed."""
+"""Matrix page in Chromium: the rank slider moves the numbers and the sidebar link; a deep link on a fresh server
+is routed."""
 
 from tests.browser.conftest import no_exception, open_app, streamlit_server, wait_idle
 
@@ -21,6 +22,12 @@ def test_rank_slider_changes_numbers(page, app_server):
     )
     assert metric_value(page, "LoRA trains") == f"{(10_000 + 10_000) * 16:,}"
     assert "r=16" in page.url
+    # The slider lives in an st.fragment: its rerun must still refresh the sidebar's link to this view.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stSidebar] [data-testid=stCode]')]"
+        ".some(e => e.innerText.includes('r=16'))"
+    )
+    assert page.locator("[data-testid='stSidebar'] [data-testid='stCode']").count() == 1
     assert page.locator(".js-plotly-plot").count() == 2
     assert no_exception(page)
 
