@@ -13,7 +13,8 @@ LEARN_PENDING = {learn_strings.EN["scenario.computing"], learn_strings.TE["scena
 
 
 def pending(at) -> bool:
-    return any(i.value in MEMORY_PENDING for i in at.info) or any(c.value in LEARN_PENDING for c in at.caption)
+    memory = any(i.value in MEMORY_PENDING for i in at.info)
+    return memory or any(c.value in LEARN_PENDING for c in at.caption)
 
 
 def until_traced(at, timeout: float = 300, poll: float = 0.25):

@@ -77,7 +77,7 @@ def test_request_is_false_until_the_trace_ends_and_submits_once(executor):
 def test_a_blocking_caller_reuses_the_trace_in_flight(executor):
     config, spec, setup = _config(9), LoraSpec(r=2), TrainingSetup(device="cpu")
     assert trace.request(config, spec, setup) is False
-    (fn, args, future), = executor.queued
+    ((fn, args, future),) = executor.queued
     future.set_result(fn(*args))  # the worker finishes while the page waits
     assert trace.live_model(config, spec, setup).layers == 9
     assert executor.submitted == 1
@@ -98,7 +98,7 @@ def test_traces_ready_asks_for_every_method_at_once(executor):
 def test_a_failed_trace_is_ready_and_raises_once(executor):
     config, spec, setup = _config(13), LoraSpec(r=2), TrainingSetup(device="cpu")
     assert trace.request(config, spec, setup) is False
-    (_fn, _args, future), = executor.queued
+    ((_fn, _args, future),) = executor.queued
     executor.queued.clear()
     future.set_exception(ValueError("bad trace"))
     assert trace.request(config, spec, setup) is True  # ready: the estimate will say what went wrong
@@ -110,7 +110,7 @@ def test_a_failed_trace_is_ready_and_raises_once(executor):
 def test_a_cancelled_trace_is_asked_for_again(executor):
     config, spec, setup = _config(15), LoraSpec(r=2), TrainingSetup(device="cpu")
     assert trace.request(config, spec, setup) is False
-    (_fn, _args, future), = executor.queued
+    ((_fn, _args, future),) = executor.queued
     executor.queued.clear()
     future.cancel()  # the idle worker was stopped with it queued
     assert trace.request(config, spec, setup) is False

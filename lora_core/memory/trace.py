@@ -298,7 +298,7 @@ def _live_model(key: str) -> LiveModel:
             return _DONE[key]
         failed = _FAILED.pop(key, None)
         future = _RUNNING.get(key)
-    if failed is not None:  # the worker's trace error, once (the next ask traces again, as an uncached key would)
+    if failed is not None:  # the worker's trace error, once (the next ask traces again)
         raise failed
     if future is None:
         future = _submit(key)
