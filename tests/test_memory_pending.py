@@ -204,3 +204,59 @@ def test_a_typo_in_the_targets_is_an_error_not_a_pending_trace(app_test, page_ex
     assert not at.exception, at.exception
     assert at.error and not at.info
     assert page_executor.submitted == 0  # checked before any trace is asked for
+
+
+def test_the_learn_gallery_says_computing_then_shows_the_figures(app_test, page_executor):
+    from lora_ui import keys
+    from lora_ui.scenarios import MEMORY_IDS, SCENARIOS, figures_ready
+    from tests.pending import pending
+
+    trace.clear_cache()  # the memory cards' traces, whatever earlier tests left
+    at = app_test(page="learn")
+    at.toggle(key=keys.LEARN_FIGS).set_value(True).run()
+    assert not at.exception, at.exception
+    assert pending(at)
+    cards_waiting = [c.value for c in at.caption if c.value == "Computing with lora_core…"]
+    assert len(cards_waiting) == len(MEMORY_IDS)
+    assert "4,194,304" in [m.value for m in at.metric]  # the cards that need no trace show their figures now
+    page_executor.finish()
+    assert all(figures_ready(s.id) for s in SCENARIOS)
+    at.run()
+    assert not at.exception, at.exception
+    assert not pending(at)
+    assert "37,748,736" in [m.value for m in at.metric]  # GPT-3 175B at r=8 (LoRA paper Table 4)
+
+
+def test_prewarm_asks_for_the_default_view_and_the_gallery(monkeypatch, executor):
+    from lora_ui import scenarios
+    from lora_ui.memory_inputs import default_view
+    from lora_ui.trace_pool import prewarm
+
+    trace.clear_cache()
+    monkeypatch.delenv("LORA_LAB_TRACE_PREWARM", raising=False)
+    monkeypatch.setenv("LORA_LAB_TRACE_WORKER", "1")
+    thread = prewarm()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    queued = [args[0] for _fn, args, _f in executor.queued]
+    config, spec, setup = default_view()
+    page = [
+        trace._key(config, None if m == "full" else spec, setup.replace(method=m)) for m in methods_for(setup)
+    ]
+    gallery = []
+    for sid in scenarios.MEMORY_IDS:
+        c, sp, st = scenarios._mem_scenario_inputs(scenarios.BY_ID[sid])
+        gallery.append(trace._key(c, sp, st))
+    assert queued[: len(set(page))] == list(dict.fromkeys(page))  # the Memory page's default view first
+    assert set(queued) == set(page) | set(gallery) and len(queued) == len(set(queued))  # each trace once
+
+
+def test_prewarm_does_nothing_without_the_worker(monkeypatch, executor):
+    from lora_ui.trace_pool import prewarm
+
+    monkeypatch.setenv("LORA_LAB_TRACE_WORKER", "0")
+    assert prewarm() is None
+    trace.trace_in(None)
+    monkeypatch.setenv("LORA_LAB_TRACE_WORKER", "1")
+    assert prewarm() is None  # no executor: it would trace in the server
+    assert executor.submitted == 0

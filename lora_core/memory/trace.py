@@ -213,6 +213,11 @@ def trace_in(executor) -> None:
     _EXECUTOR = executor
 
 
+def executor():
+    """The executor traces run in (None: this process)."""
+    return _EXECUTOR
+
+
 def request(config: dict, spec, setup: TrainingSetup) -> bool:
     """Ask for the live-bytes model of these inputs without waiting: True when `live_model` would answer at
     once (cached, or its trace failed and it will raise), False while it is being traced elsewhere.
