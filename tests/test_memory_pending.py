@@ -4,6 +4,7 @@ finishes when the test says so, and the CLI (no executor) unchanged."""
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import Future
 
 import pytest
@@ -38,6 +39,12 @@ class Manual:
         self.queued.append((fn, args, f))
         return f
 
+    def cancel(self) -> None:
+        """What a stopped pool does to queued work (the core then forgets those traces)."""
+        queued, self.queued = self.queued, []
+        for _fn, _args, f in queued:
+            f.cancel()
+
     def finish(self) -> None:
         queued, self.queued = self.queued, []
         for fn, args, f in queued:
@@ -55,6 +62,7 @@ def executor():
     try:
         yield ex
     finally:
+        ex.cancel()
         trace.trace_in(saved)
 
 
@@ -132,8 +140,12 @@ def test_cli_estimates_without_a_worker(tmp_path, capsys):
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps(_config(19)))
-    assert trace._EXECUTOR is None  # the CLI never sets one
-    assert main(["memory", "--config", str(path), "--method", "lora", "--device", "cpu", "--json"]) == 0
+    saved = trace._EXECUTOR
+    trace.trace_in(None)  # as in the CLI's process, which never sets one (an app test here may have)
+    try:
+        assert main(["memory", "--config", str(path), "--method", "lora", "--device", "cpu", "--json"]) == 0
+    finally:
+        trace.trace_in(saved)
     out = json.loads(capsys.readouterr().out)
     assert out
 
@@ -156,12 +168,16 @@ def page_executor():
     from lora_ui import runtime
 
     runtime.configure_once()
+    for thread in threading.enumerate():  # a server-start prewarm must not submit to the test's executor
+        if thread.name == "trace-prewarm":
+            thread.join(timeout=60)
     saved = trace._EXECUTOR
     ex = Manual()
     trace.trace_in(ex)
     try:
         yield ex
     finally:
+        ex.cancel()
         trace.trace_in(saved)
 
 

@@ -325,10 +325,12 @@ def _live_model(key: str) -> LiveModel:
 
 
 def clear_cache() -> None:
-    """Forget every fitted model and failed trace (tests); traces in flight still finish and are kept."""
+    """Forget every fitted model, failed trace and trace in flight (tests; one still running is kept when
+    it ends, but a new ask submits it again)."""
     with _LOCK:
         _DONE.clear()
         _FAILED.clear()
+        _RUNNING.clear()
 
 
 def fit_live_model(key: str) -> LiveModel:
