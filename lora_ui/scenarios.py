@@ -55,14 +55,14 @@ class Figure:
     unit: str  # "count" (1,234), "percent" (0.16 %), "bytes" (shown in decimal GB/MB, as the papers write)
 
 
-def _memory(preset: str, method: str, targets: str, r: int, **setup):
-    """The Memory page's estimate for these inputs (its LoRA spec: alpha = 2r, as pages/memory.py builds it)."""
-    from lora_core.memory import TrainingSetup, estimate_memory
+def _memory_inputs(preset: str, method: str, targets: str, r: int, **setup):
+    """The Memory page's (config, spec, setup) for these inputs: its spec (fixed alpha, lora_ui/memory_inputs.py),
+    so a card's trace is the one the page needs when the card's link opens it."""
+    from lora_core.memory import TrainingSetup
     from lora_core.presets import load_preset
-    from lora_core.spec import LoraSpec
+    from lora_ui.memory_inputs import memory_spec
 
-    spec = LoraSpec(r=r, alpha=2 * r, target_modules=targets)
-    return estimate_memory(load_preset(preset), spec, TrainingSetup(method=method, **setup))
+    return load_preset(preset), memory_spec(targets, r, False), TrainingSetup(method=method, **setup)
 
 
 # The Memory page's inputs each memory scenario sets (all of those its figures depend on).
@@ -90,8 +90,14 @@ def _mem_estimate_by_id(scenario_id: str):
 
 
 def _mem_estimate(s: Scenario):
+    from lora_core.memory import estimate_memory
+
+    return estimate_memory(*_mem_scenario_inputs(s))
+
+
+def _mem_scenario_inputs(s: Scenario):
     v = s.value
-    return _memory(
+    return _memory_inputs(
         v(keys.MEM_PRESET),
         v(keys.MEM_METHOD),
         v(keys.MEM_TARGETS),
@@ -156,6 +162,26 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 BY_ID = {s.id: s for s in SCENARIOS}
+# Scenarios whose figures need the Memory page's estimate (an activation trace each), and the others they use.
+MEMORY_IDS = tuple(s.id for s in SCENARIOS if s.page == "memory")
+_USES = {"rank_r64": ("rank_r64", "rank_r8")}
+
+
+def figures_ready(scenario_id: str) -> bool:
+    """Whether figures(scenario_id) answers without waiting for a trace. Missing traces are asked for in the
+    background (lora_core.memory.trace.request); without a trace worker they are traced now: True."""
+    if scenario_id not in MEMORY_IDS:
+        return True
+    from lora_core.memory.estimate import estimate_ready
+
+    asked = [estimate_ready(*_mem_scenario_inputs(BY_ID[i])) for i in _USES.get(scenario_id, (scenario_id,))]
+    return all(asked)
+
+
+def request_memory_figures() -> None:
+    """Ask the trace worker for every memory scenario's trace (server start: lora_ui/trace_pool.prewarm)."""
+    for scenario_id in MEMORY_IDS:
+        figures_ready(scenario_id)
 
 
 def figures(scenario_id: str) -> tuple[Figure, ...]:

@@ -96,3 +96,34 @@ class IdlePool:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def prewarm() -> threading.Thread | None:
+    """Ask the trace worker, in the background, for the traces a new visitor needs first: the Memory page's
+    default view (lora_ui/memory_inputs.py) and the Learn gallery's memory cards. Returns at once; the
+    traces queue in the niced worker (one at a time) and land in the core's cache. Nothing when traces run
+    in this process (LORA_LAB_TRACE_WORKER=0, or no executor set) or LORA_LAB_TRACE_PREWARM=0."""
+    from lora_core.memory import trace
+
+    if (
+        os.environ.get("LORA_LAB_TRACE_WORKER", "1") == "0"
+        or os.environ.get("LORA_LAB_TRACE_PREWARM", "1") == "0"
+    ):
+        return None
+    if trace.executor() is None:  # request() would trace right here, in the server: never at start
+        return None
+    thread = threading.Thread(target=_prewarm, name="trace-prewarm", daemon=True)
+    thread.start()
+    return thread
+
+
+def _prewarm() -> None:
+    try:
+        from lora_core.memory.series import traces_ready
+        from lora_ui.memory_inputs import default_view
+        from lora_ui.scenarios import request_memory_figures
+
+        traces_ready(*default_view())  # first in the queue: the page most visitors open
+        request_memory_figures()
+    except Exception:  # a warm-up must never take the server down; the pages ask again on their own
+        log.exception("trace prewarm failed")

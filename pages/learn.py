@@ -8,7 +8,7 @@ from lora_core.matrix import matrix_cost
 from lora_ui import keys, share
 from lora_ui.i18n import current_lang, tr
 from lora_ui.routing import ensure_routed
-from lora_ui.scenarios import BY_ID, SCENARIOS, Figure, Scenario, figures, format_figure
+from lora_ui.scenarios import BY_ID, SCENARIOS, Figure, Scenario, figures, figures_ready, format_figure
 from lora_ui.widgets import show_error, show_table
 
 ensure_routed()
@@ -16,6 +16,8 @@ ensure_routed()
 # The seed explainer's matrix (seeds/000): 10,000 x 10,000, rank 8 -> 100,000,000 vs 160,000 (0.16 %).
 EXAMPLE_D, EXAMPLE_K, EXAMPLE_R = 10_000, 10_000, 8
 MAX_EXAMPLE_RANK = 256  # enough to show the count growing linearly; break-even for 10k x 10k is 5,000
+# While the memory cards' traces run in the worker, a fragment checks this often whether they are in.
+POLL_S = 0.75
 
 # Bibliographic references are the same in every language (titles stay as published).
 SOURCES = (
@@ -123,13 +125,26 @@ def scenario_figures(scenario_id: str) -> tuple[Figure, ...]:
     return figures(scenario_id)
 
 
-def scenario_card(s: Scenario, compute_memory: bool) -> None:
+@st.fragment(run_every=POLL_S)
+def figures_poller(scenario_ids: tuple[str, ...]) -> None:
+    """Registered only while some card's trace is pending: reruns the page once all are in (the page then
+    registers no timed fragment)."""
+    if all(figures_ready(i) for i in scenario_ids):
+        st.rerun(scope="app")
+
+
+def scenario_card(s: Scenario, compute_memory: bool) -> bool:
+    """One card; False when its figures wait for a trace (the card says so and the page polls)."""
+    ready = True
     with st.container(border=True):
         st.markdown(f"**{tr(f'learn.scenario.{s.id}.title')}**")
         st.write(tr(f"learn.scenario.{s.id}.body"))
         numbers: tuple[Figure, ...] = ()
         if s.page_file == "pages/memory.py" and not compute_memory:  # traces cost seconds: on request only
             st.caption(tr("learn.scenario.figures_off"))
+        elif not figures_ready(s.id):  # never wait for a trace in a rerun: the worker makes it
+            st.caption(tr("learn.scenario.computing"))
+            ready = False
         else:
             try:
                 with st.spinner(tr("learn.scenario.computing")):
@@ -145,6 +160,7 @@ def scenario_card(s: Scenario, compute_memory: bool) -> None:
             icon=":material/open_in_new:",
             query_params=s.query(current_lang()),
         )
+    return ready
 
 
 def scenario_gallery() -> None:
@@ -157,9 +173,13 @@ def scenario_gallery() -> None:
         bind="query-params",
     )
     cols = st.columns(2)
+    waiting = []
     for i, s in enumerate(SCENARIOS):
         with cols[i % 2]:
-            scenario_card(s, compute_memory)
+            if not scenario_card(s, compute_memory):
+                waiting.append(s.id)
+    if waiting:
+        figures_poller(tuple(waiting))
 
 
 st.title(tr("learn.title"))

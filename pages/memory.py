@@ -14,20 +14,19 @@ from lora_core.presets import PRESETS, load_preset
 from lora_ui import keys
 from lora_ui.i18n import tr
 from lora_ui.memory_charts import curves_figure, methods_figure, with_point
+from lora_ui.memory_inputs import DEFAULT_PRESET, DEFAULT_RANK, DEFAULT_SETUP, DEFAULT_TARGETS, MEMORY_ALPHA
+from lora_ui.memory_inputs import memory_spec as _memory_spec
 from lora_ui.routing import ensure_routed
 from lora_ui.widgets import show_chart, show_error, show_table
 
 ensure_routed()
 
-DEFAULT_PRESET = "llama-3.2-1b"  # 1B: traces in about a second on a small server
 RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 SEQS = (128, 256, 512, 1024, 2048, 4096, 8192)
 _CACHE = 32  # distinct inputs kept per server process (each entry is a few KB of numbers)
-# lora_alpha only scales B·A·x (PEFT LoraLayer.scaling = alpha / r): memory is the same for every alpha.
-# One fixed value keeps the spec, and so the core's cached activation trace (lora_core/memory/trace.py,
-# keyed by config, spec and recipe but not the rank), the same when a student moves the rank; alpha = 2·r
-# made every rank a new multi-second trace (docs/load.md).
-MEMORY_ALPHA = 16
+# While an activation trace runs in the worker (seconds, once per model and recipe), the page ends its run at
+# once and a fragment checks this often whether the traces are in; then it reruns the page.
+POLL_S = 0.75
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
@@ -56,10 +55,44 @@ def solve_cached(config_json: str, spec_fields: tuple, setup_fields: tuple, capa
 
 
 def _spec(fields: tuple):
-    from lora_core.spec import LoraSpec
-
     targets, r, dora = fields
-    return LoraSpec(r=r, alpha=MEMORY_ALPHA, target_modules=targets, use_dora=dora)
+    return _memory_spec(targets, r, dora)
+
+
+def traces_ready(config_json: str, spec_fields: tuple, setup_fields: tuple) -> bool:
+    """Whether every estimate below answers at once; asks the trace worker for the missing traces."""
+    from lora_core.memory.series import traces_ready as ready
+
+    return ready(json.loads(config_json), _spec(spec_fields), TrainingSetup(*setup_fields))
+
+
+@st.fragment(run_every=POLL_S)
+def trace_poller(config_json: str, spec_fields: tuple, setup_fields: tuple) -> None:
+    """Registered only while traces are pending: reruns the whole page once they are in (the ready page
+    registers no timed fragment, so a browser stops polling)."""
+    if traces_ready(config_json, spec_fields, setup_fields):
+        st.rerun(scope="app")
+
+
+def exact_parts(config: dict, spec, setup: TrainingSetup):
+    """Weights, gradients and optimizer states per GPU: exact counts that need no trace. Computing them first
+    also checks the targets against the model, so a typo shows its error at once and asks for no trace."""
+    from lora_core.memory.sharding import shard
+    from lora_core.memory.states import state_bytes
+
+    return shard(state_bytes(config, None if setup.method == "full" else spec, setup), setup)
+
+
+def pending_ui(parts) -> None:
+    """Shown while the traces run: what needs none."""
+    st.info(tr("memory.tracing"), icon=":material/hourglass_top:")
+    cols = st.columns(3)
+    for col, (name, value) in zip(
+        cols,
+        (("weights", parts.weights), ("gradients", parts.gradients), ("optimizer", parts.optimizer)),
+        strict=True,
+    ):
+        col.markdown(f"**{tr(f'memory.comp.{name}')}**: {tr('memory.gib', v=fmt_gib(value))}")
 
 
 # Option widgets bound to the URL show their codes as options (full / lora / qlora, preset / upload,
@@ -104,12 +137,12 @@ def lora_ui() -> tuple:
     c1, c2, c3 = st.columns([2, 1, 1])
     targets = c1.text_input(
         tr("memory.targets"),
-        "all-linear",
+        DEFAULT_TARGETS,
         key=keys.MEM_TARGETS,
         bind="query-params",
         help=tr("memory.targets_help"),
     )
-    r = c2.number_input(tr("memory.rank"), 1, 4096, 16, key=keys.MEM_RANK, bind="query-params")
+    r = c2.number_input(tr("memory.rank"), 1, 4096, DEFAULT_RANK, key=keys.MEM_RANK, bind="query-params")
     dora = c3.checkbox(tr("memory.dora"), False, key=keys.MEM_DORA, bind="query-params")
     return targets, int(r), bool(dora)
 
@@ -120,29 +153,39 @@ def setup_ui() -> tuple:
     method = c1.radio(
         tr("memory.method"),
         METHODS,
-        index=1,
+        index=METHODS.index(DEFAULT_SETUP[0]),
         captions=[tr(f"memory.method.{m}") for m in METHODS],
         key=keys.MEM_METHOD,
         bind="query-params",
     )
     precision = c2.selectbox(
-        tr("memory.precision"), PRECISIONS, index=1, key=keys.MEM_PRECISION, bind="query-params",
+        tr("memory.precision"), PRECISIONS, index=PRECISIONS.index(DEFAULT_SETUP[1]), key=keys.MEM_PRECISION, bind="query-params",
         help=tr("memory.precision_help"),
     )  # fmt: skip
-    optimizer = c3.selectbox(tr("memory.optimizer"), OPTIMIZERS, key=keys.MEM_OPTIMIZER, bind="query-params")
+    optimizer = c3.selectbox(
+        tr("memory.optimizer"), OPTIMIZERS, index=OPTIMIZERS.index(DEFAULT_SETUP[2]), key=keys.MEM_OPTIMIZER,
+        bind="query-params",
+    )  # fmt: skip
     c1, c2, c3, c4 = st.columns(4)
-    batch = c1.number_input(tr("memory.batch"), 1, 4096, 1, key=keys.MEM_BATCH, bind="query-params")
-    seq = c2.number_input(
-        tr("memory.seq"), 1, 1_048_576, 1024, step=128, key=keys.MEM_SEQ, bind="query-params"
+    batch = c1.number_input(
+        tr("memory.batch"), 1, 4096, DEFAULT_SETUP[3], key=keys.MEM_BATCH, bind="query-params"
     )
-    ckpt = c3.checkbox(tr("memory.ckpt"), False, key=keys.MEM_CKPT, bind="query-params")
+    seq = c2.number_input(
+        tr("memory.seq"), 1, 1_048_576, DEFAULT_SETUP[4], step=128, key=keys.MEM_SEQ, bind="query-params"
+    )
+    ckpt = c3.checkbox(tr("memory.ckpt"), DEFAULT_SETUP[5], key=keys.MEM_CKPT, bind="query-params")
     attention = c4.radio(
-        tr("memory.attention"), ATTENTIONS, key=keys.MEM_ATTENTION, bind="query-params", horizontal=True,
+        tr("memory.attention"), ATTENTIONS, index=ATTENTIONS.index(DEFAULT_SETUP[6]), key=keys.MEM_ATTENTION, bind="query-params", horizontal=True,
         help=tr("memory.attention_help"),
     )  # fmt: skip
     c1, c2 = st.columns(2)
-    gpus = c1.number_input(tr("memory.gpus"), 1, 1024, 1, key=keys.MEM_GPUS, bind="query-params")
-    sharding = c2.selectbox(tr("memory.sharding"), SHARDINGS, key=keys.MEM_SHARDING, bind="query-params")
+    gpus = c1.number_input(
+        tr("memory.gpus"), 1, 1024, DEFAULT_SETUP[7], key=keys.MEM_GPUS, bind="query-params"
+    )
+    sharding = c2.selectbox(
+        tr("memory.sharding"), SHARDINGS, index=SHARDINGS.index(DEFAULT_SETUP[8]), key=keys.MEM_SHARDING,
+        bind="query-params",
+    )  # fmt: skip
     # TrainingSetup's field order: method, precision, optimizer, batch, seq, grad_checkpointing, attention,
     # gpus, sharding (the rest keep their defaults: double quantization on, CUDA kernels).
     return (method, precision, optimizer, int(batch), int(seq), bool(ckpt), attention, int(gpus), sharding)
@@ -273,33 +316,50 @@ def solver_ui(config_json, spec_fields, setup_fields, setup) -> None:
         st.success(tr("memory.solve_result", value=sol.value, **fmt))
 
 
-st.title(tr("memory.title"))
-st.write(tr("memory.intro"))
-try:
-    loaded = model_ui()
-    spec_fields = lora_ui()
-    setup_fields = setup_ui()
-    if loaded is None:
-        st.stop()
-    source, config = loaded
-    config_json = json.dumps(config, sort_keys=True)
-    setup = TrainingSetup(*setup_fields)  # validates; a bad shared link lands in show_error
-    _spec(spec_fields)
+def results_ui(config_json: str, spec_fields: tuple, setup_fields: tuple, setup: TrainingSetup) -> None:
     with st.spinner():
         estimates = compare_cached(config_json, spec_fields, setup_fields)
-except LoraLabError as exc:
-    show_error(exc)
-    st.stop()
+    current = estimates[setup.method]
+    summary_ui(current, setup)
+    components_ui(current, setup)
+    try:
+        charts_ui(config_json, spec_fields, setup_fields, setup, estimates)
+        solver_ui(config_json, spec_fields, setup_fields, setup)
+    except LoraLabError as exc:
+        show_error(exc)
 
-current = estimates[setup.method]
-summary_ui(current, setup)
-components_ui(current, setup)
-try:
-    charts_ui(config_json, spec_fields, setup_fields, setup, estimates)
-    solver_ui(config_json, spec_fields, setup_fields, setup)
-except LoraLabError as exc:
-    show_error(exc)
-if setup.method != "full":  # the adapter these figures assume, to paste into a training script
-    st.subheader(tr("memory.snippet_header"))
-    st.caption(tr("memory.snippet_note", alpha=MEMORY_ALPHA))
-    st.code(_spec(spec_fields).peft_snippet(), language="python")
+
+def snippet_ui(spec_fields: tuple, setup: TrainingSetup) -> None:
+    if setup.method != "full":  # the adapter these figures assume, to paste into a training script
+        st.subheader(tr("memory.snippet_header"))
+        st.caption(tr("memory.snippet_note", alpha=MEMORY_ALPHA))
+        st.code(_spec(spec_fields).peft_snippet(), language="python")
+
+
+def page() -> None:
+    st.title(tr("memory.title"))
+    st.write(tr("memory.intro"))
+    try:
+        loaded = model_ui()
+        spec_fields = lora_ui()
+        setup_fields = setup_ui()
+        if loaded is None:
+            return
+        _source, config = loaded
+        config_json = json.dumps(config, sort_keys=True)
+        setup = TrainingSetup(*setup_fields)  # validates; a bad shared link lands in show_error
+        parts = exact_parts(config, _spec(spec_fields), setup)
+        # Never wait for a trace here: while one runs in the worker, show what needs none and poll.
+        if not traces_ready(config_json, spec_fields, setup_fields):
+            pending_ui(parts)
+            trace_poller(config_json, spec_fields, setup_fields)
+            snippet_ui(spec_fields, setup)
+            return
+        results_ui(config_json, spec_fields, setup_fields, setup)
+    except LoraLabError as exc:
+        show_error(exc)
+        return
+    snippet_ui(spec_fields, setup)
+
+
+page()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lora_core.memory.setup import DTYPE_BYTES, TrainingSetup
 from lora_core.memory.sharding import shard
 from lora_core.memory.states import state_bytes
-from lora_core.memory.trace import live_model
+from lora_core.memory.trace import live_model, request
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -63,6 +63,12 @@ class MemoryEstimate:
         if best == self.optimizer_peak_bytes:
             return "optimizer"
         return "forward" if best == self.forward_peak_bytes else "backward"
+
+
+def estimate_ready(config: dict, spec, setup: TrainingSetup) -> bool:
+    """Whether estimate_memory(config, spec, setup) would answer without waiting for a trace; when not, its
+    trace is asked for in the background (trace.request). Without a trace executor it traces now: True."""
+    return request(config, None if setup.method == "full" else spec, setup)
 
 
 def estimate_memory(config: dict, spec, setup: TrainingSetup) -> MemoryEstimate:

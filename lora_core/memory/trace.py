@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import weakref
+from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -195,6 +197,14 @@ def spec_from_dict(sp: dict | None):
 # Where traces run. None: in this process. The app sets an executor (lora_ui/trace_pool.py) so that a trace, seconds
 # of Python holding the interpreter lock, runs in a worker process while the server keeps answering others.
 _EXECUTOR = None
+# Fitted models by key (most recently used last), traces submitted and not yet collected, and traces that
+# failed (kept so that `request` can say "ready": the estimate then raises the trace's error once).
+_DONE: OrderedDict[str, LiveModel] = OrderedDict()
+_RUNNING: dict[str, Future] = {}
+_FAILED: OrderedDict[str, BaseException] = OrderedDict()
+_MAX_RUNNING = 8  # queued traces at once (one worker runs them in turn); more wait for a free slot
+_MAX_FAILED = 8
+_LOCK = threading.Lock()
 
 
 def trace_in(executor) -> None:
@@ -203,25 +213,124 @@ def trace_in(executor) -> None:
     _EXECUTOR = executor
 
 
-@lru_cache(maxsize=_CACHE)
-def _live_model(key: str) -> LiveModel:
-    executor = _EXECUTOR
-    if executor is None:
-        return fit_live_model(key)
+def executor():
+    """The executor traces run in (None: this process)."""
+    return _EXECUTOR
+
+
+def request(config: dict, spec, setup: TrainingSetup) -> bool:
+    """Ask for the live-bytes model of these inputs without waiting: True when `live_model` would answer at
+    once (cached, or its trace failed and it will raise), False while it is being traced elsewhere.
+
+    With an executor set, a missing model is submitted once (later calls see the same trace in flight);
+    without one (the CLI, plain tests) it is traced here and now, so the answer is always True."""
+    return request_key(_key(config, spec, setup))
+
+
+def request_key(key: str) -> bool:
+    with _LOCK:
+        if key in _DONE or key in _FAILED:
+            return True
+        if key in _RUNNING:
+            return False
+        if _EXECUTOR is not None and len(_RUNNING) >= _MAX_RUNNING:
+            return False  # the queue is full: asked again on the caller's next poll
+    if _EXECUTOR is None:
+        _live_model(key)
+        return True
+    return _submit(key) is None  # None: no worker to be had, so `live_model` traces here (today's path)
+
+
+def _submit(key: str) -> Future | None:
+    """Start the trace of `key` in the executor (once); None when the executor cannot take it."""
     from concurrent.futures import BrokenExecutor
 
+    executor = _EXECUTOR
+    if executor is None:
+        return None
+    with _LOCK:
+        if key in _RUNNING:
+            return _RUNNING[key]
+        try:
+            future = executor.submit(fit_live_model, key)
+        except (BrokenExecutor, RuntimeError) as exc:  # no worker to be had (RuntimeError: shut down)
+            _log.warning("trace worker unavailable (%r): tracing in this process", exc)
+            return None
+        _RUNNING[key] = future
+    future.add_done_callback(lambda f, k=key: _collect(k, f))
+    return future
+
+
+def _collect(key: str, future: Future) -> None:
+    """A submitted trace ended: keep its model (or its error), whoever asked for it is still waiting or not."""
+    from concurrent.futures import BrokenExecutor, CancelledError
+
     try:
-        future = executor.submit(fit_live_model, key)
-    except (BrokenExecutor, RuntimeError) as exc:  # no worker to be had (RuntimeError: shut down)
-        _log.warning("trace worker unavailable (%r): tracing in this process", exc)
-        return fit_live_model(key)
-    try:
-        return future.result()
-    except (
-        BrokenExecutor
-    ) as exc:  # the worker died mid-trace (killed, out of memory); the trace's own errors propagate
-        _log.warning("trace worker died (%r): tracing in this process", exc)
-        return fit_live_model(key)
+        model = future.result()
+    except (BrokenExecutor, CancelledError):  # the worker died or was stopped: `live_model` traces here
+        with _LOCK:
+            if _RUNNING.get(key) is future:
+                del _RUNNING[key]
+        return
+    except Exception as exc:  # the trace's own error (a bad architecture): raised once by `live_model`
+        with _LOCK:
+            if _RUNNING.get(key) is future:
+                del _RUNNING[key]
+            _FAILED[key] = exc
+            while len(_FAILED) > _MAX_FAILED:
+                _FAILED.popitem(last=False)
+        return
+    _store(key, model, future)
+
+
+def _store(key: str, model: LiveModel, future: Future | None = None) -> None:
+    with _LOCK:
+        if future is not None and _RUNNING.get(key) is future:
+            del _RUNNING[key]
+        _DONE[key] = model
+        _DONE.move_to_end(key)
+        while len(_DONE) > _CACHE:
+            _DONE.popitem(last=False)
+
+
+def _live_model(key: str) -> LiveModel:
+    """The cached model of `key`; otherwise wait for its trace (in flight or submitted now) or trace here."""
+    from concurrent.futures import BrokenExecutor, CancelledError
+
+    with _LOCK:
+        if key in _DONE:
+            _DONE.move_to_end(key)
+            return _DONE[key]
+        failed = _FAILED.pop(key, None)
+        future = _RUNNING.get(key)
+    if failed is not None:  # the worker's trace error, once (the next ask traces again)
+        raise failed
+    if future is None:
+        future = _submit(key)
+    if future is not None:
+        try:
+            model = future.result()
+        except (BrokenExecutor, CancelledError) as exc:  # the worker died mid-trace (killed, out of memory)
+            _log.warning("trace worker died (%r): tracing in this process", exc)
+        except Exception:  # the trace's own error propagates, and is not kept for a second raise
+            with _LOCK:
+                _FAILED.pop(key, None)
+            raise
+        else:
+            _store(key, model, future)
+            return model
+    model = fit_live_model(key)
+    _store(key, model)
+    return model
+
+
+def clear_cache() -> None:
+    """Forget every fitted model, failed trace and trace in flight (tests; one still running is kept when
+    it ends, but a new ask submits it again)."""
+    with _LOCK:
+        _DONE.clear()
+        _FAILED.clear()
+        _RUNNING.clear()
 
 
 def fit_live_model(key: str) -> LiveModel:

@@ -45,6 +45,8 @@ EN = {
     "phase.backward": "backward pass",
     "phase.optimizer": "optimizer step",
     "components_header": "Where the memory goes ({method})",
+    "tracing": "Tracing this model's activations: a few seconds, once per model and recipe… The full "
+    "estimate appears here by itself; the inputs above stay usable. Already exact (per GPU):",
     "gib": "{v} GiB",
     "comp.weights": "Weights",
     "why.weights": "Every parameter in the precision's dtype ({dtype}); QLoRA packs Linear weights to 4-bit NF4.",
@@ -140,6 +142,8 @@ TE = {
     "phase.backward": "బ్యాక్‌వర్డ్ పాస్",
     "phase.optimizer": "ఆప్టిమైజర్ స్టెప్",
     "components_header": "మెమరీ ఎక్కడికి వెళ్తుంది ({method})",
+    "tracing": "ఈ మోడల్ యాక్టివేషన్లను ట్రేస్ చేస్తోంది: కొన్ని సెకన్లు, ప్రతి మోడల్‌కు, ప్రతి రెసిపీకి ఒక్కసారే… "
+    "పూర్తి అంచనా దానంతట అదే ఇక్కడ కనిపిస్తుంది; పైన ఉన్న ఇన్‌పుట్‌లను మార్చవచ్చు. ఇప్పటికే ఖచ్చితమైనవి (ఒక్కో GPU కి):",
     "gib": "{v} GiB",
     "comp.weights": "వెయిట్స్",
     "why.weights": "ప్రతి పారామీటర్ ప్రెసిషన్ రకంలో ({dtype}); QLoRA లో `nn.Linear` వెయిట్స్ 4-బిట్ NF4 గా ప్యాక్ అవుతాయి.",
