@@ -24,6 +24,7 @@ def configure_once() -> None:
     # Memory-page traces run in a worker process (lora_ui/trace_pool.py); LORA_LAB_TRACE_WORKER=0 keeps them here.
     if os.environ.get("LORA_LAB_TRACE_WORKER", "1") != "0":
         from lora_core.memory import trace
-        from lora_ui.trace_pool import IdlePool
+        from lora_ui.trace_pool import IdlePool, prewarm
 
         trace.trace_in(IdlePool())
+        prewarm()  # the default Memory view and the Learn gallery, traced in the background (niced worker)
