@@ -32,9 +32,34 @@ def tables() -> dict[str, dict[str, str]]:
     return out
 
 
+def _run_ctx():
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx(suppress_warning=True)
+
+
+def _remember(lang: str) -> None:
+    """Keep this run's language on the run's context. A Memory page run calls tr() ~80 times, and each
+    st.session_state read goes through several locked layers (~50 us here): ~4 ms of every rerun.
+    The entry is tied to the run by the identity of `ctx.cursors`, a dict Streamlit makes anew for every
+    run (ScriptRunContext.reset); holding it keeps the old dict alive, so a new run can never match it."""
+    ctx = _run_ctx()
+    if ctx is not None:
+        ctx._lora_lab_lang = (ctx.cursors, lang)
+
+
 def current_lang() -> str:
+    ctx = _run_ctx()
+    remembered = getattr(ctx, "_lora_lab_lang", None)
+    if remembered is not None and remembered[0] is ctx.cursors:
+        return remembered[1]
     lang = st.session_state.get(LANG, DEFAULT_LANG)
-    return lang if lang in LANGS else DEFAULT_LANG
+    lang = lang if lang in LANGS else DEFAULT_LANG
+    # Safe to remember only where the language cannot change later in this run: after the sidebar switch
+    # has run (language_selector remembers it), or in a fragment rerun, which never runs the switch.
+    if ctx is not None and ctx.fragment_ids_this_run:
+        _remember(lang)
+    return lang
 
 
 def tr(key: str, lang: str | None = None, **kwargs: object) -> str:
@@ -62,4 +87,5 @@ def language_selector() -> str:
     )
     if st.query_params.get(LANG) != lang:
         st.query_params[LANG] = lang
+    _remember(lang if lang in LANGS else DEFAULT_LANG)
     return lang
