@@ -57,15 +57,13 @@ def worked_example_table(cost) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-# Session-state key (never in a URL) of this full run's placeholder for the onward links (see worked_example).
-_NEXT_SLOT = "_learn_next_slot"
-
-
 @st.fragment
-def worked_example() -> None:
+def worked_example(next_slot) -> None:
     """The live example. A fragment: moving its rank reruns only this, not the long page around it (most of
-    what a student does here; docs/load.md). What else shows the rank is redrawn from here: the onward links'
-    placeholder (left by the last full run) and the sidebar's link to this view."""
+    what a student does here; docs/load.md). What else shows the rank is drawn from here too, in every run:
+    the onward links in `next_slot` (further down the page) and the sidebar's link to this view. Streamlit
+    1.67 lets a fragment rerun write to a container outside it only if the full run's fragment wrote there
+    too (StreamlitInvalidLayoutContextError otherwise), so the page creates the slot before calling this."""
     section("example")
     st.write(tr("learn.example.intro", d=f"{EXAMPLE_D:,}", k=f"{EXAMPLE_K:,}"))
     r = example_rank_ui()
@@ -73,6 +71,9 @@ def worked_example() -> None:
         cost = matrix_cost(EXAMPLE_D, EXAMPLE_K, r)
     except Exception as exc:
         show_error(exc)
+        with next_slot.container():  # every run writes the slot (see above)
+            next_links(EXAMPLE_R)
+        share.link_box("learn")
         return
     c1, c2, c3 = st.columns(3)
     c1.metric(tr("learn.example.metric_full"), f"{cost.full_params:,}")
@@ -93,11 +94,9 @@ def worked_example() -> None:
     )
     show_table(worked_example_table(cost), "learn-worked-example", key="learn_csv")
     st.caption(tr("learn.example.naming", d=f"{cost.d:,}", k=f"{cost.k:,}"))
-    slot = st.session_state.get(_NEXT_SLOT)  # None in a full run: the page draws the links further down
-    if slot is not None:
-        with slot.container():
-            next_links(cost.r)
-        share.link_box("learn")
+    with next_slot.container():
+        next_links(cost.r)
+    share.link_box("learn")
 
 
 def lang_param() -> dict[str, str]:
@@ -202,8 +201,8 @@ st.latex(r"B \in \mathbb{R}^{d \times r},\quad A \in \mathbb{R}^{r \times k},\qu
 st.write(tr("learn.math.count"))
 st.latex(r"d \cdot k \quad\longleftrightarrow\quad (d + k) \cdot r")
 
-st.session_state[_NEXT_SLOT] = None  # a full run: the links are drawn below, after the fragment
-worked_example()
+example_area = st.container()  # filled last (below), once the onward links' slot exists
+
 
 section("analogy")
 st.markdown(tr("learn.analogy.full"))
@@ -218,9 +217,8 @@ st.write(tr("learn.qlora.body"))
 st.caption(f"{tr('learn.sources')}: " + " ".join(SOURCES))
 
 st.divider()
-next_slot = st.empty()  # the worked example's fragment redraws the links here when its rank moves
-with next_slot.container():
-    next_links(st.session_state.get(keys.LEARN_R, EXAMPLE_R))
-st.session_state[_NEXT_SLOT] = next_slot
+next_slot = st.empty()  # the worked example's fragment draws the onward links here
 st.divider()
+with example_area:
+    worked_example(next_slot)
 scenario_gallery()

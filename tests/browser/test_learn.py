@@ -56,3 +56,23 @@ def test_copy_link_box_shows_this_view(page, app_server):
     box.wait_for()
     text = box.inner_text()
     assert "/matrix?" in text and "r=32" in text
+
+
+def test_moving_the_example_rank_updates_its_links_without_a_full_rerun(page, app_server):
+    """The worked example is an st.fragment: its rerun must redraw the onward links further down the page
+    and the sidebar link (both outside the fragment), with no exception (Streamlit 1.67 refuses a fragment
+    rerun that writes outside itself where its full run did not)."""
+    open_app(page, app_server, "")
+    wait_for_metrics(page, [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 8:,}"], first=True)
+    slider = page.locator("[data-testid='stSlider']").first.get_by_role("slider")
+    slider.focus()
+    for _ in range(8):
+        page.keyboard.press("ArrowRight")
+    wait_idle(page)
+    wait_for_metrics(page, [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 16:,}"], first=True)
+    page.locator("[data-testid='stPageLink'] a[href*='matrix?d=10000'][href*='r=16']").first.wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stSidebar] [data-testid=stCode]')]"
+        ".some(e => e.innerText.includes('learn_r=16'))"
+    )
+    assert no_exception(page)
