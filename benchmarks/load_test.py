@@ -110,6 +110,7 @@ class Session:
         self.states: dict[str, object] = {}  # widget id -> WidgetState the tab sends on every rerun
         self.query_string = ""
         self.page = ""
+        self.page_hash = ""  # the current page's script hash, from the server's new_session
         self.auto_reruns: dict[str, float] = {}  # fragment id -> interval (s), as the frontend keeps them
         self.last_full_run_registered = False  # did the last full run register any run_every fragment?
 
@@ -161,13 +162,16 @@ class Session:
 
         if page is not None and page != self.page:
             self.page = page
+            self.page_hash = ""  # navigating by name: the server answers with the page's hash (new_session)
             self.query_string = ""  # navigating drops the old page's query params, as the frontend does
             self.auto_reruns.clear()  # and its run_every timers (the frontend's onPageChange)
         msg = BackMsg()
         cs = msg.rerun_script
         cs.query_string = self.query_string
         cs.page_name = self.page
-        cs.page_script_hash = ""
+        # The frontend sends the current page's script hash with every rerun. Without it a fragment run has
+        # no page of its own, and an st.rerun() inside it (the Fit and Memory pollers) reran the default page.
+        cs.page_script_hash = self.page_hash
         if fragment_id:
             cs.fragment_id = fragment_id
             cs.is_auto_rerun = auto
@@ -230,6 +234,8 @@ class Session:
             kind = fm.WhichOneof("type")
             if kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
                 self._read_element(fm.delta.new_element, result, seen, fm.delta.fragment_id)
+            elif kind == "navigation" and fm.navigation.page_script_hash:
+                self.page_hash = fm.navigation.page_script_hash  # the page st.navigation ran (frontend: same)
             elif kind == "page_info_changed":
                 self.query_string = fm.page_info_changed.query_string
             elif kind == "new_session":
@@ -238,6 +244,8 @@ class Session:
                 # its run_every timers (App.handleNewSession -> cleanupAutoReruns), and the full run then
                 # re-registers the fragments it still draws. A run that gave way (st.rerun) starts over.
                 run_fragments = list(fm.metadata.run.fragment_ids)
+                if fm.new_session.page_script_hash:  # a one-page app's script; st.navigation's page below
+                    self.page_hash = fm.new_session.page_script_hash
                 seen, registered = {}, False
                 result.exceptions.clear()
                 result.error_alerts.clear()

@@ -247,3 +247,31 @@ def test_waits_follow_run_every_until_none_is_registered(lt):
     s.ws.replies = _msgs([], [("$$ID-1-a", "")], status="FINISHED_SUCCESSFULLY")
     lt.act(s, log, "memory", 1e18, lambda: s.move(s.widgets["a"], "double_array_value", [2.0]))
     assert log.waits[-1] == ("memory", 0.0, False)
+
+
+def test_reruns_carry_the_page_hash_st_navigation_reported(lt):
+    """Like the frontend, every rerun names the current page by its script hash (from st.navigation's
+    message). Without it, an st.rerun() inside a fragment run (the Fit and Memory pollers) ran the default
+    page: fit students lost their Train button after their first fit."""
+    import websocket
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    s = lt.Session("http://127.0.0.1:1")
+    s.ws = _FakeSocket(websocket)
+    nav = ForwardMsg()
+    nav.navigation.page_script_hash = "fit-hash"
+    s.ws.replies = _msgs([], [("$$ID-1-a", "")], status="FINISHED_SUCCESSFULLY", extra=[nav])
+    sent = BackMsg()
+    assert s.rerun("fit").ok
+    sent.ParseFromString(s.ws.sent[-1])
+    assert sent.rerun_script.page_name == "fit" and sent.rerun_script.page_script_hash == ""  # by name
+    assert s.page_hash == "fit-hash"
+    s.ws.replies = _msgs(["F"], [], status="FINISHED_FRAGMENT_RUN_SUCCESSFULLY")
+    assert s.rerun(fragment_id="F", auto=True).ok
+    sent.ParseFromString(s.ws.sent[-1])
+    assert sent.rerun_script.page_script_hash == "fit-hash" and sent.rerun_script.fragment_id == "F"
+    s.ws.replies = _msgs([], [], status="FINISHED_SUCCESSFULLY")
+    assert s.rerun("memory").ok  # navigating: by name again, the hash is the server's to tell
+    sent.ParseFromString(s.ws.sent[-1])
+    assert sent.rerun_script.page_name == "memory" and sent.rerun_script.page_script_hash == ""
