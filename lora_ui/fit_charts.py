@@ -10,7 +10,9 @@ from plotly.subplots import make_subplots
 
 from lora_ui.plotly_fast import figure
 
-MAX_POINTS = 600  # a live chart sends at most this many points per redraw (every ~0.2 s)
+MAX_POINTS = (
+    600  # a live chart sends at most this many points per redraw (every REDRAW_S = 0.5 s, pages/fit.py)
+)
 TINY = 1e-12  # log axes cannot show 0: losses and floors are clipped to this for drawing only
 
 

@@ -97,7 +97,7 @@ def shapes_figure(cost: MatrixCost, labels: dict[str, str]) -> go.Figure:
     return figure([], layout)
 
 
-def rank_axis(cost: MatrixCost, max_rank: int, points: int = 96) -> list[int]:
+def rank_axis(cost: MatrixCost, max_rank: int, points: int = 96) -> list[int]:  # ~80 distinct after rounding
     """Ranks to plot: 1..max(2 * break-even, current r), about `points` of them, always including r.
 
     Spaced geometrically: on the chart's log y axis (d+k)*r is a log curve of r, steep at small ranks and

@@ -20,6 +20,10 @@ from lora_ui.fit_worker import NICE, bare_main
 
 log = logging.getLogger(__name__)
 
+# Seconds between a waiting page's checks for its traces (the Memory page, the Learn gallery). Ours: a trace
+# takes seconds (docs/load.md, wait table: 6–11 s at p95), so polling every 0.75 s adds under a
+# second to what the student waits, and a check is a fragment rerun that only asks the core, drawing nothing.
+POLL_S = 0.75
 # Seconds a worker waits for the next trace before it quits; ours, like the fit workers' idle time.
 IDLE_S = float(os.environ.get("LORA_LAB_TRACE_WORKER_IDLE_S", "30"))
 

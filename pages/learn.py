@@ -9,6 +9,7 @@ from lora_ui import keys, share
 from lora_ui.i18n import current_lang, tr
 from lora_ui.routing import ensure_routed
 from lora_ui.scenarios import BY_ID, SCENARIOS, Figure, Scenario, figures, figures_ready, format_figure
+from lora_ui.trace_pool import POLL_S
 from lora_ui.widgets import show_error, show_table
 
 ensure_routed()
@@ -16,8 +17,6 @@ ensure_routed()
 # The seed explainer's matrix (seeds/000): 10,000 x 10,000, rank 8 -> 100,000,000 vs 160,000 (0.16 %).
 EXAMPLE_D, EXAMPLE_K, EXAMPLE_R = 10_000, 10_000, 8
 MAX_EXAMPLE_RANK = 256  # enough to show the count growing linearly; break-even for 10k x 10k is 5,000
-# While the memory cards' traces run in the worker, a fragment checks this often whether they are in.
-POLL_S = 0.75
 
 # Bibliographic references are the same in every language (titles stay as published).
 SOURCES = (
@@ -128,7 +127,11 @@ def scenario_figures(scenario_id: str) -> tuple[Figure, ...]:
 def figures_poller(scenario_ids: tuple[str, ...]) -> None:
     """Registered only while some card's trace is pending: reruns the page once all are in (the page then
     registers no timed fragment)."""
-    if all(figures_ready(i) for i in scenario_ids):
+    try:
+        done = all(figures_ready(i) for i in scenario_ids)
+    except LoraLabError:  # a trace that failed: the rerun's card says why
+        done = True
+    if done:
         st.rerun(scope="app")
 
 
@@ -141,13 +144,16 @@ def scenario_card(s: Scenario, compute_memory: bool) -> bool:
         numbers: tuple[Figure, ...] = ()
         if s.page_file == "pages/memory.py" and not compute_memory:  # traces cost seconds: on request only
             st.caption(tr("learn.scenario.figures_off"))
-        elif not figures_ready(s.id):  # never wait for a trace in a rerun: the worker makes it
-            st.caption(tr("learn.scenario.computing"))
-            ready = False
         else:
             try:
+                # Never wait for a trace in a rerun: the worker makes it (without a worker,
+                # LORA_LAB_TRACE_WORKER=0, figures_ready traces here, so it sits inside the spinner too).
                 with st.spinner(tr("learn.scenario.computing")):
-                    numbers = scenario_figures(s.id)
+                    ready = figures_ready(s.id)
+                    if ready:
+                        numbers = scenario_figures(s.id)
+                if not ready:
+                    st.caption(tr("learn.scenario.computing"))
             except LoraLabError as exc:  # a card that cannot compute says why; the gallery keeps rendering
                 show_error(exc)
         for col, f in zip(st.columns(max(len(numbers), 1)), numbers, strict=False):

@@ -17,6 +17,7 @@ from lora_ui.memory_charts import curves_figure, methods_figure, with_point
 from lora_ui.memory_inputs import DEFAULT_PRESET, DEFAULT_RANK, DEFAULT_SETUP, DEFAULT_TARGETS, MEMORY_ALPHA
 from lora_ui.memory_inputs import memory_spec as _memory_spec
 from lora_ui.routing import ensure_routed
+from lora_ui.trace_pool import POLL_S
 from lora_ui.widgets import show_chart, show_error, show_table
 
 ensure_routed()
@@ -24,9 +25,6 @@ ensure_routed()
 RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 SEQS = (128, 256, 512, 1024, 2048, 4096, 8192)
 _CACHE = 32  # distinct inputs kept per server process (each entry is a few KB of numbers)
-# While an activation trace runs in the worker (seconds, once per model and recipe), the page ends its run at
-# once and a fragment checks this often whether the traces are in; then it reruns the page.
-POLL_S = 0.75
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
@@ -287,7 +285,9 @@ def charts_ui(config_json, spec_fields, setup_fields, setup, estimates) -> None:
         show_chart(fig, "memory-vs-seq", key="mem_chart_seq")
 
 
-def solver_ui(config_json, spec_fields, setup_fields, setup) -> None:
+def solver_inputs_ui() -> tuple[str, str]:
+    """The solver's GPU and variable. Drawn while traces are pending too: a bound widget that is not drawn
+    leaves the URL, and a link copied meanwhile would lose the student's choice."""
     st.subheader(tr("memory.solver_header"))
     c1, c2 = st.columns(2)
     names = [g.name for g in GPUS]
@@ -297,6 +297,11 @@ def solver_ui(config_json, spec_fields, setup_fields, setup) -> None:
         tr("memory.solve_var"), variables, captions=[tr(f"memory.var.{v}") for v in variables],
         key=keys.MEM_SOLVE_VAR, bind="query-params", horizontal=True,
     )  # fmt: skip
+    return name, variable
+
+
+def solver_ui(config_json, spec_fields, setup_fields, setup) -> None:
+    name, variable = solver_inputs_ui()
     if variable == "rank" and setup.method == "full":
         st.info(tr("memory.solve_rank_full"))
         return
@@ -352,6 +357,7 @@ def page() -> None:
         # Never wait for a trace here: while one runs in the worker, show what needs none and poll.
         if not traces_ready(config_json, spec_fields, setup_fields):
             pending_ui(parts)
+            solver_inputs_ui()  # the answer comes with the traces
             trace_poller(config_json, spec_fields, setup_fields)
             snippet_ui(spec_fields, setup)
             return

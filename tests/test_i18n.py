@@ -188,3 +188,33 @@ def test_unknown_lang_falls_back_to_english(app_test):
     at = app_test(page="learn", query={"lang": "xx"})
     assert not at.exception
     assert at.sidebar.radio(key="lang").value == "en"
+
+
+def test_the_run_language_is_remembered_only_where_it_cannot_change(monkeypatch):
+    """tr()'s fast path (lora_ui/i18n.py): a full run reads session state until the sidebar switch has run;
+    a fragment run (which never runs the switch) remembers its first read; a new run starts over."""
+    from types import SimpleNamespace
+
+    from lora_ui import i18n
+
+    state: dict[str, str] = {"lang": "en"}
+    monkeypatch.setattr(i18n, "st", SimpleNamespace(session_state=state))
+    ctx = SimpleNamespace(cursors={}, fragment_ids_this_run=[])
+    monkeypatch.setattr(i18n, "_run_ctx", lambda: ctx)
+
+    assert i18n.current_lang() == "en"
+    state["lang"] = "te"  # the switch moved before it ran in this full run: nothing remembered yet
+    assert i18n.current_lang() == "te"
+    i18n._remember("te")  # language_selector, after the switch
+    state["lang"] = "en"
+    assert i18n.current_lang() == "te"  # this run's language, whatever else reads it later in the run
+
+    ctx.cursors = {}  # the next run (Streamlit resets the context with a new cursors dict)
+    assert i18n.current_lang() == "en"
+    ctx.fragment_ids_this_run = ["frag"]  # a fragment run remembers its first read
+    assert i18n.current_lang() == "en"
+    state["lang"] = "te"
+    assert i18n.current_lang() == "en"
+    state["lang"] = "xx"
+    ctx.cursors, ctx.fragment_ids_this_run = {}, []
+    assert i18n.current_lang() == i18n.DEFAULT_LANG  # an unknown code falls back

@@ -103,16 +103,48 @@ def test_traces_ready_asks_for_every_method_at_once(executor):
     assert executor.submitted == before  # nothing traced again, nothing waited for
 
 
-def test_a_failed_trace_is_ready_and_raises_once(executor):
+def test_a_failed_trace_is_ready_and_every_reader_sees_its_error_until_it_expires(executor, monkeypatch):
     config, spec, setup = _config(13), LoraSpec(r=2), TrainingSetup(device="cpu")
     assert trace.request(config, spec, setup) is False
     ((_fn, _args, future),) = executor.queued
     executor.queued.clear()
     future.set_exception(ValueError("bad trace"))
     assert trace.request(config, spec, setup) is True  # ready: the estimate will say what went wrong
-    with pytest.raises(ValueError, match="bad trace"):
+    for _ in range(2):  # two sessions on the same combination: both see the error, neither traces again
+        with pytest.raises(ValueError, match="bad trace"):
+            trace.live_model(config, spec, setup)
+        assert trace.request(config, spec, setup) is True
+    assert executor.submitted == 1
+    now = trace.time.monotonic()
+    monkeypatch.setattr(trace.time, "monotonic", lambda: now + trace.FAILED_TTL_S + 1)
+    assert trace.request(config, spec, setup) is False  # expired: asked again, traced again
+    assert executor.submitted == 2
+
+
+def test_a_key_that_kills_the_worker_twice_is_refused_not_respawned(executor):
+    from concurrent.futures import BrokenExecutor
+
+    from lora_core.errors import LoraLabError
+
+    config, spec, setup = _config(27), LoraSpec(r=2), TrainingSetup(device="cpu")
+    for _attempt in range(2):
+        assert trace.request(config, spec, setup) is False
+        ((_fn, _args, future),) = executor.queued
+        executor.queued.clear()
+        future.set_exception(BrokenExecutor("worker killed"))
+    assert trace.request(config, spec, setup) is True  # no third worker: the page shows the error, polls end
+    with pytest.raises(LoraLabError, match="stopped twice"):
         trace.live_model(config, spec, setup)
-    assert trace.request(config, spec, setup) is False  # asked again: traced again
+    assert executor.submitted == 2
+
+
+def test_the_queue_bound_holds(executor, monkeypatch):
+    monkeypatch.setattr(trace, "_MAX_RUNNING", 2)
+    setup = TrainingSetup(device="cpu")
+    asked = [trace.request(_config(n), LoraSpec(r=2), setup) for n in (21, 23, 25)]
+    assert asked == [False, False, False] and executor.submitted == 2  # the third waits for a place
+    executor.finish()
+    assert trace.request(_config(25), LoraSpec(r=2), setup) is False and executor.submitted == 3
 
 
 def test_a_cancelled_trace_is_asked_for_again(executor):
@@ -193,6 +225,9 @@ def test_the_page_shows_the_exact_parts_while_tracing_then_the_estimate(app_test
     assert "Weights" in shown and "Optimizer states" in shown  # the exact parts, at once
     assert at.text_input(key="mem_targets").value == "q_proj,k_proj"  # the inputs are drawn and usable
     assert any("LoraConfig(" in c.value for c in at.code)
+    # The solver's bound inputs stay drawn (an undrawn bound widget would leave the URL).
+    at.selectbox(key="mem_solve_gpu").set_value("NVIDIA A100 80GB").run()
+    assert pending(at) and at.selectbox(key="mem_solve_gpu").value == "NVIDIA A100 80GB"
 
     at.number_input(key="mem_batch").set_value(2).run()  # still pending: the rerun ends at once
     assert not at.exception, at.exception
@@ -263,6 +298,8 @@ def test_prewarm_asks_for_the_default_view_and_the_gallery(monkeypatch, executor
     for sid in scenarios.MEMORY_IDS:
         c, sp, st = scenarios._mem_scenario_inputs(scenarios.BY_ID[sid])
         gallery.append(trace._key(c, sp, st))
+    # prewarm asks within the worker's queue bound; past it the rest would wait for a page to ask again
+    assert len(set(page) | set(gallery)) <= trace._MAX_RUNNING, "prewarm asks for more than the queue holds"
     assert queued[: len(set(page))] == list(dict.fromkeys(page))  # the Memory page's default view first
     assert set(queued) == set(page) | set(gallery) and len(queued) == len(set(queued))  # each trace once
 
@@ -270,9 +307,13 @@ def test_prewarm_asks_for_the_default_view_and_the_gallery(monkeypatch, executor
 def test_prewarm_does_nothing_without_the_worker(monkeypatch, executor):
     from lora_ui.trace_pool import prewarm
 
+    monkeypatch.delenv("LORA_LAB_TRACE_PREWARM", raising=False)  # tests/conftest.py turns it off for all
     monkeypatch.setenv("LORA_LAB_TRACE_WORKER", "0")
     assert prewarm() is None
-    trace.trace_in(None)
     monkeypatch.setenv("LORA_LAB_TRACE_WORKER", "1")
+    monkeypatch.setenv("LORA_LAB_TRACE_PREWARM", "0")
+    assert prewarm() is None
+    monkeypatch.delenv("LORA_LAB_TRACE_PREWARM")
+    trace.trace_in(None)
     assert prewarm() is None  # no executor: it would trace in the server
     assert executor.submitted == 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from concurrent.futures import Future
@@ -198,12 +199,22 @@ def spec_from_dict(sp: dict | None):
 # of Python holding the interpreter lock, runs in a worker process while the server keeps answering others.
 _EXECUTOR = None
 # Fitted models by key (most recently used last), traces submitted and not yet collected, and traces that
-# failed (kept so that `request` can say "ready": the estimate then raises the trace's error once).
+# failed with the time they failed (so that `request` says "ready" and every estimate of that key raises the
+# error, until FAILED_TTL_S has passed and the next ask traces again).
 _DONE: OrderedDict[str, LiveModel] = OrderedDict()
 _RUNNING: dict[str, Future] = {}
-_FAILED: OrderedDict[str, BaseException] = OrderedDict()
-_MAX_RUNNING = 8  # queued traces at once (one worker runs them in turn); more wait for a free slot
+_FAILED: OrderedDict[str, tuple[float, BaseException]] = OrderedDict()
+_BREAKS: OrderedDict[str, int] = OrderedDict()  # worker deaths while tracing a key
+# Ours, for a shared classroom server: at most 8 traces queued for the one worker (each takes seconds; a
+# class exploring more combinations at once waits for a free place, polling); 8 failures remembered; a
+# failure answered for 60 s (every open poller of it sees the error; a passing failure heals within a
+# minute, like the fit workers' retry, lora_ui/fit_runner.py); a key whose trace killed the worker twice
+# is refused instead of respawning workers for every poll (an out-of-memory kill would repeat).
+_MAX_RUNNING = 8
 _MAX_FAILED = 8
+FAILED_TTL_S = 60.0
+_MAX_BREAKS = 2
+_FULL = object()  # _submit: the queue is full
 _LOCK = threading.Lock()
 
 
@@ -227,22 +238,44 @@ def request(config: dict, spec, setup: TrainingSetup) -> bool:
     return request_key(_key(config, spec, setup))
 
 
+def _failure(key: str) -> BaseException | None:
+    """The error of a recent failed trace of `key` (caller holds _LOCK); an expired one is forgotten."""
+    entry = _FAILED.get(key)
+    if entry is None:
+        return None
+    failed_at, exc = entry
+    if time.monotonic() - failed_at > FAILED_TTL_S:
+        del _FAILED[key]
+        return None
+    return exc
+
+
+def _fail(key: str, exc: BaseException) -> None:
+    """Remember a failed trace (caller holds _LOCK)."""
+    _FAILED[key] = (time.monotonic(), exc)
+    _FAILED.move_to_end(key)
+    while len(_FAILED) > _MAX_FAILED:
+        _FAILED.popitem(last=False)
+
+
 def request_key(key: str) -> bool:
     with _LOCK:
-        if key in _DONE or key in _FAILED:
+        if key in _DONE or _failure(key) is not None:
             return True
         if key in _RUNNING:
             return False
-        if _EXECUTOR is not None and len(_RUNNING) >= _MAX_RUNNING:
-            return False  # the queue is full: asked again on the caller's next poll
     if _EXECUTOR is None:
         _live_model(key)
         return True
-    return _submit(key) is None  # None: no worker to be had, so `live_model` traces here (today's path)
+    future = _submit(key, bounded=True)
+    if future is _FULL:
+        return False  # the queue is full: asked again on the caller's next poll
+    return future is None  # None: no worker to be had, so `live_model` traces here (the old path)
 
 
-def _submit(key: str) -> Future | None:
-    """Start the trace of `key` in the executor (once); None when the executor cannot take it."""
+def _submit(key: str, *, bounded: bool = False):
+    """Start the trace of `key` in the executor (once): its Future; None when the executor cannot take it;
+    _FULL when `bounded` and _MAX_RUNNING traces are queued already (checked under the same lock)."""
     from concurrent.futures import BrokenExecutor
 
     executor = _EXECUTOR
@@ -251,6 +284,8 @@ def _submit(key: str) -> Future | None:
     with _LOCK:
         if key in _RUNNING:
             return _RUNNING[key]
+        if bounded and len(_RUNNING) >= _MAX_RUNNING:
+            return _FULL
         try:
             future = executor.submit(fit_live_model, key)
         except (BrokenExecutor, RuntimeError) as exc:  # no worker to be had (RuntimeError: shut down)
@@ -261,24 +296,46 @@ def _submit(key: str) -> Future | None:
     return future
 
 
+def _broke(key: str) -> None:
+    """The worker died while tracing `key` (caller holds _LOCK): after _MAX_BREAKS, refuse the key."""
+    from lora_core.errors import LoraLabError
+
+    _BREAKS[key] = _BREAKS.get(key, 0) + 1
+    _BREAKS.move_to_end(key)
+    while len(_BREAKS) > _MAX_FAILED:
+        _BREAKS.popitem(last=False)
+    if _BREAKS[key] >= _MAX_BREAKS:
+        del _BREAKS[key]
+        _fail(
+            key,
+            LoraLabError(
+                "the trace worker stopped twice while tracing this model (out of memory?); try a smaller config"
+            ),
+        )
+
+
 def _collect(key: str, future: Future) -> None:
     """A submitted trace ended: keep its model (or its error), whoever asked for it is still waiting or not."""
     from concurrent.futures import BrokenExecutor, CancelledError
 
     try:
         model = future.result()
-    except (BrokenExecutor, CancelledError):  # the worker died or was stopped: `live_model` traces here
+    except CancelledError:  # stopped before it ran (the pool shut down): the next ask submits it again
         with _LOCK:
             if _RUNNING.get(key) is future:
                 del _RUNNING[key]
         return
-    except Exception as exc:  # the trace's own error (a bad architecture): raised once by `live_model`
+    except BrokenExecutor:  # the worker died: the next ask tries once more, then the key is refused
         with _LOCK:
             if _RUNNING.get(key) is future:
                 del _RUNNING[key]
-            _FAILED[key] = exc
-            while len(_FAILED) > _MAX_FAILED:
-                _FAILED.popitem(last=False)
+                _broke(key)
+        return
+    except Exception as exc:  # the trace's own error (a bad architecture): every estimate raises it
+        with _LOCK:
+            if _RUNNING.get(key) is future:
+                del _RUNNING[key]
+            _fail(key, exc)
         return
     _store(key, model, future)
 
@@ -294,16 +351,17 @@ def _store(key: str, model: LiveModel, future: Future | None = None) -> None:
 
 
 def _live_model(key: str) -> LiveModel:
-    """The cached model of `key`; otherwise wait for its trace (in flight or submitted now) or trace here."""
+    """The cached model of `key`; a recent trace error raised again; otherwise wait for its trace (in flight
+    or submitted now) or trace here."""
     from concurrent.futures import BrokenExecutor, CancelledError
 
     with _LOCK:
         if key in _DONE:
             _DONE.move_to_end(key)
             return _DONE[key]
-        failed = _FAILED.pop(key, None)
+        failed = _failure(key)
         future = _RUNNING.get(key)
-    if failed is not None:  # the worker's trace error, once (the next ask traces again)
+    if failed is not None:  # every reader of a failed key sees its error (not only the first)
         raise failed
     if future is None:
         future = _submit(key)
@@ -312,14 +370,19 @@ def _live_model(key: str) -> LiveModel:
             model = future.result()
         except (BrokenExecutor, CancelledError) as exc:  # the worker died mid-trace (killed, out of memory)
             _log.warning("trace worker died (%r): tracing in this process", exc)
-        except Exception:  # the trace's own error propagates, and is not kept for a second raise
+        except Exception as exc:
             with _LOCK:
-                _FAILED.pop(key, None)
+                _fail(key, exc)
             raise
         else:
             _store(key, model, future)
             return model
-    model = fit_live_model(key)
+    try:
+        model = fit_live_model(key)
+    except Exception as exc:
+        with _LOCK:
+            _fail(key, exc)
+        raise
     _store(key, model)
     return model
 
@@ -331,6 +394,7 @@ def clear_cache() -> None:
         _DONE.clear()
         _FAILED.clear()
         _RUNNING.clear()
+        _BREAKS.clear()
 
 
 def fit_live_model(key: str) -> LiveModel:
