@@ -13,17 +13,7 @@ from lora_core.memory import trace
 from lora_core.memory.series import compare_methods, methods_for, traces_ready
 from lora_core.memory.setup import TrainingSetup
 from lora_core.spec import LoraSpec
-
-TINY = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "num_hidden_layers": 4,
-    "vocab_size": 128,
-}
+from tests.test_trace_pool import TINY  # the tiny Llama the trace-pool tests trace
 
 
 class Manual:
