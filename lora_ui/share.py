@@ -133,12 +133,33 @@ def report_bad_params(raw: Mapping[str, list[str]], page: str, where=None) -> li
     return names
 
 
+def _as_url(value: object) -> list[str] | None:
+    """A widget value the way a bound widget writes it into the URL; None for what we do not write."""
+    if isinstance(value, bool):
+        return [str(value).lower()]
+    if isinstance(value, (int, str)):
+        return [str(value)]
+    if isinstance(value, float) and math.isfinite(value):
+        return [repr(value)]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
 def link_params(raw: Mapping[str, list[str]], state: Mapping[str, object]) -> list[tuple[str, str]]:
-    """The (name, value) pairs of a shareable link: the URL's parameters that a widget on this run owns."""
+    """The (name, value) pairs of a shareable link: the URL's parameters that a widget on this run owns.
+
+    A URL value that no longer denotes its widget's value is replaced by the widget's: in quick fragment
+    reruns Streamlit 1.67 can hand a run the query string from before the last move (a slider moved eight
+    steps showed 19 while st.query_params still said 18; reproduced in Chromium), and the link would lag."""
     pairs: list[tuple[str, str]] = []
     for name, values in raw.items():
-        if not name.startswith("_") and name in state:
-            pairs.extend((name, v) for v in values)
+        if name.startswith("_") or name not in state:
+            continue
+        value = state[name]
+        if not denotes(values, value):
+            values = _as_url(value) or values
+        pairs.extend((name, v) for v in values)
     return pairs
 
 

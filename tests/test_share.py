@@ -84,6 +84,15 @@ def test_link_params_keep_only_widget_values():
     assert link_params(raw, {"r": 32, "_share_last_page": "matrix"}) == [("r", "32")]
 
 
+def test_link_params_follow_the_widget_when_the_url_lags_it():
+    """A fast fragment rerun can read the query string from before the last move: the widget's value wins."""
+    assert link_params({"r": ["18"]}, {"r": 19}) == [("r", "19")]
+    assert link_params({"r": ["19.0"]}, {"r": 19}) == [("r", "19.0")]  # same value: the URL's text kept
+    assert link_params({"f": ["false"]}, {"f": True}) == [("f", "true")]
+    assert link_params({"m": ["a"]}, {"m": ["a", "b"]}) == [("m", "a"), ("m", "b")]
+    assert link_params({"lr": ["0.1"]}, {"lr": 0.01}) == [("lr", "0.01")]
+
+
 # --- every page, from its URL -------------------------------------------------------------------------------
 
 # Each page's keys, read from lora_ui/keys.py by prefix: the suite grows as pages add their keys there.
