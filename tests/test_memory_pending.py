@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import Future
+from contextlib import contextmanager
 
 import pytest
 
@@ -44,8 +45,9 @@ class Manual:
                 f.set_exception(exc)
 
 
-@pytest.fixture
-def executor():
+@contextmanager
+def manual_executor():
+    """Traces go to a Manual executor for the block; the previous executor comes back after it."""
     saved = trace._EXECUTOR
     ex = Manual()
     trace.trace_in(ex)
@@ -54,6 +56,12 @@ def executor():
     finally:
         ex.cancel()
         trace.trace_in(saved)
+
+
+@pytest.fixture
+def executor():
+    with manual_executor() as ex:
+        yield ex
 
 
 def _config(layers: int) -> dict:
@@ -193,14 +201,8 @@ def page_executor():
     for thread in threading.enumerate():  # a server-start prewarm must not submit to the test's executor
         if thread.name == "trace-prewarm":
             thread.join(timeout=60)
-    saved = trace._EXECUTOR
-    ex = Manual()
-    trace.trace_in(ex)
-    try:
+    with manual_executor() as ex:
         yield ex
-    finally:
-        ex.cancel()
-        trace.trace_in(saved)
 
 
 def test_the_page_shows_the_exact_parts_while_tracing_then_the_estimate(app_test, page_executor):
