@@ -7,12 +7,13 @@ import streamlit as st
 
 from lora_core.errors import LoraLabError
 from lora_ui.i18n import tr
+from lora_ui.plotly_fast import for_streamlit
 
 
 def show_chart(fig, name: str, *, key: str | None = None) -> None:
     """A Plotly figure with the mode bar's PNG download button, named after the chart."""
     st.plotly_chart(
-        fig,
+        for_streamlit(fig),
         width="stretch",
         key=key,
         config={

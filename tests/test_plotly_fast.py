@@ -15,7 +15,7 @@ import pytest
 
 from lora_core.matrix import matrix_cost
 from lora_ui import fit_charts, matrix_charts, memory_charts, model_charts
-from lora_ui.plotly_fast import figure
+from lora_ui.plotly_fast import figure, for_streamlit
 
 LABELS = {
     n: n
@@ -62,3 +62,33 @@ def test_a_misspelt_property_is_still_caught_by_validation():
     fig = figure([{"type": "scatter", "x": [1], "yy": [2]}], {"title": {"text": "t"}})
     with pytest.raises(ValueError, match="yy"):
         go.Figure(fig.to_dict())
+
+
+def _sent(figure_or_data) -> dict:
+    """The spec st.plotly_chart puts in its proto (streamlit 1.67 plotly_chart: the two calls it makes)."""
+    import plotly.tools
+
+    fig = plotly.tools.return_figure_from_figure_or_data(figure_or_data, validate_figure=True)
+    return json.loads(pio.to_json(fig, validate=False))
+
+
+@pytest.mark.parametrize(("name", "build"), list(_builders()), ids=[n for n, _ in _builders()])
+def test_streamlit_is_sent_the_same_spec_without_the_deep_copy(name, build):
+    fig = build()
+    fast = for_streamlit(fig)
+    assert fast is not fig  # every builder above takes the fast path
+    assert _sent(fast) == _sent(fig)
+
+
+def test_figures_not_built_here_go_to_streamlit_as_they_are():
+    heat = fit_charts.heatmaps(np.eye(3), np.zeros((3, 3)), {**LABELS, "difference": "d"})  # subplots, numpy
+    assert for_streamlit(heat) is heat
+    validated = go.Figure(go.Scatter(x=[1], y=[2]))
+    assert for_streamlit(validated) is validated
+
+
+def test_the_fast_spec_is_the_figure_not_a_snapshot():
+    """Streamlit serialises at once; a figure changed after it is built (update_layout) is sent as changed."""
+    fig = fit_charts.sweep_chart([1, 2], [0.5, 0.1], [0.5, 0.1], LABELS)
+    fig.update_layout(height=123)
+    assert _sent(for_streamlit(fig))["layout"]["height"] == 123
