@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from lora_core.memory import TrainingSetup, estimate_memory, recipe
-from lora_core.memory.trace import live_model, trace_step
+from lora_core.memory.live_bytes import trace_step
+from lora_core.memory.trace import live_model
 from lora_core.spec import LoraSpec
 from tests.test_memory_configs import GPT2, LLAMA_GQA, QWEN2
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lora_core.memory import TrainingSetup, recipe
-from lora_core.memory.trace import trace_step
+from lora_core.memory.live_bytes import trace_step
 from lora_core.spec import LoraSpec
 from tests.peft_oracle import peft_adapt
 from tests.test_memory_configs import CONFIGS, GPT2, LLAMA_GQA, QWEN2, TARGETS
