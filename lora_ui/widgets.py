@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
@@ -42,4 +44,17 @@ def show_table(df: pd.DataFrame, name: str, *, key: str | None = None, **kwargs)
 def show_error(exc: Exception) -> None:
     """A user-facing error (LoraLabError) as st.error; the rest of the page keeps rendering."""
     message = str(exc) if isinstance(exc, LoraLabError) else f"{type(exc).__name__}: {exc}"
-    st.error(tr("common.error_prefix", message=message), icon=":material/error:")
+    st.error(tr("common.error_prefix", message=markdown_literal(message)), icon=":material/error:")
+
+
+# Markdown, entity (&amp;), Streamlit directive (:red[..], :smile:) and LaTeX ($..$) punctuation: CommonMark renders a
+# backslash-escaped ASCII punctuation character as itself (spec 0.31, "Backslash escapes").
+_MARKDOWN_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])")
+
+
+def markdown_literal(text: str) -> str:
+    """`text` shown as typed inside st.error/st.markdown: a value from a visitor's URL or upload, quoted in an
+    error, cannot format the box (headings, emphasis, coloured text, formulas, markdown links). Bare URLs
+    are still auto-linked by Streamlit's markdown (GitHub-flavoured autolinks ignore escapes; checked in
+    Chromium), as they are anywhere a visitor pastes one; the text itself is unchanged on screen."""
+    return _MARKDOWN_PUNCT.sub(r"\\\1", text)

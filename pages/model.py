@@ -8,7 +8,7 @@ from lora_ui import keys, share
 from lora_ui.i18n import tr
 from lora_ui.model_charts import params_by_module_figure
 from lora_ui.routing import ensure_routed
-from lora_ui.widgets import show_chart, show_error, show_table
+from lora_ui.widgets import markdown_literal, show_chart, show_error, show_table
 
 ensure_routed()
 
@@ -50,7 +50,14 @@ def model_ui() -> dict:
                 )
             config = parse_config(upload.getvalue())
             inv = inventory(config)
-            c2.success(tr("model.using_upload", name=upload.name, arch=inv.architecture))
+            # Both come from the visitor's file: shown as typed, never as markdown.
+            c2.success(
+                tr(
+                    "model.using_upload",
+                    name=markdown_literal(upload.name),
+                    arch=markdown_literal(inv.architecture),
+                )
+            )
             return config
         except LoraLabError as exc:
             show_error(exc)
