@@ -130,7 +130,7 @@ def _check_npy_header(name: str, data: bytes) -> None:
     """Refuse a .npy from its header alone, before numpy allocates anything.
 
     np.load allocates prod(shape) * itemsize bytes as the header claims, before reading the payload, so a
-    200-byte file claiming shape (10**12,) raised MemoryError (issue 6 audit). The header is checked against
+    128-byte file claiming shape (10**12,) raised MemoryError (issue 6 audit). The header is checked against
     what `_check_array` accepts after a load, and against the bytes actually present.
     """
     fp = io.BytesIO(data)
@@ -144,8 +144,9 @@ def _check_npy_header(name: str, data: bytes) -> None:
         shape, _fortran_order, dtype = readers[version](fp)  # fortran_order: np.load handles it
     except LoraLabError:
         raise
-    # numpy parses the header (at most 10,000 chars) with ast.literal_eval and, for 1.0/2.0 headers that fail
-    # it, with tokenize: besides ValueError that raises SyntaxError, tokenize.TokenError, RecursionError...
+    # numpy parses the header (at most max_header_size=10000 chars, its default) with ast.literal_eval and,
+    # for 1.0/2.0 headers that fail it, with tokenize: besides ValueError that raises SyntaxError,
+    # tokenize.TokenError (found by the property test in tests/test_fit_inputs.py), RecursionError...
     except Exception as exc:
         raise LoraLabError(f"{name}: not a .npy file ({type(exc).__name__}: {str(exc)[:200]})") from None
     # Real numbers only: bool, signed/unsigned ints, floats. Complex is refused (a ΔW is real and silently
