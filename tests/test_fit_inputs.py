@@ -255,7 +255,7 @@ def gif_claiming(w: int, h: int) -> bytes:
     ("name", "data"),
     [
         ("bomb.png", png_claiming(60000, 60000)),  # 3.6e9 pixels: Pillow's DecompressionBombError
-        ("bomb.png", png_claiming(20000, 20000)),  # 4e8: between Pillow's warning and error limits
+        ("bomb.png", png_claiming(15000, 15000)),  # 2.25e8: between Pillow's warning and error limits
         ("wide.png", png_claiming(MAX_SIDE + 1, 1)),  # only our side cap
         ("bomb.gif", gif_claiming(60000, 60000)),
         ("wide.gif", gif_claiming(65535, 1)),
