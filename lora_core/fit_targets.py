@@ -105,12 +105,7 @@ def parse_target(name: str, data: bytes) -> torch.Tensor:
     if len(data) > MAX_UPLOAD_BYTES:
         raise LoraLabError(f"{name} is {len(data):,} bytes; the limit is {MAX_UPLOAD_BYTES:,}")
     if kind == "npy":
-        try:
-            arr = np.load(io.BytesIO(data), allow_pickle=False)  # never unpickle user data
-        except (ValueError, OSError, EOFError) as exc:
-            raise LoraLabError(f"{name}: not a numeric .npy file ({exc})") from None
-        if not isinstance(arr, np.ndarray):
-            raise LoraLabError(f"{name}: not a single .npy array")
+        arr = _read_npy(name, data)
     elif kind == "csv":
         try:
             text = data.decode("utf-8-sig")
@@ -131,6 +126,66 @@ def parse_target(name: str, data: bytes) -> torch.Tensor:
     return torch.from_numpy(_check_array(arr, name)).to(torch.float32)
 
 
+def _check_npy_header(name: str, data: bytes) -> None:
+    """Refuse a .npy from its header alone, before numpy allocates anything.
+
+    np.load allocates prod(shape) * itemsize bytes as the header claims, before reading the payload, so a
+    128-byte file claiming shape (10**12,) raised MemoryError (issue 6 audit). The header is checked against
+    what `_check_array` accepts after a load, and against the bytes actually present.
+    """
+    fp = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(fp)
+        # numpy has public readers for the 1.0 and 2.0 headers only; 3.0 (utf-8 field names) is written
+        # only for structured dtypes, which a target never is.
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise LoraLabError(f"{name}: .npy format version {version} is not supported; use 1.0 or 2.0")
+        shape, _fortran_order, dtype = readers[version](fp)  # fortran_order: np.load handles it
+    except LoraLabError:
+        raise
+    # numpy parses the header (at most max_header_size=10000 chars, its default) with ast.literal_eval and,
+    # for 1.0/2.0 headers that fail it, with tokenize: besides ValueError that raises SyntaxError,
+    # tokenize.TokenError (found by the property test in tests/test_fit_inputs.py), RecursionError...
+    except Exception as exc:
+        raise LoraLabError(f"{name}: not a .npy file ({type(exc).__name__}: {str(exc)[:200]})") from None
+    # Real numbers only: bool, signed/unsigned ints, floats. Complex is refused (a ΔW is real and silently
+    # dropping the imaginary part would fit a different matrix); so are objects (pickles), strings,
+    # structured/void records and datetimes (timedelta64 counts as np.number, hence the kind test).
+    if dtype.kind == "c":
+        raise LoraLabError(f"{name}: complex numbers are not allowed; the values must be real numbers")
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise LoraLabError(
+            f"{name}: the values must be numbers (bool, integer or float), got dtype {dtype.str!r}"
+        )
+    if len(shape) not in (1, 2):
+        raise LoraLabError(f"{name}: a target must be a 1-D or 2-D array, got {len(shape)} dimensions")
+    rows, cols = (1, *shape) if len(shape) == 1 else shape  # 1-D is read as one row, as in _check_array
+    if rows < 1 or cols < 1:
+        raise LoraLabError(
+            f"{name}: shape {shape} has an empty or negative side; each side must be 1 to {MAX_SIDE}"
+        )
+    if rows > MAX_SIDE or cols > MAX_SIDE:
+        raise LoraLabError(f"{name}: {rows} x {cols} is too large; each side may be at most {MAX_SIDE}")
+    needed, present = rows * cols * dtype.itemsize, len(data) - fp.tell()
+    if needed > present:
+        raise LoraLabError(
+            f"{name}: the header claims shape {shape} of {dtype.str} ({needed:,} bytes) "
+            f"but only {present:,} bytes of data follow; the file is truncated or wrong"
+        )
+
+
+def _read_npy(name: str, data: bytes) -> np.ndarray:
+    _check_npy_header(name, data)  # from here on np.load allocates at most len(data) bytes
+    try:
+        arr = np.load(io.BytesIO(data), allow_pickle=False)  # never unpickle user data
+    except (ValueError, OSError, EOFError, MemoryError) as exc:  # MemoryError: defensive, header checked
+        raise LoraLabError(f"{name}: not a numeric .npy file ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise LoraLabError(f"{name}: not a single .npy array")
+    return arr
+
+
 def _read_image(name: str, data: bytes) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
@@ -142,8 +197,12 @@ def _read_image(name: str, data: bytes) -> np.ndarray:
             gray = np.asarray(im.convert("L"), dtype=np.float64)  # (h, w), 0..255
     except LoraLabError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # Pillow's own header check
+        raise LoraLabError(f"{name}: too many pixels ({exc}); each side may be at most {MAX_SIDE}") from None
+    except UnidentifiedImageError as exc:
         raise LoraLabError(f"{name}: not a readable image ({exc})") from None
+    except Exception as exc:  # decoders of untrusted bytes raise many kinds (struct.error, EOFError, ...)
+        raise LoraLabError(f"{name}: not a readable image ({type(exc).__name__}: {str(exc)[:200]})") from None
     return gray / 255.0  # 8-bit gray levels to [0, 1]
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -66,6 +67,13 @@ NASTY_NUMBERS = [
 ]
 
 
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """The magic and header of a float64 .npy claiming `shape`, with no data after it."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> list[str]:
     """Paths of every kind a user might pass where a file is wanted."""
@@ -84,6 +92,10 @@ def files(tmp_path_factory) -> list[str]:
         "pickled.bin": b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.",  # a pickle: must never load
         "numbers.txt": b"1 2 3\n4 5 6\n",
         "numbers_nan.txt": b"1 nan inf\n",
+        # 128-byte .npy headers claiming 8 TB / 160 GB of float64: np.load used to allocate it (MemoryError)
+        "huge_shape.npy": _npy_header((10**12,)),
+        "huge_2d.npy": _npy_header((2048, 10**7)),
+        "small.csv": b"1,2\n3,4\n",
         "tiny_gpt2.json": json.dumps(
             {"model_type": "gpt2", "n_embd": 8, "n_layer": 1, "n_head": 2, "vocab_size": 16, "n_positions": 8}
         ).encode(),
@@ -249,3 +261,19 @@ def test_real_process_prints_one_line(argv):
     )
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: "), r.stderr
+
+
+def test_real_process_refuses_a_lying_npy_header(tmp_path):
+    """A 128-byte .npy claiming 10**12 float64 values: exit 2 and one line, never MemoryError (exit 1)."""
+    path = tmp_path / "huge.npy"
+    path.write_bytes(_npy_header((10**12,)))
+    r = subprocess.run(
+        [sys.executable, "-m", "lora_core", "fit", "--mode", "matrix", "--target", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: "), r.stderr
+    assert "at most 2048" in r.stderr  # names what is allowed (lora_core/fit_targets.py MAX_SIDE)

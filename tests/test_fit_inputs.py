@@ -148,3 +148,197 @@ def test_cli_non_numeric_upload(capsys, tmp_path):
     path.write_text("a,b\nc,d\n")
     code, _, err = run_cli(capsys, "--mode", "matrix", "--target", str(path))
     assert code == 2 and "number" in err
+
+
+# --- .npy headers that lie (issue 6 audit): refused from the header, before numpy allocates anything ---
+
+
+def npy_header(shape, descr="<f8", fortran_order=False, version=(1, 0)) -> bytes:
+    """Only the .npy magic and header (no payload): any shape and dtype, whatever the data that follows."""
+    buf = io.BytesIO()
+    d = {"descr": descr, "fortran_order": fortran_order, "shape": shape}
+    writer = (
+        np.lib.format.write_array_header_1_0 if version == (1, 0) else np.lib.format.write_array_header_2_0
+    )
+    writer(buf, d)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (npy_header((10**12,)), "each side may be at most"),  # ~200 bytes claiming 8 TB: was MemoryError
+        (npy_header((2048, 10**7)), "each side may be at most"),
+        (npy_header((MAX_SIDE + 1, 1), version=(2, 0)), "each side may be at most"),
+        (npy_header((10**6, 10**6), fortran_order=True), "each side may be at most"),
+        (npy_header((2, 2, 2)) + bytes(64), "1-D or 2-D"),
+        (npy_header(()) + bytes(8), "0 dimensions"),
+        (npy_header((-1,)), "empty or negative"),
+        (npy_header((0, 3)), "empty or negative"),
+        (npy_header((2,), descr="|O") + b"\x80\x04K\x01.", "must be numbers"),  # a pickle: never loaded
+        (npy_header((2,), descr="<U4") + bytes(32), "must be numbers"),
+        (npy_header((2,), descr=[("a", "<f8")]) + bytes(16), "must be numbers"),  # structured record
+        (npy_header((2,), descr="<m8") + bytes(16), "must be numbers"),  # timedelta64 is an np.number
+        (npy_header((1, 1), descr="<c16") + bytes(16), "complex"),
+        (npy_header((2, 3)) + bytes(40), "48 bytes.*only 40"),  # truncated payload
+        (npy_header((2048, 2048)) + bytes(100), "only 100"),  # within the side cap, but lying
+        (b"\x93NUMPY\x03\x00" + bytes(20), "version"),  # 3.0: never written for a plain numeric array
+        (b"\x93NUMPY\x01\x00\xff\xff{", "not a .npy"),  # header length past the end of the file
+        (b"\x93NUMPY\x01\x00\x10\x00{'descr': 1, }  \n", "not a .npy"),  # keys missing
+    ],
+)
+def test_lying_npy_header_is_refused_before_allocation(data, match):
+    with pytest.raises(LoraLabError, match=match):
+        parse_target("t.npy", data)
+
+
+def test_npy_big_endian_fortran_order_and_1d_read_as_numpy_does():
+    a = np.arange(6.0).reshape(2, 3)
+    assert parse_target("t.npy", npy_bytes(a.astype(">f8"))).tolist() == a.tolist()
+    assert parse_target("t.npy", npy_bytes(np.asfortranarray(a))).tolist() == a.tolist()
+    raw = npy_header((2, 3), fortran_order=True) + a.tobytes(order="F")
+    assert parse_target("t.npy", raw).tolist() == a.tolist()
+    assert parse_target("t.npy", npy_bytes(np.array([1, 0, 1], dtype=bool))).tolist() == [[1.0, 0.0, 1.0]]
+    assert parse_target(
+        "t.npy", npy_header((3,), "<i2") + np.arange(3, dtype="<i2").tobytes() + b"xx"
+    ).shape == (
+        1,
+        3,
+    )  # trailing bytes past the payload are ignored, as np.load does
+
+
+def test_npy_memory_error_from_numpy_is_a_clean_error(monkeypatch):
+    """Defensive: if np.load still runs out of memory, the user sees a LoraLabError, not a traceback."""
+
+    def boom(*_a, **_k):
+        raise MemoryError
+
+    monkeypatch.setattr(np, "load", boom)
+    with pytest.raises(LoraLabError, match="npy"):
+        parse_target("t.npy", npy_bytes(np.ones((2, 2))))
+
+
+# --- images: a tiny header claiming a huge picture (decompression bomb) is refused before decoding ---
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_claiming(w: int, h: int) -> bytes:
+    """A ~70-byte PNG whose IHDR says w x h 8-bit gray pixels; its IDAT holds far fewer."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 100)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def gif_claiming(w: int, h: int) -> bytes:
+    import struct
+
+    screen = struct.pack("<HHBBB", w, h, 0, 0, 0)
+    image = b"," + struct.pack("<HHHHB", 0, 0, w, h, 0) + b"\x02\x02\x44\x01\x00;"
+    return b"GIF89a" + screen + image
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("bomb.png", png_claiming(60000, 60000)),  # 3.6e9 pixels: Pillow's DecompressionBombError
+        ("bomb.png", png_claiming(15000, 15000)),  # 2.25e8: between Pillow's warning and error limits
+        ("wide.png", png_claiming(MAX_SIDE + 1, 1)),  # only our side cap
+        ("bomb.gif", gif_claiming(60000, 60000)),
+        ("wide.gif", gif_claiming(65535, 1)),
+    ],
+)
+def test_image_header_claiming_too_many_pixels_is_refused(name, data, monkeypatch):
+    from PIL import Image
+
+    assert len(data) < 200
+    decoded = []
+    monkeypatch.setattr(Image.Image, "convert", lambda *a, **k: decoded.append(1))  # must never be reached
+    with pytest.raises(LoraLabError, match="at most"):
+        parse_target(name, data)
+    assert not decoded
+
+
+def test_a_claimed_small_image_with_short_data_is_a_clean_error_or_parses():
+    try:
+        t = parse_target("t.png", png_claiming(4, 4))
+    except LoraLabError:
+        return
+    assert t.shape == (4, 4)
+
+
+# --- property: every input either parses to a finite 2-D float tensor within the caps or raises LoraLabError ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lora_core.fit_targets import UPLOAD_KINDS  # noqa: E402
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DESCRS = ["<f8", ">f8", "<f4", "<f2", "<i8", "|u1", "|b1", "<c8", "|O", "<U3", "|S2", "<M8", "|V4", "<g"]
+
+
+def assert_clean(name: str, data: bytes) -> None:
+    try:
+        t = parse_target(name, data)
+    except LoraLabError as exc:
+        assert str(exc).strip()
+        return
+    assert isinstance(t, torch.Tensor) and t.dtype == torch.float32 and t.ndim == 2
+    assert 1 <= t.shape[0] <= MAX_SIDE and 1 <= t.shape[1] <= MAX_SIDE
+    assert bool(torch.isfinite(t).all())
+
+
+@PROPERTY
+@given(kind=st.sampled_from(UPLOAD_KINDS), data=st.binary(max_size=4096))
+def test_random_bytes_under_every_extension(kind, data):
+    assert_clean(f"t.{kind}", data)
+
+
+@st.composite
+def npy_files(draw) -> bytes:
+    """A .npy header, honest or lying about shape and dtype, then a payload of a random length."""
+    side = st.one_of(st.integers(-2, 6), st.integers(0, 10**13), st.sampled_from([MAX_SIDE, MAX_SIDE + 1]))
+    shape = tuple(draw(st.lists(side, max_size=4)))
+    descr = draw(st.sampled_from(DESCRS))
+    version = draw(st.sampled_from([(1, 0), (2, 0)]))
+    header = npy_header(shape, descr, draw(st.booleans()), version)
+    try:
+        itemsize = np.dtype(descr).itemsize
+        honest = int(np.prod([max(s, 0) for s in shape], dtype=object) or 0) * itemsize
+    except TypeError:
+        honest = 0
+    honest = min(honest, 4096)
+    length = draw(
+        st.one_of(st.just(honest), st.integers(0, 4096), st.integers(max(honest - 8, 0), honest + 8))
+    )
+    payload = draw(st.one_of(st.binary(min_size=length, max_size=length), st.just(b"\x00" * length)))
+    return header + payload
+
+
+@PROPERTY
+@given(npy_files())
+def test_random_npy_headers_parse_or_fail_cleanly(data):
+    assert_clean("t.npy", data)
+
+
+@PROPERTY
+@given(st.binary(max_size=64), st.integers(0, 200), st.binary(max_size=200))
+def test_corrupted_real_npy_files(prefix, cut, tail):
+    """A real file, cut anywhere and given a random tail; the magic kept or replaced by random bytes."""
+    good = npy_bytes(np.arange(12, dtype="<f4").reshape(3, 4))
+    assert_clean("t.npy", good[:cut] + tail)
+    assert_clean("t.npy", prefix + good[len(prefix) :])

@@ -52,6 +52,29 @@ def _npy_object_array() -> bytes:
     return buf.getvalue()
 
 
+def _npy_claiming(shape: tuple[int, ...]) -> bytes:
+    """A 128-byte .npy header claiming `shape` of float64 and no data: np.load used to allocate it all."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _png_claiming(w: int, h: int) -> bytes:
+    """A 45-byte PNG whose header claims w x h pixels (a decompression bomb if it were decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
 # The Fit page's target: a matrix as .npy, .csv or an image (pages/fit.py), read when Train is pressed.
 BAD_TARGETS = [
     ("target.csv", bytes(range(256)) * 8),  # binary junk
@@ -63,7 +86,15 @@ BAD_TARGETS = [
     ("target.npy", b"\x93NUMPY junk"),
     ("target.npy", _npy_object_array()),
     ("target.png", b"\x89PNG\r\n\x1a\n" + bytes(100)),  # a truncated image
+    ("target.npy", _npy_claiming((10**12,))),  # a lying header: 8 TB claimed (was a MemoryError)
+    ("target.npy", _npy_claiming((2048, 10**7))),
+    ("target.png", _png_claiming(60000, 60000)),  # a decompression bomb's header
 ]
+# A good target after the bad ones: the error goes and Train fits it (8 x 8: each side over the default r = 4).
+GOOD_TARGET = (
+    "target.csv",
+    "\n".join(",".join(str((i * j) % 7) for j in range(8)) for i in range(8)).encode(),
+)
 # Refused by the browser before any upload (extension not allowed, or over server.maxUploadSize):
 # the page must stay as it was.
 REFUSED = [("weights.pkl", b"\x80\x04K\x01."), ("big.json", b" " * 3_000_000)]
@@ -85,7 +116,7 @@ UPLOADERS = [
         "fit_mode=matrix&fit_source=upload",
         getattr(keys, "FIT_UPLOAD", "fit_upload"),
         BAD_TARGETS,
-        None,
+        GOOD_TARGET,
         getattr(keys, "FIT_TRAIN", "fit_train"),
     ),
 ]
@@ -162,5 +193,11 @@ def test_bad_uploads_show_a_clean_error(page, app_server, path, query, key, bad,
         assert no_exception(page), f"{path}: exception after refused {name}"
     if good is not None:
         upload(page, key, f"good-{good[0]}", good[1])
+        press(page, button)
         assert no_exception(page)
         assert not error_texts(page), f"{path}: the error stays after a good file"
+        if button:  # the Fit page: Train on the good target runs to its results
+            from lora_ui.strings.fit import EN
+
+            page.get_by_text(EN["metric.final"]).first.wait_for(timeout=120_000)
+            assert no_exception(page) and not error_texts(page)
