@@ -22,6 +22,8 @@ HOSTILE = [
     "0",
     "9" * 5000,  # int() refuses more than 4300 digits
     "1.5",
+    "32768",  # in range for some keys (Matrix's d and k maximum), over it for others
+    "1000000",  # in range for mem_seq (max 1,048,576), far over every other maximum
     "٣",
     "true",
     "<script>alert(1)</script>",

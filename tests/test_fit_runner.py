@@ -103,3 +103,44 @@ def test_max_running_from_env(monkeypatch):
     assert fit_runner.max_running_from_env() == fit_runner.DEFAULT_MAX_RUNNING
     with pytest.raises(LoraLabError):
         FitRunner(0)
+
+
+def test_the_real_session_check_cancels_fits_when_the_websocket_drops(monkeypatch):
+    """session_alive_check() as pages/fit.py wires it, against Streamlit's own session manager: a dropped
+    websocket (disconnect_session) makes Runtime.is_active_session false, and after the grace period the
+    session's running fit and its queued one both end cancelled and free their slots."""
+    from types import SimpleNamespace
+    from unittest.mock import MagicMock
+
+    import streamlit.runtime.scriptrunner as scriptrunner
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.session_manager import ActiveSessionInfo
+    from streamlit.runtime.websocket_session_manager import WebsocketSessionManager
+
+    monkeypatch.setattr(fit_runner, "GONE_GRACE_S", 0.0)
+    monkeypatch.setattr(fit_runner, "ALIVE_EVERY_S", 0.0)
+    sessions = WebsocketSessionManager(MagicMock(), MagicMock(), MagicMock(), None)
+    sessions._active_session_info_by_id["tab-1"] = ActiveSessionInfo(MagicMock(), MagicMock())
+    runtime = object.__new__(Runtime)  # a Runtime's shell: is_active_session asks its session manager
+    runtime._session_mgr = sessions
+    monkeypatch.setattr(Runtime, "_instance", runtime)  # Runtime.exists() and Runtime.instance() see it
+    monkeypatch.setattr(
+        scriptrunner, "get_script_run_ctx", lambda *a, **k: SimpleNamespace(session_id="tab-1")
+    )
+
+    alive = fit_runner.session_alive_check()
+    assert alive is not fit_runner._always_alive and alive()
+    runner = FitRunner(max_running=1)
+    gate = threading.Event()
+    started: list[int] = []
+    running = runner.submit(gated_work(gate, started), alive=alive)
+    wait_for(lambda: running.state == RUNNING, "the fit to start")
+    queued = runner.submit(gated_work(gate, started), alive=alive)
+    assert queued.state == QUEUED and runner.waiting == 1
+
+    sessions.disconnect_session("tab-1")  # what the server does when the tab's websocket closes
+    assert not alive()
+    wait_for(lambda: running.state == CANCELLED and queued.state == CANCELLED, "both fits cancelled")
+    wait_for(lambda: runner.running == 0 and runner.waiting == 0, "the slots freed")  # just after the states
+    assert started == [running.id]  # the queued fit never ran
+    gate.set()

@@ -82,7 +82,7 @@ BAD_TARGETS = [
     ("target.csv", b"1,2,3\n4,5\n"),  # ragged
     ("target.csv", b"a,b\nc,d\n"),
     ("target.csv", "1,2\n3,4\n".encode("utf-16")),
-    ("target.csv", b"1," * 600_000 + b"1\n"),  # over 1 MB
+    ("target.csv", b"1," * 600_000 + b"1\n"),  # 1.2 MB, under the 2 MiB cap; 1 x 600,001 > 2048
     ("target.npy", b"\x93NUMPY junk"),
     ("target.npy", _npy_object_array()),
     ("target.png", b"\x89PNG\r\n\x1a\n" + bytes(100)),  # a truncated image
