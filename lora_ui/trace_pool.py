@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from lora_ui.fit_worker import NICE, bare_main
@@ -28,14 +29,32 @@ POLL_S = 0.75
 IDLE_S = float(os.environ.get("LORA_LAB_TRACE_WORKER_IDLE_S", "30"))
 
 
+# Seconds between a worker's checks that the server that started it is still there; ours (an orphan lives
+# at most this long).
+PARENT_CHECK_S = 1.0
+
+
 def _init() -> None:
     try:
         os.nice(NICE)
     except OSError:  # not permitted here: run at normal priority
         pass
+    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     import torch
 
     torch.set_num_threads(1)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Quit when the server process is gone (killed, crashed). Measured after a `make load` run: a replica
+    server stopped mid-trace left its worker blocked for good writing the result into the executor's pipe
+    (it holds that pipe's read end too, so the write never fails), keeping ~370 MB. The fit workers notice
+    on their own connection (fit_worker.worker_main); a ProcessPoolExecutor worker does not."""
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent:  # re-parented to init or a subreaper: the server is gone
+            os._exit(0)
 
 
 class IdlePool:

@@ -85,3 +85,40 @@ def test_a_trace_error_in_the_worker_is_not_run_again_here():
             trace.live_model(dict(TINY, num_hidden_layers=6), LoraSpec(r=2), TrainingSetup(device="cpu"))
     finally:
         trace.trace_in(saved)
+
+
+_ORPHAN_SCRIPT = """
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from lora_ui.trace_pool import IdlePool
+pool = IdlePool(idle_s=600)
+print(pool.submit(os.getpid).result(timeout=120), flush=True)
+pool.submit(time.sleep, 600)  # the worker is busy when its server dies
+time.sleep(600)
+"""
+
+
+def test_a_worker_quits_when_its_server_is_killed_mid_task():
+    """A server killed while its trace worker works (SIGKILL: no atexit, no shutdown) leaves no orphan."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    root = str(Path(__file__).resolve().parents[1])
+    server = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, root], stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        worker = psutil.Process(int(server.stdout.readline()))
+        time.sleep(1.0)  # the sleep task has reached the worker
+        assert worker.is_running() and worker.ppid() == server.pid
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+        worker.wait(timeout=20)  # psutil.TimeoutExpired if it outlives its server
+    finally:
+        server.kill()
+        if worker is not None and worker.is_running():
+            worker.kill()  # the test failed: leave no orphan behind
