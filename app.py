@@ -37,3 +37,4 @@ share.report_bad_params(raw_query, page.url_path, notes)
 for key in [k for k in dropped if k in st.session_state]:  # reported (or not) by the page that owns it
     del dropped[key]
 share.link_box(page.url_path)
+runtime.freeze_when_warm(page.url_path, [p.url_path for p in PAGES])  # once: see its docstring
