@@ -37,5 +37,5 @@ def summarise(path: str) -> str:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    files = sorted(glob.glob(f"{sys.argv[1]}.*"))
+    files = sorted(f for f in glob.glob(f"{sys.argv[1]}.*") if f.rsplit(".", 1)[1].isdigit())  # LOG.<pid>
     print("\n".join(summarise(f) for f in files) if files else f"no logs at {sys.argv[1]}.*")
