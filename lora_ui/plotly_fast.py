@@ -4,14 +4,14 @@ Charts here are redrawn on every rerun of a shared classroom server, so their bu
 latency. `go.Figure(data, layout)` validates and coerces each property through plotly's validator classes:
 7.2 ms for the Matrix page's rank curve against 1.7 ms with `_validate=False`, the switch plotly's own
 BaseFigure.__init__ reads (plotly 7.1, basedatatypes.py; our measurement in one process, 20 builds each,
-2026-11-23; the pages' before/after server times are in docs/load.md, "This round").
+2026-11-23; the pages' before/after server times are in docs/load.md, "Round 3").
 What we skip is only the check: tests/test_plotly_fast.py builds every chart both ways and requires the
 validated figure to accept ours unchanged, so a misspelt property still fails a test.
 
 Handing a figure to `st.plotly_chart` costs about as much again: Streamlit calls `Figure.to_dict()`, which
 deep-copies the data and layout and walks them for numpy arrays before `plotly.io.to_json` serialises them.
 `for_streamlit()` gives it a figure whose `to_dict()` is the data and layout as they are (about 1 ms less per
-chart: 1.0-1.4 ms against 0.2-0.3 ms to serialise each of our charts, our measurement, 2026-11-23). The JSON
+chart: 1.0-1.4 ms against 0.2-0.3 ms to serialise each of our charts; docs/load.md, "Round 4"). The JSON
 Streamlit sends is the same; tests/test_plotly_fast.py compares them for every chart.
 """
 

@@ -44,9 +44,10 @@ def freeze_when_warm(page: str, pages: Collection[str]) -> bool:
     elements, plotly, pandas, the pages' modules, the presets' transformers model classes): ~200,000 more
     long-lived objects that every full collection walks again. Measured in one process (AppTest, every page
     visited once, 2026-11-23): a full collection took 95-126 ms before this second freeze and 2 ms after it.
-    Under `make load` the server ran 17 full collections in 40 s of 30 students, up to 209 ms each, every
-    one a pause for every student's rerun (docs/load.md). Objects frozen here are not collected as cycles
-    any more (refcounting still frees them): a one-off, bounded cost, the warm-up visitor's own session."""
+    Under 30 simulated students (benchmarks/gc_probe; docs/load.md, "Round 4") the server's full collections
+    during the load took ~140 ms each before and ~50 ms after; each is a pause for every student's rerun.
+    Objects frozen here are not collected as cycles any more (refcounting still frees them): a one-off,
+    bounded cost, the warm-up visitor's own session."""
     global _warm_frozen
     with _warm_lock:
         if _warm_frozen:
