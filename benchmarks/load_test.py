@@ -290,7 +290,9 @@ class Session:
             result.exceptions.append(f"{proto.type}: {proto.message}"[:300])
             return
         if kind == "alert" and proto.format == 1:  # Alert.Format.ERROR: st.error
-            result.error_alerts.append(proto.body[:300])
+            # The body is markdown with the visitor's text escaped (lora_ui/widgets.markdown_literal): keep
+            # the text as the student reads it.
+            result.error_alerts.append(re.sub(r"\\(.)", r"\1", proto.body)[:300])
         if kind in _TEXT_FIELDS:
             result.texts.append(getattr(proto, _TEXT_FIELDS[kind], ""))
         elif kind == "progress":
