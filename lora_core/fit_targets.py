@@ -23,7 +23,11 @@ from lora_core.validate import choice, positive_float, positive_int
 # (the same as server.maxUploadSize in .streamlit/config.toml).
 MAX_SIDE = 2048
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-UPLOAD_KINDS = ("npy", "csv", "png", "jpg", "jpeg", "bmp", "gif", "webp")
+# What visitors may upload to the app: numeric arrays only (issue 6: "uploads are JSON or numeric only"; no
+# image decoder runs on a stranger's bytes on a shared server).
+NUMERIC_KINDS = ("npy", "csv")
+# What the CLI reads from its user's own disk: pictures too, as gray levels (a photo shows what rank r keeps).
+FILE_KINDS = (*NUMERIC_KINDS, "png", "jpg", "jpeg", "bmp", "gif", "webp")
 
 # How the true singular values fall off: flat (all equal), linear (k, k-1, ..., 1), geometric (halving).
 PROFILES = ("flat", "linear", "geometric")
@@ -93,15 +97,16 @@ def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
     return arr
 
 
-def parse_target(name: str, data: bytes) -> torch.Tensor:
-    """A target ΔW from an uploaded file: .npy (numpy, never pickled objects), .csv, or a grayscale image.
+def parse_target(name: str, data: bytes, kinds: tuple[str, ...] = FILE_KINDS) -> torch.Tensor:
+    """A target ΔW from a file: .npy (numpy, never pickled objects), .csv, or a grayscale image, among `kinds`
+    (the app passes NUMERIC_KINDS for uploads; the CLI takes FILE_KINDS).
 
     An image becomes its gray levels scaled to [0, 1], so a picture shows what rank r keeps.
     Raises LoraLabError for anything else: wrong kind, too many bytes, too large, non-numeric, NaN.
     """
     kind = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if kind not in UPLOAD_KINDS:
-        raise LoraLabError(f"{name}: the target must be one of .{', .'.join(UPLOAD_KINDS)}")
+    if kind not in kinds:
+        raise LoraLabError(f"{name}: the target must be one of .{', .'.join(kinds)}")
     if len(data) > MAX_UPLOAD_BYTES:
         raise LoraLabError(f"{name} is {len(data):,} bytes; the limit is {MAX_UPLOAD_BYTES:,}")
     if kind == "npy":

@@ -18,7 +18,7 @@ st.caption(tr("fit.intro"))
 from lora_core import fit as core
 from lora_core.errors import LoraLabError
 from lora_core.fit_regression import MAX_SAMPLES, SHIFTS
-from lora_core.fit_targets import MAX_SIDE, PROFILES, parse_target
+from lora_core.fit_targets import MAX_SIDE, NUMERIC_KINDS, PROFILES, parse_target
 from lora_core.fit_task import FIT, SWEEP, FitTask, Generated, Regression
 from lora_ui import fit_charts
 from lora_ui import keys as K
@@ -51,7 +51,7 @@ def controls_ui() -> dict:
         if source == "upload":
             spec["upload"] = st.file_uploader(
                 tr("fit.upload"),
-                type=["npy", "csv", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
+                type=list(NUMERIC_KINDS),  # numeric arrays only (issue 6); the CLI also reads images
                 key=K.FIT_UPLOAD,
             )
         else:
@@ -133,7 +133,7 @@ def task_of(spec: dict, kind: str) -> FitTask:
         upload = spec["upload"]
         if upload is None:
             raise LoraLabError(tr("fit.upload_needed"))
-        target = parse_target(upload.name, upload.getvalue()).numpy()  # (rows, cols) float32
+        target = parse_target(upload.name, upload.getvalue(), NUMERIC_KINDS).numpy()  # (rows, cols) float32
         return FitTask(kind, settings, target=target)
     gen = Generated(spec["rows"], spec["cols"], spec["true_rank"], spec["profile"], spec["noise"])
     return FitTask(kind, settings, generated=gen)

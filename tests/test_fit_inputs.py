@@ -285,7 +285,7 @@ def test_a_claimed_small_image_with_short_data_is_a_clean_error_or_parses():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from lora_core.fit_targets import UPLOAD_KINDS  # noqa: E402
+from lora_core.fit_targets import FILE_KINDS  # noqa: E402
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DESCRS = ["<f8", ">f8", "<f4", "<f2", "<i8", "|u1", "|b1", "<c8", "|O", "<U3", "|S2", "<M8", "|V4", "<g"]
@@ -303,7 +303,7 @@ def assert_clean(name: str, data: bytes) -> None:
 
 
 @PROPERTY
-@given(kind=st.sampled_from(UPLOAD_KINDS), data=st.binary(max_size=4096))
+@given(kind=st.sampled_from(FILE_KINDS), data=st.binary(max_size=4096))
 def test_random_bytes_under_every_extension(kind, data):
     assert_clean(f"t.{kind}", data)
 
@@ -342,3 +342,12 @@ def test_corrupted_real_npy_files(prefix, cut, tail):
     good = npy_bytes(np.arange(12, dtype="<f4").reshape(3, 4))
     assert_clean("t.npy", good[:cut] + tail)
     assert_clean("t.npy", prefix + good[len(prefix) :])
+
+
+def test_the_app_takes_numeric_uploads_only():
+    """pages/fit.py passes NUMERIC_KINDS: an image is refused by name before any decoder sees it."""
+    from lora_core.fit_targets import NUMERIC_KINDS
+
+    with pytest.raises(LoraLabError, match=r"one of \.npy, \.csv"):
+        parse_target("face.png", png_bytes(5, 3), NUMERIC_KINDS)
+    assert parse_target("t.csv", b"1,2\n3,4\n", NUMERIC_KINDS).tolist() == [[1, 2], [3, 4]]
