@@ -19,8 +19,8 @@ import torch
 from lora_core.errors import LoraLabError
 from lora_core.validate import choice, positive_float, positive_int
 
-# Caps for a shared classroom server (issue 4): one target side at most 2048, an upload at most 2 MB
-# (the same as server.maxUploadSize in .streamlit/config.toml).
+# Caps for a shared classroom server (issue 4): one target side at most 2048, an upload at most 2 MiB
+# (the same as server.maxUploadSize = 2 in .streamlit/config.toml, which Streamlit counts in MiB).
 MAX_SIDE = 2048
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 # What visitors may upload to the app: numeric arrays only (issue 6: "uploads are JSON or numeric only"; no

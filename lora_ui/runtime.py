@@ -46,8 +46,8 @@ def freeze_when_warm(page: str, pages: Collection[str]) -> bool:
     visited once, 2026-11-23): a full collection took 95-126 ms before this second freeze and 2 ms after it.
     Under 30 simulated students (benchmarks/gc_probe; docs/load.md, "Round 4") the server's full collections
     during the load took ~140 ms each before and ~50 ms after; each is a pause for every student's rerun.
-    Objects frozen here are not collected as cycles any more (refcounting still frees them): a one-off,
-    bounded cost, the warm-up visitor's own session."""
+    Whatever is alive at that moment (every connected session's state too) is not collected as cycles any
+    more; refcounting still frees it. A one-off, bounded cost: one freeze per process."""
     global _warm_frozen
     with _warm_lock:
         if _warm_frozen:

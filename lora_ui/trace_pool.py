@@ -34,12 +34,13 @@ IDLE_S = float(os.environ.get("LORA_LAB_TRACE_WORKER_IDLE_S", "30"))
 PARENT_CHECK_S = 1.0
 
 
-def _init() -> None:
+def _init(parent: int) -> None:
+    """In the worker, before its first task. `parent`: the server's pid, passed in (if the server died before
+    this runs, getppid() here would already name the new parent)."""
     try:
         os.nice(NICE)
     except OSError:  # not permitted here: run at normal priority
         pass
-    parent = os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     import torch
 
@@ -75,7 +76,9 @@ class IdlePool:
             for attempt in (1, 2):  # a pool whose worker died is broken: replace it once
                 if self._pool is None:
                     ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
-                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init)
+                    self._pool = ProcessPoolExecutor(
+                        max_workers=1, mp_context=ctx, initializer=_init, initargs=(os.getpid(),)
+                    )
                 try:
                     with bare_main():  # the process starts inside submit (spawned on demand)
                         future = self._pool.submit(fn, *args)

@@ -56,5 +56,7 @@ def markdown_literal(text: str) -> str:
     """`text` shown as typed inside st.error/st.markdown: a value from a visitor's URL or upload, quoted in an
     error, cannot format the box (headings, emphasis, coloured text, formulas, markdown links). Bare URLs
     are still auto-linked by Streamlit's markdown (GitHub-flavoured autolinks ignore escapes; checked in
-    Chromium), as they are anywhere a visitor pastes one; the text itself is unchanged on screen."""
-    return _MARKDOWN_PUNCT.sub(r"\\\1", text)
+    Chromium), as they are anywhere a visitor pastes one; the text itself is unchanged on screen, but on one
+    line (runs of whitespace and line breaks become one space)."""
+    # One line: a line break would let the next line start a heading ("===" under text), a list or a code block.
+    return _MARKDOWN_PUNCT.sub(r"\\\1", " ".join(text.split()))

@@ -191,6 +191,13 @@ def test_bad_uploads_show_a_clean_error(page, app_server, path, query, key, bad,
         assert page.locator("h1").count() >= 1  # the rest of the page still renders
     for name, data in REFUSED:
         upload(page, key, name, data, refused=True)
+        # The uploader shows the file with an error and never sends it (Streamlit 1.67's file chip).
+        chip = page.locator(
+            f".st-key-{key} [data-testid='stFileChip']",
+            has=page.locator(f"[data-testid='stFileChipName'][title='{name}']"),
+        )
+        chip.first.wait_for(timeout=30_000)
+        assert chip.locator("[data-testid='stFileChipIconError']").count() == 1, f"{path}: {name} not refused"
         press(page, button)
         assert no_exception(page), f"{path}: exception after refused {name}"
     if good is not None:
