@@ -60,6 +60,13 @@ class LoraSpec:
             both = ", ".join(sorted(set(saved) & set(self.target_modules)))
             raise LoraLabError(f"{both} cannot be both a LoRA target and in modules_to_save")
 
+    @classmethod
+    def from_dict(cls, data: dict | None) -> LoraSpec | None:
+        """A spec back from its `dataclasses.asdict` form (cache keys are JSON: tuples come back as lists)."""
+        if data is None:
+            return None
+        return cls(**data)
+
     @property
     def all_linear(self) -> bool:
         return self.target_modules == ALL_LINEAR

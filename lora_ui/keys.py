@@ -9,8 +9,6 @@ LANG = "lang"
 
 # Learn page: ?learn_r=16 (the worked example's own rank)
 LEARN_R = "learn_r"
-# ?learn_figs=true: the gallery computes the memory scenarios' figures (seconds the first time per server)
-LEARN_FIGS = "learn_figs"
 
 # Matrix page: ?d=4096&k=4096&r=8
 MATRIX_D = "d"
@@ -34,6 +32,8 @@ MEM_UPLOAD = "mem_upload"  # file uploads cannot live in a URL
 MEM_TARGETS = "mem_targets"
 MEM_RANK = "mem_rank"
 MEM_DORA = "mem_dora"
+MEM_BIAS = "mem_bias"  # none | lora_only | all
+MEM_SAVE = "mem_save"  # modules_to_save, comma-separated
 MEM_METHOD = "mem_method"
 MEM_PRECISION = "mem_precision"
 MEM_OPTIMIZER = "mem_optimizer"

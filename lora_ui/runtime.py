@@ -22,13 +22,6 @@ def configure_once() -> None:
     # gc.freeze() moves them to the permanent generation (Python docs, gc.freeze), so collections stay cheap.
     gc.collect()
     gc.freeze()
-    # Memory-page traces run in a worker process (lora_ui/trace_pool.py); LORA_LAB_TRACE_WORKER=0 keeps them here.
-    if os.environ.get("LORA_LAB_TRACE_WORKER", "1") != "0":
-        from lora_core.memory import trace
-        from lora_ui.trace_pool import IdlePool, prewarm
-
-        trace.trace_in(IdlePool())
-        prewarm()  # the default Memory view and the Learn gallery, traced in the background (niced worker)
 
 
 _warm_lock = threading.Lock()

@@ -162,32 +162,14 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 BY_ID = {s.id: s for s in SCENARIOS}
-# Scenarios whose figures need the Memory page's estimate (an activation trace each), and the others they use.
+# Scenarios whose figures need the Memory page's estimate.
 MEMORY_IDS = tuple(s.id for s in SCENARIOS if s.page == "memory")
-_USES = {"rank_r64": ("rank_r64", "rank_r8")}
-
-
-def figures_ready(scenario_id: str) -> bool:
-    """Whether figures(scenario_id) answers without waiting for a trace. Missing traces are asked for in the
-    background (lora_core.memory.trace.request); without a trace worker they are traced now: True."""
-    if scenario_id not in MEMORY_IDS:
-        return True
-    from lora_core.memory.estimate import estimate_ready
-
-    asked = [estimate_ready(*_mem_scenario_inputs(BY_ID[i])) for i in _USES.get(scenario_id, (scenario_id,))]
-    return all(asked)
-
-
-def request_memory_figures() -> None:
-    """Ask the trace worker for every memory scenario's trace (server start: lora_ui/trace_pool.prewarm)."""
-    for scenario_id in MEMORY_IDS:
-        figures_ready(scenario_id)
 
 
 def figures(scenario_id: str) -> tuple[Figure, ...]:
     """The scenario's headline figures, computed by lora_core from the scenario's own link parameters.
 
-    Memory scenarios trace the model (seconds for a 70B model): cache the result per scenario."""
+    Memory scenarios trace the model once per recipe (a fraction of a second; lora_core/memory/trace.py)."""
     s = BY_ID[scenario_id]
     v = s.value
     if s.id == "seed_matrix":

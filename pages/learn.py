@@ -8,8 +8,7 @@ from lora_core.matrix import matrix_cost
 from lora_ui import keys, share
 from lora_ui.i18n import current_lang, tr
 from lora_ui.routing import ensure_routed
-from lora_ui.scenarios import BY_ID, SCENARIOS, Figure, Scenario, figures, figures_ready, format_figure
-from lora_ui.trace_pool import POLL_S
+from lora_ui.scenarios import BY_ID, SCENARIOS, Figure, Scenario, figures, format_figure
 from lora_ui.widgets import show_error, show_table
 
 ensure_routed()
@@ -117,45 +116,21 @@ def next_links(r: int) -> None:
         st.page_link(page, label=label, icon=icon, query_params={**query, **lang_param()})
 
 
-# One entry per scenario, shared by every visitor: the memory ones trace a model (seconds, once per process).
+# One entry per scenario, shared by every visitor (the memory ones trace their recipes once per process).
 @st.cache_data(max_entries=len(SCENARIOS), show_spinner=False)
 def scenario_figures(scenario_id: str) -> tuple[Figure, ...]:
     return figures(scenario_id)
 
 
-@st.fragment(run_every=POLL_S)
-def figures_poller(scenario_ids: tuple[str, ...]) -> None:
-    """Registered only while some card's trace is pending: reruns the page once all are in (the page then
-    registers no timed fragment)."""
-    try:
-        done = all(figures_ready(i) for i in scenario_ids)
-    except LoraLabError:  # a trace that failed: the rerun's card says why
-        done = True
-    if done:
-        st.rerun(scope="app")
-
-
-def scenario_card(s: Scenario, compute_memory: bool) -> bool:
-    """One card; False when its figures wait for a trace (the card says so and the page polls)."""
-    ready = True
+def scenario_card(s: Scenario) -> None:
     with st.container(border=True):
         st.markdown(f"**{tr(f'learn.scenario.{s.id}.title')}**")
         st.write(tr(f"learn.scenario.{s.id}.body"))
         numbers: tuple[Figure, ...] = ()
-        if s.page_file == "pages/memory.py" and not compute_memory:  # traces cost seconds: on request only
-            st.caption(tr("learn.scenario.figures_off"))
-        else:
-            try:
-                # Never wait for a trace in a rerun: the worker makes it (without a worker,
-                # LORA_LAB_TRACE_WORKER=0, figures_ready traces here, so it sits inside the spinner too).
-                with st.spinner(tr("learn.scenario.computing")):
-                    ready = figures_ready(s.id)
-                    if ready:
-                        numbers = scenario_figures(s.id)
-                if not ready:
-                    st.caption(tr("learn.scenario.computing"))
-            except LoraLabError as exc:  # a card that cannot compute says why; the gallery keeps rendering
-                show_error(exc)
+        try:
+            numbers = scenario_figures(s.id)
+        except LoraLabError as exc:  # a card that cannot compute says why; the gallery keeps rendering
+            show_error(exc)
         for col, f in zip(st.columns(max(len(numbers), 1)), numbers, strict=False):
             col.metric(tr(f"learn.figure.{f.name}"), format_figure(f))
         st.caption(tr(f"learn.scenario.{s.id}.note"))
@@ -165,26 +140,15 @@ def scenario_card(s: Scenario, compute_memory: bool) -> bool:
             icon=":material/open_in_new:",
             query_params=s.query(current_lang()),
         )
-    return ready
 
 
 def scenario_gallery() -> None:
     st.subheader(tr("learn.scenarios.h"))
     st.write(tr("learn.scenarios.intro"))
-    compute_memory = st.toggle(
-        tr("learn.scenarios.compute"),
-        help=tr("learn.scenarios.compute_help"),
-        key=keys.LEARN_FIGS,
-        bind="query-params",
-    )
     cols = st.columns(2)
-    waiting = []
     for i, s in enumerate(SCENARIOS):
         with cols[i % 2]:
-            if not scenario_card(s, compute_memory):
-                waiting.append(s.id)
-    if waiting:
-        figures_poller(tuple(waiting))
+            scenario_card(s)
 
 
 st.title(tr("learn.title"))

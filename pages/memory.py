@@ -1,7 +1,12 @@
-"""Memory page: will this fine-tune fit? Per-component memory of a training step, full vs LoRA vs QLoRA."""
+"""Memory page: will this fine-tune fit? Per-component memory of a training step, full vs LoRA vs QLoRA.
+
+Every input change answers with the complete estimate in the same rerun: a recipe nobody has asked for yet is
+traced once, synchronously, in a fraction of a second (lora_core/memory/trace.py); an uploaded architecture the
+first time in up to a few seconds, under a spinner.
+"""
 
 import json
-from dataclasses import astuple, replace
+from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
@@ -11,13 +16,19 @@ from lora_core.memory import GiB, TrainingSetup
 from lora_core.memory.gpus import CARD_SIZES_GB, GPUS, gpu
 from lora_core.memory.setup import ATTENTIONS, METHODS, OPTIMIZERS, PRECISIONS, SHARDINGS
 from lora_core.presets import PRESETS, load_preset
+from lora_core.spec import BIAS_CHOICES, LoraSpec
 from lora_ui import keys
 from lora_ui.i18n import tr
 from lora_ui.memory_charts import curves_figure, methods_figure, with_point
-from lora_ui.memory_inputs import DEFAULT_PRESET, DEFAULT_RANK, DEFAULT_SETUP, DEFAULT_TARGETS, MEMORY_ALPHA
-from lora_ui.memory_inputs import memory_spec as _memory_spec
+from lora_ui.memory_inputs import (
+    DEFAULT_PRESET,
+    DEFAULT_RANK,
+    DEFAULT_TARGETS,
+    MEMORY_ALPHA,
+    default_setup,
+    memory_spec,
+)
 from lora_ui.routing import ensure_routed
-from lora_ui.trace_pool import POLL_S
 from lora_ui.widgets import show_chart, show_error, show_table
 
 ensure_routed()
@@ -25,72 +36,36 @@ ensure_routed()
 RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 SEQS = (128, 256, 512, 1024, 2048, 4096, 8192)
 _CACHE = 32  # distinct inputs kept per server process (each entry is a few KB of numbers)
+DEFAULT = default_setup()
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
-def compare_cached(config_json: str, spec_fields: tuple, setup_fields: tuple):
+def compare_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup):
     from lora_core.memory.series import compare_methods
 
-    return compare_methods(json.loads(config_json), _spec(spec_fields), TrainingSetup(*setup_fields))
+    return compare_methods(json.loads(config_json), spec, setup)
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
-def series_cached(config_json: str, spec_fields: tuple, setup_fields: tuple, variable: str, values: tuple):
+def series_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, variable: str, values: tuple):
     from lora_core.memory.series import peak_series
 
-    return peak_series(
-        json.loads(config_json), _spec(spec_fields), TrainingSetup(*setup_fields), variable, values
-    )
+    return peak_series(json.loads(config_json), spec, setup, variable, values)
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
-def solve_cached(config_json: str, spec_fields: tuple, setup_fields: tuple, capacity: int, variable: str):
+def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, capacity: int, variable: str):
     from lora_core.memory.solver import largest_fitting
 
-    return largest_fitting(
-        json.loads(config_json), _spec(spec_fields), TrainingSetup(*setup_fields), capacity, variable
-    )
+    return largest_fitting(json.loads(config_json), spec, setup, capacity, variable)
 
 
-def _spec(fields: tuple):
-    targets, r, dora = fields
-    return _memory_spec(targets, r, dora)
+def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
+    """Whether every method's activation model is in the core's cache (then no spinner is needed)."""
+    from lora_core.memory.series import methods_for
+    from lora_core.memory.trace import is_cached
 
-
-def traces_ready(config_json: str, spec_fields: tuple, setup_fields: tuple) -> bool:
-    """Whether every estimate below answers at once; asks the trace worker for the missing traces."""
-    from lora_core.memory.series import traces_ready as ready
-
-    return ready(json.loads(config_json), _spec(spec_fields), TrainingSetup(*setup_fields))
-
-
-@st.fragment(run_every=POLL_S)
-def trace_poller(config_json: str, spec_fields: tuple, setup_fields: tuple) -> None:
-    """Registered only while traces are pending: reruns the whole page once they are in (the ready page
-    registers no timed fragment, so a browser stops polling)."""
-    if traces_ready(config_json, spec_fields, setup_fields):
-        st.rerun(scope="app")
-
-
-def exact_parts(config: dict, spec, setup: TrainingSetup):
-    """Weights, gradients and optimizer states per GPU: exact counts that need no trace. Computing them first
-    also checks the targets against the model, so a typo shows its error at once and asks for no trace."""
-    from lora_core.memory.sharding import shard
-    from lora_core.memory.states import state_bytes
-
-    return shard(state_bytes(config, None if setup.method == "full" else spec, setup), setup)
-
-
-def pending_ui(parts) -> None:
-    """Shown while the traces run: what needs none."""
-    st.info(tr("memory.tracing"), icon=":material/hourglass_top:")
-    cols = st.columns(3)
-    for col, (name, value) in zip(
-        cols,
-        (("weights", parts.weights), ("gradients", parts.gradients), ("optimizer", parts.optimizer)),
-        strict=True,
-    ):
-        col.markdown(f"**{tr(f'memory.comp.{name}')}**: {tr('memory.gib', v=fmt_gib(value))}")
+    return all(is_cached(config, spec, setup.replace(method=m)) for m in methods_for(setup))
 
 
 # Option widgets bound to the URL show their codes as options (full / lora / qlora, preset / upload,
@@ -131,7 +106,7 @@ def model_ui() -> tuple[str, dict] | None:
     return upload.name, parse_config(upload.getvalue())
 
 
-def lora_ui() -> tuple:
+def lora_ui() -> LoraSpec:
     c1, c2, c3 = st.columns([2, 1, 1])
     targets = c1.text_input(
         tr("memory.targets"),
@@ -142,51 +117,65 @@ def lora_ui() -> tuple:
     )
     r = c2.number_input(tr("memory.rank"), 1, 4096, DEFAULT_RANK, key=keys.MEM_RANK, bind="query-params")
     dora = c3.checkbox(tr("memory.dora"), False, key=keys.MEM_DORA, bind="query-params")
-    return targets, int(r), bool(dora)
+    c1, c2 = st.columns([1, 2])
+    bias = c1.selectbox(
+        tr("memory.bias"), BIAS_CHOICES, key=keys.MEM_BIAS, bind="query-params", help=tr("memory.bias_help")
+    )
+    saved = c2.text_input(
+        tr("memory.save"), "", key=keys.MEM_SAVE, bind="query-params", help=tr("memory.save_help")
+    )
+    return memory_spec(targets, int(r), bool(dora), bias, saved)
 
 
-def setup_ui() -> tuple:
+def setup_ui() -> TrainingSetup:
+    """The training step, validated by TrainingSetup (a bad shared link lands in show_error)."""
     st.subheader(tr("memory.training_header"))
     c1, c2, c3 = st.columns(3)
     method = c1.radio(
         tr("memory.method"),
         METHODS,
-        index=METHODS.index(DEFAULT_SETUP[0]),
+        index=METHODS.index(DEFAULT.method),
         captions=[tr(f"memory.method.{m}") for m in METHODS],
         key=keys.MEM_METHOD,
         bind="query-params",
     )
     precision = c2.selectbox(
-        tr("memory.precision"), PRECISIONS, index=PRECISIONS.index(DEFAULT_SETUP[1]), key=keys.MEM_PRECISION, bind="query-params",
-        help=tr("memory.precision_help"),
+        tr("memory.precision"), PRECISIONS, index=PRECISIONS.index(DEFAULT.precision), key=keys.MEM_PRECISION,
+        bind="query-params", help=tr("memory.precision_help"),
     )  # fmt: skip
     optimizer = c3.selectbox(
-        tr("memory.optimizer"), OPTIMIZERS, index=OPTIMIZERS.index(DEFAULT_SETUP[2]), key=keys.MEM_OPTIMIZER,
+        tr("memory.optimizer"), OPTIMIZERS, index=OPTIMIZERS.index(DEFAULT.optimizer), key=keys.MEM_OPTIMIZER,
         bind="query-params",
     )  # fmt: skip
     c1, c2, c3, c4 = st.columns(4)
     batch = c1.number_input(
-        tr("memory.batch"), 1, 4096, DEFAULT_SETUP[3], key=keys.MEM_BATCH, bind="query-params"
+        tr("memory.batch"), 1, 4096, DEFAULT.batch, key=keys.MEM_BATCH, bind="query-params"
     )
     seq = c2.number_input(
-        tr("memory.seq"), 1, 1_048_576, DEFAULT_SETUP[4], step=128, key=keys.MEM_SEQ, bind="query-params"
+        tr("memory.seq"), 1, 1_048_576, DEFAULT.seq, step=128, key=keys.MEM_SEQ, bind="query-params"
     )
-    ckpt = c3.checkbox(tr("memory.ckpt"), DEFAULT_SETUP[5], key=keys.MEM_CKPT, bind="query-params")
+    ckpt = c3.checkbox(tr("memory.ckpt"), DEFAULT.grad_checkpointing, key=keys.MEM_CKPT, bind="query-params")
     attention = c4.radio(
-        tr("memory.attention"), ATTENTIONS, index=ATTENTIONS.index(DEFAULT_SETUP[6]), key=keys.MEM_ATTENTION, bind="query-params", horizontal=True,
-        help=tr("memory.attention_help"),
+        tr("memory.attention"), ATTENTIONS, index=ATTENTIONS.index(DEFAULT.attention), key=keys.MEM_ATTENTION,
+        bind="query-params", horizontal=True, help=tr("memory.attention_help"),
     )  # fmt: skip
     c1, c2 = st.columns(2)
-    gpus = c1.number_input(
-        tr("memory.gpus"), 1, 1024, DEFAULT_SETUP[7], key=keys.MEM_GPUS, bind="query-params"
-    )
+    gpus = c1.number_input(tr("memory.gpus"), 1, 1024, DEFAULT.gpus, key=keys.MEM_GPUS, bind="query-params")
     sharding = c2.selectbox(
-        tr("memory.sharding"), SHARDINGS, index=SHARDINGS.index(DEFAULT_SETUP[8]), key=keys.MEM_SHARDING,
+        tr("memory.sharding"), SHARDINGS, index=SHARDINGS.index(DEFAULT.sharding), key=keys.MEM_SHARDING,
         bind="query-params",
     )  # fmt: skip
-    # TrainingSetup's field order: method, precision, optimizer, batch, seq, grad_checkpointing, attention,
-    # gpus, sharding (the rest keep their defaults: double quantization on, CUDA kernels).
-    return (method, precision, optimizer, int(batch), int(seq), bool(ckpt), attention, int(gpus), sharding)
+    return TrainingSetup(
+        method=method,
+        precision=precision,
+        optimizer=optimizer,
+        batch=int(batch),
+        seq=int(seq),
+        grad_checkpointing=bool(ckpt),
+        attention=attention,
+        gpus=int(gpus),
+        sharding=sharding,
+    )
 
 
 def fmt_gib(n: int) -> str:
@@ -235,7 +224,7 @@ def components_ui(e, setup: TrainingSetup) -> None:
             st.caption(tr(f"memory.why.{name}", **fmt))
 
 
-def charts_ui(config_json, spec_fields, setup_fields, setup, estimates) -> None:
+def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates) -> None:
     from lora_core.memory.series import SEGMENTS, fits_on, segments
 
     method_names = {m: tr(f"memory.method.{m}") for m in estimates}
@@ -264,17 +253,15 @@ def charts_ui(config_json, spec_fields, setup_fields, setup, estimates) -> None:
     # Each curve is cached without the input it sweeps (the rank curve does not depend on the current rank,
     # nor the sequence curve on the current sequence length), so moving that input is a cache hit.
     with c1:
-        any_rank = (spec_fields[0], RANKS[0], spec_fields[2])
-        series = series_cached(config_json, any_rank, setup_fields, "rank", RANKS)
+        series = series_cached(config_json, replace(spec, r=RANKS[0]), setup, "rank", RANKS)
         labels = {
             "title": tr("memory.chart_rank_title"), "x": tr("memory.chart_rank_x"), "y": tr("memory.chart_y"),
             "card": tr("memory.card"), "current": tr("memory.current"),
         }  # fmt: skip
-        fig = curves_figure(list(RANKS), series, method_names, CARD_SIZES_GB, labels, current=spec_fields[1])
+        fig = curves_figure(list(RANKS), series, method_names, CARD_SIZES_GB, labels, current=spec.r)
         show_chart(fig, "memory-vs-rank", key="mem_chart_rank")
     with c2:
-        any_seq = astuple(replace(setup, seq=SEQS[0]))  # the curve's cache key, whatever the current seq
-        grid = series_cached(config_json, spec_fields, any_seq, "seq", SEQS)
+        grid = series_cached(config_json, spec, setup.replace(seq=SEQS[0]), "seq", SEQS)
         here = {m: e.device_total_bytes for m, e in estimates.items()}  # the current seq, computed above
         seqs, series = with_point(list(SEQS), grid, setup.seq, here)
         labels = {
@@ -286,8 +273,8 @@ def charts_ui(config_json, spec_fields, setup_fields, setup, estimates) -> None:
 
 
 def solver_inputs_ui() -> tuple[str, str]:
-    """The solver's GPU and variable. Drawn while traces are pending too: a bound widget that is not drawn
-    leaves the URL, and a link copied meanwhile would lose the student's choice."""
+    """The solver's GPU and variable. Drawn whenever the page has inputs (also when the estimate failed): a
+    bound widget that is not drawn leaves the URL, and a link copied meanwhile would lose the student's choice."""
     st.subheader(tr("memory.solver_header"))
     c1, c2 = st.columns(2)
     names = [g.name for g in GPUS]
@@ -300,13 +287,12 @@ def solver_inputs_ui() -> tuple[str, str]:
     return name, variable
 
 
-def solver_ui(config_json, spec_fields, setup_fields, setup) -> None:
-    name, variable = solver_inputs_ui()
+def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, name: str, variable: str) -> None:
     if variable == "rank" and setup.method == "full":
         st.info(tr("memory.solve_rank_full"))
         return
     card = gpu(name)
-    sol = solve_cached(config_json, spec_fields, setup_fields, card.bytes, variable)
+    sol = solve_cached(config_json, spec, setup, card.bytes, variable)
     fmt = {
         "var": tr(f"memory.var.{variable}"),
         "gpu": name,
@@ -321,24 +307,30 @@ def solver_ui(config_json, spec_fields, setup_fields, setup) -> None:
         st.success(tr("memory.solve_result", value=sol.value, **fmt))
 
 
-def results_ui(config_json: str, spec_fields: tuple, setup_fields: tuple, setup: TrainingSetup) -> None:
-    with st.spinner():
-        estimates = compare_cached(config_json, spec_fields, setup_fields)
+def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
+    config_json = json.dumps(config, sort_keys=True)
+    # Presets answer in a fraction of a second; an uploaded architecture's first trace takes a few seconds.
+    with st.spinner(None if traced_already(config, spec, setup) else tr("memory.tracing")):
+        estimates = compare_cached(config_json, spec, setup)
     current = estimates[setup.method]
     summary_ui(current, setup)
     components_ui(current, setup)
     try:
-        charts_ui(config_json, spec_fields, setup_fields, setup, estimates)
-        solver_ui(config_json, spec_fields, setup_fields, setup)
+        charts_ui(config_json, spec, setup, estimates)
+    except LoraLabError as exc:
+        show_error(exc)
+    name, variable = solver_inputs_ui()  # drawn once per run, from here on whatever happens
+    try:
+        solver_ui(config_json, spec, setup, name, variable)
     except LoraLabError as exc:
         show_error(exc)
 
 
-def snippet_ui(spec_fields: tuple, setup: TrainingSetup) -> None:
+def snippet_ui(spec: LoraSpec, setup: TrainingSetup) -> None:
     if setup.method != "full":  # the adapter these figures assume, to paste into a training script
         st.subheader(tr("memory.snippet_header"))
         st.caption(tr("memory.snippet_note", alpha=MEMORY_ALPHA))
-        st.code(_spec(spec_fields).peft_snippet(), language="python")
+        st.code(spec.peft_snippet(), language="python")
 
 
 def page() -> None:
@@ -346,26 +338,22 @@ def page() -> None:
     st.write(tr("memory.intro"))
     try:
         loaded = model_ui()
-        spec_fields = lora_ui()
-        setup_fields = setup_ui()
-        if loaded is None:
-            return
-        _source, config = loaded
-        config_json = json.dumps(config, sort_keys=True)
-        setup = TrainingSetup(*setup_fields)  # validates; a bad shared link lands in show_error
-        parts = exact_parts(config, _spec(spec_fields), setup)
-        # Never wait for a trace here: while one runs in the worker, show what needs none and poll.
-        if not traces_ready(config_json, spec_fields, setup_fields):
-            pending_ui(parts)
-            solver_inputs_ui()  # the answer comes with the traces
-            trace_poller(config_json, spec_fields, setup_fields)
-            snippet_ui(spec_fields, setup)
-            return
-        results_ui(config_json, spec_fields, setup_fields, setup)
+        spec = lora_ui()
+        setup = setup_ui()
+    except LoraLabError as exc:  # a bad shared link or upload: the inputs above stay usable
+        show_error(exc)
+        solver_inputs_ui()
+        return
+    if loaded is None:
+        solver_inputs_ui()
+        return
+    try:
+        results_ui(loaded[1], spec, setup)
     except LoraLabError as exc:
         show_error(exc)
+        solver_inputs_ui()
         return
-    snippet_ui(spec_fields, setup)
+    snippet_ui(spec, setup)
 
 
 page()

@@ -12,10 +12,6 @@ APP = str(ROOT / "app.py")
 
 # AppTest and the served app must show errors in full to the tests (visitors see none; see .streamlit/config.toml).
 os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
-# No start-up prewarm of traces (lora_ui/trace_pool.prewarm) in tests: every AppTest process and test server
-# would otherwise trace the gallery's models in the background while the suite runs on 2 cores. Tests that
-# need a trace ask for it; tests/test_memory_pending.py tests prewarm itself.
-os.environ.setdefault("LORA_LAB_TRACE_PREWARM", "0")
 
 
 @pytest.fixture

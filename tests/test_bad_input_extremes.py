@@ -5,16 +5,12 @@ extreme with an st.error naming the problem (that is the page working, not a cra
 EXPECTED_ERRORS is empty and a new one shows up here to be listed on purpose. Fit: Train is never pressed
 (the widgets only), in both of its modes.
 
-Memory traces run in the background worker; the Memory cases wait for them (until_traced), so the figures
-at the extremes (a 1,048,576-token sequence times a batch of 4096 on 1024 GPUs at rank 4096) are computed
-and shown, not only the "tracing" note. The first trace of the preset costs ~15 s on the 2-core machine,
-so those cases are marked slow."""
+The Memory cases compute and show the figures at the extremes (a 1,048,576-token sequence times a batch of
+4096 on 1024 GPUs at rank 4096) in the same run."""
 
 from __future__ import annotations
 
 import pytest
-
-from tests.pending import until_traced
 
 SMALL_MODEL = {"mem_preset": "qwen2.5-0.5b"}  # the smallest preset: the cheapest trace
 CASES = [
@@ -24,9 +20,7 @@ CASES = [
     pytest.param("fit", {}, id="fit-matrix"),
     pytest.param("fit", {"fit_mode": "regression"}, id="fit-regression"),
     *(
-        pytest.param(
-            "memory", {**SMALL_MODEL, "mem_solve_var": v}, id=f"memory-solve-{v}", marks=pytest.mark.slow
-        )
+        pytest.param("memory", {**SMALL_MODEL, "mem_solve_var": v}, id=f"memory-solve-{v}")
         for v in ("batch", "seq", "rank")
     ),
 ]
@@ -67,7 +61,6 @@ def set_all(at, end: str) -> None:
             if v is not None:
                 w.set_value(v)
         at.run()
-        until_traced(at)  # returns at once on pages without a pending trace
         assert_clean(at)
 
 
@@ -81,7 +74,7 @@ def errors(at) -> list[str]:
 
 @pytest.mark.parametrize(("page", "query"), CASES)
 def test_every_widget_at_its_max_then_min_then_default(app_test, page, query):
-    at = until_traced(app_test(page=page, query=query))
+    at = app_test(page=page, query=query)
     assert_clean(at)
     widgets = numeric(at)
     assert widgets, f"{page} draws no number_input or slider"

@@ -3,7 +3,6 @@
 import pytest
 
 from lora_ui import keys
-from tests.pending import until_traced
 
 QUERY = {"mem_preset": "qwen2.5-0.5b", "mem_seq": "256"}
 
@@ -19,7 +18,7 @@ def metric_values(at):
 
 
 def test_page_renders_and_reacts(app_test):
-    at = until_traced(app_test(page="memory", query=QUERY))
+    at = app_test(page="memory", query=QUERY)
     assert not at.exception, at.exception
     assert at.metric, "no metrics shown"
     before = metric_values(at)
@@ -34,7 +33,7 @@ def test_page_renders_and_reacts(app_test):
 
 
 def test_peft_snippet_matches_the_inputs_and_goes_away_for_full(app_test):
-    at = until_traced(app_test(page="memory", query={**QUERY, keys.MEM_RANK: "32"}))
+    at = app_test(page="memory", query={**QUERY, keys.MEM_RANK: "32"})
     assert not at.exception, at.exception
     snippets = [c.value for c in at.code if "LoraConfig(" in c.value]
     assert len(snippets) == 1 and "r=32" in snippets[0], snippets
@@ -43,7 +42,7 @@ def test_peft_snippet_matches_the_inputs_and_goes_away_for_full(app_test):
 
 
 def test_bad_targets_show_an_error_not_an_exception(app_test):
-    at = until_traced(app_test(page="memory", query=QUERY))
+    at = app_test(page="memory", query=QUERY)
     at.text_input(key="mem_targets").set_value("no_such_module").run()
     assert not at.exception, at.exception
     assert at.error, "expected a user-facing error"
@@ -51,13 +50,13 @@ def test_bad_targets_show_an_error_not_an_exception(app_test):
 
 @pytest.mark.parametrize("variable", ["batch", "seq", "rank"])
 def test_solver(app_test, variable):
-    at = until_traced(app_test(page="memory", query={**QUERY, "mem_solve_var": variable}))
+    at = app_test(page="memory", query={**QUERY, "mem_solve_var": variable})
     assert not at.exception, at.exception
     assert at.success or at.warning
 
 
 def test_telugu(app_test):
-    at = until_traced(app_test(page="memory", query=QUERY))
+    at = app_test(page="memory", query=QUERY)
     at.radio(key="lang").set_value("te").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "మెమరీ"
@@ -68,7 +67,7 @@ def test_telugu(app_test):
 
 @pytest.mark.parametrize("lang", ["en", "te"])
 def test_a_method_link_opens_with_that_method_in_either_language(app_test, lang):
-    at = until_traced(app_test(page="memory", query={**QUERY, keys.MEM_METHOD: "qlora", "lang": lang}))
+    at = app_test(page="memory", query={**QUERY, keys.MEM_METHOD: "qlora", "lang": lang})
     assert not at.exception, at.exception
     radio = at.radio(key=keys.MEM_METHOD)
     assert radio.value == "qlora"
@@ -81,7 +80,7 @@ def test_the_chosen_method_survives_the_language_switch(app_test):
     """The options are codes, so the Telugu run sees the same option (a translated option label would not
     match and Streamlit would reset the radio). The browser writes a bound value into the URL; AppTest
     does not, so the URL side is tests/browser/test_memory.py's."""
-    at = until_traced(app_test(page="memory", query=QUERY))
+    at = app_test(page="memory", query=QUERY)
     at.radio(key=keys.MEM_METHOD).set_value("qlora").run()
     at.radio(key="lang").set_value("te").run()
     assert not at.exception, at.exception
@@ -91,13 +90,13 @@ def test_the_chosen_method_survives_the_language_switch(app_test):
 
 @pytest.mark.parametrize(("key", "code"), [(keys.MEM_SOURCE, "upload"), (keys.MEM_SOLVE_VAR, "rank")])
 def test_other_coded_radios_restore_from_their_code(app_test, key, code):
-    at = until_traced(app_test(page="memory", query={**QUERY, key: code, "lang": "te"}))
+    at = app_test(page="memory", query={**QUERY, key: code, "lang": "te"})
     assert not at.exception, at.exception
     assert at.radio(key=key).value == code
 
 
 def test_a_translated_label_in_the_url_is_not_a_code(app_test):
-    at = until_traced(app_test(page="memory", query={**QUERY, keys.MEM_METHOD: "QLoRA"}))
+    at = app_test(page="memory", query={**QUERY, keys.MEM_METHOD: "QLoRA"})
     assert not at.exception, at.exception
     assert at.radio(key=keys.MEM_METHOD).value == "lora"  # the default
     assert any(f"“{keys.MEM_METHOD}”" in w.value for w in at.warning)  # and the note says so
@@ -113,13 +112,13 @@ def test_curves_cached_without_their_own_input_match_the_core(app_test):
     from lora_core.presets import load_preset
     from lora_core.spec import LoraSpec
 
-    at = until_traced(app_test(page="memory", query={**QUERY, "mem_seq": "300", "mem_rank": "32"}))
+    at = app_test(page="memory", query={**QUERY, "mem_seq": "300", "mem_rank": "32"})
     assert not at.exception, at.exception
     charts = {c.proto.spec and json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
               for c in at.get("plotly_chart")}  # fmt: skip
     config = load_preset("qwen2.5-0.5b")
     spec = LoraSpec(r=32, alpha=16, target_modules="all-linear")
-    setup = TrainingSetup("lora", "bf16", "adamw", 1, 300)
+    setup = TrainingSetup(method="lora", precision="bf16", optimizer="adamw", batch=1, seq=300)
     seqs = [128, 256, 300, 512, 1024, 2048, 4096, 8192]
     want = peak_series(config, spec, setup, "seq", seqs)
     (seq_chart,) = [c for t, c in charts.items() if "sequence" in t.lower()]

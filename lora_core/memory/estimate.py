@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lora_core.memory.setup import DTYPE_BYTES, TrainingSetup
 from lora_core.memory.sharding import shard
 from lora_core.memory.states import state_bytes
-from lora_core.memory.trace import live_model, request
+from lora_core.memory.trace import live_model
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -65,20 +65,15 @@ class MemoryEstimate:
         return "forward" if best == self.forward_peak_bytes else "backward"
 
 
-def estimate_ready(config: dict, spec, setup: TrainingSetup) -> bool:
-    """Whether estimate_memory(config, spec, setup) would answer without waiting for a trace; when not, its
-    trace is asked for in the background (trace.request). Without a trace executor it traces now: True."""
-    return request(config, None if setup.method == "full" else spec, setup)
-
-
 def estimate_memory(config: dict, spec, setup: TrainingSetup) -> MemoryEstimate:
     """Predicted memory of one training step of `config` with LoRA `spec` (ignored for full) and `setup`."""
     if setup.method == "full":
         spec = None
+    live = live_model(config, spec, setup)  # first: the state bytes read the models its trace built
     st = state_bytes(config, spec, setup)
     sh = shard(st, setup)
     r = spec.r if spec is not None else 1
-    phases = live_model(config, spec, setup).phases(setup.batch, setup.seq, r, sh.grad_fraction)
+    phases = live.phases(setup.batch, setup.seq, r, sh.grad_fraction)
     paged = sh.optimizer if setup.optimizer.startswith("paged") else 0
     resident = sh.weights + sh.optimizer - paged + sh.gathered
     # QLoRA: bitsandbytes dequantizes each NF4 weight to the compute dtype for its matmul (forward, and

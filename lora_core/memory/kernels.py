@@ -45,6 +45,31 @@ def patch_transformers_for_meta() -> None:
 
     find_packed_sequence_indices._lora_lab_meta_safe = True
     mu.find_packed_sequence_indices = find_packed_sequence_indices
+    _patch_moe_grouped_mm_for_meta()
+
+
+def _patch_moe_grouped_mm_for_meta() -> None:
+    """transformers 5.23 runs fused MoE experts (Mixtral) through torch's grouped_mm whenever torch has one
+    (transformers/integrations/moe.py `_can_use_grouped_mm`), but torch 2.13's meta kernel accepts only bf16
+    (torch/_meta_registrations.py, `_meta_grouped_mm_common`: "Expected inputs of BF16 type"), so an fp32 or
+    amp recipe could not be traced. For meta tensors of another dtype we take transformers' own fallback,
+    `grouped_mm_fallback` (same output (S, out) and the same saved input and weight for backward);
+    real tensors keep transformers' choice."""
+    try:
+        import transformers.integrations.moe as moe
+    except ImportError:  # pragma: no cover - a transformers without fused MoE experts
+        return
+    original = moe._can_use_grouped_mm
+    if getattr(original, "_lora_lab_meta_safe", False):
+        return
+
+    def _can_use_grouped_mm(input, weight, offs):
+        if isinstance(weight, torch.Tensor) and weight.is_meta and weight.dtype != torch.bfloat16:
+            return False
+        return original(input, weight, offs)
+
+    _can_use_grouped_mm._lora_lab_meta_safe = True
+    moe._can_use_grouped_mm = _can_use_grouped_mm
 
 
 def attention_kernel(device: str, compute_dtype: torch.dtype, dropout: float, has_mask: bool) -> str:

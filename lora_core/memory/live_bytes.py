@@ -1,10 +1,16 @@
-"""Live bytes of one traced training step: what is alive besides the weights after every op.
+"""One traced training step: every tensor storage it creates, when it is born and when Python frees it.
 
 Build the recipe's model on the meta device, run a forward to the loss and a backward under a
-TorchDispatchMode that adds every new tensor storage (deduplicated by storage, so views are free) and subtracts
-it when Python frees it. That gives, for every op, the activations autograd saved so far, the op's
-temporaries, and the gradients as backward creates them (tracked on their own, for sharding). trace.py fits
-these, traced at a few small shapes, as polynomials in b, s and r (`basis`).
+TorchDispatchMode that sees every new tensor storage (deduplicated by storage, so views are free) and, through
+a weak reference, the moment Python frees it. That gives, for every op, the activations autograd saved so far,
+the op's temporaries, and the gradients as backward creates them (marked, for sharding). trace.py turns the
+storages of one such step into exact polynomials in b, s and r.
+
+Speed (a Memory page change traces in the server, synchronously; docs/memory.md "Speed"): a meta-device op
+costs ~100 µs, most of it PyTorch's Python meta kernels (torch/_refs, torch/_prims_common). Identical inputs give
+identical outputs, and a transformer repeats the same ops on the same shapes in every layer, at both traced
+depths and in every recipe of one architecture, so `_MetaOps` remembers the output shapes of functional ops and
+answers again with `torch.empty_strided`: 3.3-4.7x less time per trace (benchmarks/trace_speed.py).
 """
 
 from __future__ import annotations
@@ -13,59 +19,212 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from lora_core.memory import recipe
 from lora_core.memory.setup import TrainingSetup
 
-
-def basis(b, s, r):
-    """The polynomial terms, vectorised over numpy arrays."""
-    b, s, r = (np.asarray(v, dtype=np.float64) for v in (b, s, r))
-    one = np.ones_like(b * s * r)
-    return np.stack([one, b * one, s * one, b * s, s * s * one, b * s * s, r * one, r * b * s], axis=-1)
+_META = torch.device("meta")
+# Distinct (op, input shapes) remembered. One recipe of one architecture uses ~100-300 (2 and 3 layers);
+# 100,000 covers every preset and recipe a class explores, at ~0.5 KB each (our measurement, docs/memory.md).
+_META_OPS_MAX = 100_000
 
 
-class _LiveBytes:
-    """A TorchDispatchMode that keeps the live total of storages created inside it, op by op."""
+def _schema_is_functional(func) -> bool:
+    """A functional op: mutates nothing and returns fresh tensors, none aliasing an input
+    (torch/_C FunctionSchema: is_mutable, alias_info), so its outputs depend on its inputs' metadata alone."""
+    schema = func._schema
+    return (
+        not schema.is_mutable
+        and len(schema.returns) > 0
+        and all(r.alias_info is None and str(r.type) == "Tensor" for r in schema.returns)
+    )
+
+
+def _meta_key(value):
+    """What a meta-device op's output shapes can depend on: tensor metadata and the non-tensor arguments."""
+    if isinstance(value, torch.Tensor):
+        if value.device != _META:
+            raise TypeError("not a meta tensor")
+        return (value.dtype, value.shape, value.stride(), value.storage_offset())
+    if isinstance(value, (list, tuple)):
+        return tuple(_meta_key(v) for v in value)
+    if value is None or isinstance(
+        value, (bool, int, float, str, torch.dtype, torch.device, torch.layout, torch.memory_format)
+    ):
+        return value
+    raise TypeError(f"unhashable argument {type(value).__name__}")
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v)
+
+
+class _MetaOps:
+    """Output metadata of functional meta-device ops, by input metadata (module-level, shared by every trace)."""
+
+    def __init__(self) -> None:
+        self.outputs: dict = {}
+        self.functional: dict = {}
+
+    def call(self, func, args, kwargs):
+        functional = self.functional.get(func)
+        if functional is None:
+            functional = self.functional[func] = _schema_is_functional(func)
+        if not functional:
+            return func(*args, **kwargs)
+        try:
+            key = (func, _meta_key(args), _meta_key(tuple(sorted(kwargs.items()))))
+        except TypeError:
+            return func(*args, **kwargs)
+        known = self.outputs.get(key)
+        if known is not None:
+            outs = [torch.empty_strided(shape, stride, dtype=dtype, device=_META) for dtype, shape, stride in known]
+            return outs[0] if len(outs) == 1 else tuple(outs)
+        out = func(*args, **kwargs)
+        outs = out if isinstance(out, tuple) else (out,)
+        inputs = {t.untyped_storage()._cdata for t in _tensors((args, kwargs))}
+        if any(isinstance(t, torch.Tensor) and t.untyped_storage()._cdata in inputs for t in outs):
+            # aliases an input although its schema says not (aten._unsafe_view): never remembered
+            self.functional[func] = False
+            return out
+        metas = []
+        for t in outs:
+            if not isinstance(t, torch.Tensor) or t.device != _META or t.storage_offset() != 0:
+                return out
+            again = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=_META)
+            if again.untyped_storage().nbytes() != t.untyped_storage().nbytes():
+                return out  # a storage larger than its view: not remembered, always computed
+            metas.append((t.dtype, tuple(t.shape), t.stride()))
+        if len(self.outputs) >= _META_OPS_MAX:
+            self.outputs.clear()
+        self.outputs[key] = tuple(metas)
+        return out
+
+
+META_OPS = _MetaOps()
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """The storages one traced step created, in order of birth."""
+
+    births: np.ndarray  # (storages,) int: index of the op after which each storage is first alive
+    deaths: np.ndarray  # (storages,) int: index of the first op after which it is gone (ops: alive to the end)
+    nbytes: np.ndarray  # (storages,) int: its size at the traced shape
+    grads: np.ndarray  # (storages,) bool: a parameter's .grad (kept after backward; sharded by ZeRO-2/3)
+    ops: int  # ops recorded
+    forward_end: int  # index of the op that produced the loss
+
+
+class _Recorder:
+    """A TorchDispatchMode that records the birth and death of every storage created inside it."""
 
     def __init__(self, known: set[int]):
-        from torch.utils._python_dispatch import TorchDispatchMode
-
         outer = self
 
         class Mode(TorchDispatchMode):
+            @classmethod
+            def _should_skip_dynamo(cls) -> bool:
+                # Our __torch_dispatch__ never runs under torch.compile; PyTorch's opt-out
+                # (torch/utils/_python_dispatch.py, TorchDispatchMode._should_skip_dynamo) saves a
+                # torch._disable_dynamo wrapper on every op.
+                return False
+
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                out = func(*args, **(kwargs or {}))
-                outer._record(out)
+                with torch._C.DisableTorchFunction():  # our bookkeeping is not traced (kernels.py's mode)
+                    out = META_OPS.call(func, args, kwargs or {})
+                    outer.record(out)
                 return out
 
         self.mode = Mode()
-        self.known = known
-        self.refs: dict[int, object] = {}  # storage key -> weakref (alive storages)
-        self.born: dict[int, tuple[int, int]] = {}  # storage key -> (op index, bytes), never removed
-        self.live = 0
-        self.timeline: list[int] = []
+        self.known = known  # storages that exist before the step (parameters, buffers)
+        self.alive: dict[int, int] = {}  # storage key -> index in births
+        self.refs: list[weakref.ref] = []
+        self.births: list[int] = []
+        self.deaths: list[int] = []
+        self.nbytes: list[int] = []
+        self.ops = 0
 
     def _free(self, key: int) -> None:
-        if self.refs.pop(key, None) is not None:
-            self.live -= self.born[key][1]
+        i = self.alive.pop(key, None)
+        if i is not None:
+            self.deaths[i] = self.ops  # gone before the next op's entry
 
-    def _record(self, out) -> None:
-        import torch
-        from torch.utils._pytree import tree_flatten
+    def _add(self, t: torch.Tensor) -> None:
+        st = t.untyped_storage()
+        key = st._cdata
+        if key in self.alive or key in self.known:
+            return
+        self.alive[key] = len(self.births)
+        self.births.append(self.ops)
+        self.deaths.append(-1)
+        self.nbytes.append(st.nbytes())
+        self.refs.append(weakref.ref(st, lambda _r, k=key: self._free(k)))
 
-        for t in tree_flatten(out)[0]:
-            if not isinstance(t, torch.Tensor):
-                continue
-            st = t.untyped_storage()
-            key = st._cdata
-            if key in self.refs or key in self.known:
-                continue
-            nbytes = st.nbytes()
-            self.live += nbytes
-            self.born[key] = (len(self.timeline), nbytes)
-            self.refs[key] = weakref.ref(st, lambda _r, k=key: self._free(k))
-        self.timeline.append(self.live)
+    def record(self, out) -> None:
+        if isinstance(out, torch.Tensor):
+            self._add(out)
+        elif isinstance(out, (tuple, list)):
+            for t in out:
+                if isinstance(t, torch.Tensor):
+                    self._add(t)
+                elif isinstance(t, (tuple, list)):
+                    self.record(t)
+        self.ops += 1
+
+
+def record_step(model, setup: TrainingSetup, b: int, s: int) -> StepRecord:
+    """Forward to the loss and backward of a meta-device recipe model: every storage it creates."""
+    from lora_core.memory.kernels import DeviceEmulation
+
+    params = list(model.parameters())
+    for p in params:
+        p.grad = None
+    known = {p.untyped_storage()._cdata for p in params}
+    known |= {buf.untyped_storage()._cdata for buf in model.buffers()}
+    rec = _Recorder(known)
+    emu = DeviceEmulation(setup.device, recipe.torch_dtype(setup.compute_dtype), setup.autocast)
+    input_ids = torch.zeros((b, s), dtype=torch.long, device=_META)  # (B, S)
+    with emu, rec.mode:
+        loss = recipe.forward_loss(model, input_ids, setup)
+        emu.end_forward()
+        forward_end = rec.ops - 1
+        emu.backward(loss)
+        del loss
+    # A freed storage's address can be reused by a later one: a gradient is the storage alive under its key.
+    grads = np.zeros(len(rec.births), dtype=bool)
+    for p in params:
+        if p.grad is not None and (i := rec.alive.get(p.grad.untyped_storage()._cdata)) is not None:
+            grads[i] = True
+    for p in params:
+        p.grad = None
+    deaths = np.asarray(rec.deaths, dtype=np.int64)
+    deaths[deaths < 0] = rec.ops
+    return StepRecord(
+        births=np.asarray(rec.births, dtype=np.int64),
+        deaths=deaths,
+        nbytes=np.asarray(rec.nbytes, dtype=np.int64),
+        grads=grads,
+        ops=rec.ops,
+        forward_end=forward_end,
+    )
+
+
+def per_op(record: StepRecord, values: np.ndarray) -> np.ndarray:
+    """Sum of `values` (one row per storage, any trailing shape) over the storages alive after each op."""
+    delta = np.zeros((record.ops + 1, *values.shape[1:]), dtype=values.dtype)
+    np.add.at(delta, record.births, values)
+    np.subtract.at(delta, record.deaths, values)
+    return np.cumsum(delta[:-1], axis=0)
 
 
 @dataclass(frozen=True)
@@ -78,32 +237,8 @@ class Trace:
 
 
 def trace_step(model, setup: TrainingSetup, b: int, s: int) -> Trace:
-    """Forward to the loss and backward of a meta-device recipe model; what is alive after every op."""
-    import torch
-
-    from lora_core.memory.kernels import DeviceEmulation
-
-    params = list(model.parameters())
-    for p in params:
-        p.grad = None
-    known = {p.untyped_storage()._cdata for p in params}
-    known |= {buf.untyped_storage()._cdata for buf in model.buffers()}
-    tracker = _LiveBytes(known)
-    emu = DeviceEmulation(setup.device, recipe.torch_dtype(setup.compute_dtype), setup.autocast)
-    input_ids = torch.zeros((b, s), dtype=torch.long, device="meta")  # (B, S)
-    with emu, tracker.mode:
-        loss = recipe.forward_loss(model, input_ids, setup)
-        emu.end_forward()
-        forward_end = len(tracker.timeline) - 1
-        emu.backward(loss)
-        del loss
-    live = np.asarray(tracker.timeline, dtype=np.float64)
-    grads = np.zeros_like(live)
-    for p in params:
-        if p.grad is not None:
-            key = p.grad.untyped_storage()._cdata
-            if key in tracker.born:
-                op, nbytes = tracker.born[key]
-                grads[op] += nbytes
-        p.grad = None
-    return Trace(live=live, grads=np.cumsum(grads), forward_end=forward_end)
+    """Live bytes after every op of one step at this very shape (the tests' direct reference)."""
+    rec = record_step(model, setup, b, s)
+    live = per_op(rec, rec.nbytes).astype(np.float64)
+    grads = per_op(rec, np.where(rec.grads, rec.nbytes, 0)).astype(np.float64)
+    return Trace(live=live, grads=grads, forward_end=rec.forward_end)

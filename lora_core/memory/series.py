@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from lora_core.memory.estimate import MemoryEstimate, estimate_memory, estimate_ready
+from lora_core.memory.estimate import MemoryEstimate, estimate_memory
 from lora_core.memory.gpus import GPUS, Gpu
 from lora_core.memory.setup import TrainingSetup
 
@@ -15,16 +15,6 @@ SEGMENTS = ("base_weights", "adapters", "optimizer", "live", "overhead")
 
 def methods_for(setup: TrainingSetup) -> tuple[str, ...]:
     return ("full", "lora", "qlora") if setup.device == "cuda" else ("full", "lora")
-
-
-def traces_ready(config: dict, spec, setup: TrainingSetup) -> bool:
-    """Whether compare_methods, peak_series and largest_fitting of these inputs answer without waiting for an
-    activation trace. The traces are keyed by architecture, spec (not its rank) and recipe (not batch, seq,
-    GPUs, sharding or optimizer; trace._key), so one trace per method covers every curve and search here.
-    Missing traces are asked for in the background (all at once, so they queue together); without a trace
-    executor they are traced now and the answer is True."""
-    asked = [estimate_ready(config, spec, setup.replace(method=m)) for m in methods_for(setup)]
-    return all(asked)
 
 
 def compare_methods(config: dict, spec, setup: TrainingSetup) -> dict[str, MemoryEstimate]:

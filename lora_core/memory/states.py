@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from lora_core.cache import BoundedCache
 from lora_core.memory import recipe
 from lora_core.memory.setup import DTYPE_BYTES, TrainingSetup
 
@@ -39,10 +40,15 @@ class ParamInfo:
     trainable: bool
     adapter: bool  # a LoRA/DoRA tensor (lora_A, lora_B, lora_magnitude_vector, lora_embedding_*)
     quantizable: bool  # a Linear/Conv1D weight bitsandbytes would pack to NF4 under QLoRA
+    count: int = 1  # how many tensors this one stands for: the last built layer's stand for the layers not built
 
     @property
     def nbytes(self) -> int:
         return self.numel * DTYPE_BYTES[self.dtype]
+
+    @property
+    def total_bytes(self) -> int:
+        return self.count * self.nbytes
 
 
 @dataclass(frozen=True)
@@ -75,18 +81,18 @@ def optimizer_state_bytes(infos: list[ParamInfo], optimizer: str) -> int:
     if (
         optimizer == "adamw"
     ):  # exp_avg + exp_avg_sq, zeros_like(param): the param's dtype (torch/optim/adam.py)
-        return sum(2 * p.nbytes for p in train)
+        return sum(2 * p.total_bytes for p in train)
     if optimizer == "sgd-momentum":  # momentum_buffer = clone(grad) (torch/optim/sgd.py)
-        return sum(p.nbytes for p in train)
+        return sum(p.total_bytes for p in train)
     if optimizer == "sgd":
         return 0
     total, any8 = 0, False  # adamw-8bit / paged-adamw-8bit
     for p in train:
         if p.numel < BNB_MIN_8BIT_SIZE:
-            total += 2 * 4 * p.numel
+            total += p.count * 2 * 4 * p.numel
         else:
             any8 = True
-            total += 2 * p.numel + 2 * 4 * math.ceil(p.numel / BNB_BLOCK)
+            total += p.count * (2 * p.numel + 2 * 4 * math.ceil(p.numel / BNB_BLOCK))
     return total + (BNB_QMAP_BYTES if any8 else 0)
 
 
@@ -96,7 +102,8 @@ def optimizer_temp_bytes(infos: list[ParamInfo], setup: TrainingSetup) -> int:
     CUDA default is the foreach path: per (device, dtype) group `exp_avg_sq_sqrt = _foreach_sqrt(...)`, a
     copy of the group's exp_avg_sq, alive until the next group's copy replaces it. CPU uses the single-tensor
     loop: `denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)` holds sqrt and the quotient (2 x the param)
-    while the previous parameter's denom is still bound. SGD and bitsandbytes update in place.
+    while the previous parameter's denom is still bound. SGD and bitsandbytes update in place. (The largest
+    pair of neighbours is the same in the built layers as in the whole model: its layers repeat.)
     """
     if setup.optimizer != "adamw":
         return 0
@@ -109,7 +116,7 @@ def optimizer_temp_bytes(infos: list[ParamInfo], setup: TrainingSetup) -> int:
         return best
     groups: dict[str, int] = {}
     for p in train:
-        groups[p.dtype] = groups.get(p.dtype, 0) + p.nbytes
+        groups[p.dtype] = groups.get(p.dtype, 0) + p.total_bytes
     sizes = list(groups.values())
     return max((sizes[i] + (sizes[i - 1] if i else 0) for i in range(len(sizes))), default=0)
 
@@ -141,52 +148,97 @@ def _quantizable_names(model) -> set[str]:
     return found
 
 
+# Layers built to read the parameters off: a model's layers are identical, except that the first may own
+# shared tensors (T5's relative attention bias); so of 3 built layers the third stands for every layer past
+# the second.
+_BUILT_LAYERS = 3
+_RANK_SCALED = re.compile("lora_A|lora_B|lora_embedding_A|lora_embedding_B")  # (r, in) and (out, r)
+# Parameter lists of built models (rank 1), by config, spec and method/precision: a few hundred ParamInfo
+# each; 64 covers every recipe a class explores at once (our measurement: ~30 distinct per page visit).
+_BUILT: BoundedCache[tuple[ParamInfo, ...]] = BoundedCache(64)
+
+
+def _built_key(config: dict, spec, setup: TrainingSetup) -> str:
+    from dataclasses import asdict
+
+    sp = None
+    if spec is not None and setup.method != "full":
+        sp = asdict(spec)
+        sp["r"] = 1
+    st = {"method": setup.method, "precision": setup.precision}
+    return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
+
+
+def model_infos(model, setup: TrainingSetup, r: int) -> tuple[ParamInfo, ...]:
+    """Every parameter of a built recipe model, adapters counted at rank 1 (the model's own rank is r)."""
+    quant = _quantizable_names(model) if setup.method == "qlora" else set()
+    return tuple(
+        ParamInfo(
+            name=name,
+            numel=p.numel() // r if _RANK_SCALED.search(name) else p.numel(),
+            dtype=str(p.dtype).removeprefix("torch."),
+            trainable=p.requires_grad,
+            adapter="lora_" in name,
+            quantizable=id(p) in quant and not p.requires_grad,
+        )
+        for name, p in model.named_parameters()
+    )
+
+
+def remember_model(config: dict, spec, setup: TrainingSetup, model) -> None:
+    """Keep the parameters of a recipe model someone built anyway (the activation trace builds the same
+    models), so that the state bytes need no build of their own."""
+    key = _built_key(config, spec, setup)
+    if key not in _BUILT:
+        r = spec.r if spec is not None and setup.method != "full" else 1
+        _BUILT.put(key, model_infos(model, setup, r))
+
+
+def _infos_at(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]:
+    """The parameters (rank 1) of the recipe model built from `config` as it is, all its layers."""
+    key = _built_key(config, spec, setup)
+    infos = _BUILT.get(key)
+    if infos is None:
+        if spec is not None and setup.method != "full":
+            spec = replace(spec, r=1)
+        infos = model_infos(recipe.build_training_model(config, spec, setup, device="meta"), setup, 1)
+        _BUILT.put(key, infos)
+    return infos
+
+
 @lru_cache(maxsize=16)
 def _param_infos(key: str) -> tuple[ParamInfo, ...]:
+    """The recipe model's parameters at rank 1, read off a model of at most 3 layers: a 70B model's 80
+    layers take seconds to build and adapt on the meta device, 3 take milliseconds. The tensors a third layer
+    adds to a 2-layer model stand for the real model's layers 3..L (tests/test_memory_states_depth.py checks
+    this against full-depth builds of every preset)."""
+    from lora_core.spec import LoraSpec
+
     data = json.loads(key)
-    from lora_core.memory.trace import spec_from_dict
-
     setup = TrainingSetup(**data["setup"])
-    model = recipe.build_training_model(data["config"], spec_from_dict(data["spec"]), setup, device="meta")
-    quant = _quantizable_names(model) if setup.method == "qlora" else set()
-    out = []
-    for name, p in model.named_parameters():
-        out.append(
-            ParamInfo(
-                name=name,
-                numel=p.numel(),
-                dtype=str(p.dtype).removeprefix("torch."),
-                trainable=p.requires_grad,
-                adapter="lora_" in name,
-                quantizable=id(p) in quant and not p.requires_grad,
-            )
-        )
-    return tuple(out)
-
-
-_RANK_SCALED = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B")
-_RANK_SCALED_RE = re.compile("|".join(_RANK_SCALED))
+    config, spec = data["config"], LoraSpec.from_dict(data["spec"])
+    layers = recipe.layer_count(config)
+    if layers <= _BUILT_LAYERS:
+        return _infos_at(config, spec, setup)
+    built = _infos_at(recipe.with_layers(config, _BUILT_LAYERS), spec, setup)
+    fewer = {p.name for p in _infos_at(recipe.with_layers(config, _BUILT_LAYERS - 1), spec, setup)}
+    repeat = layers - _BUILT_LAYERS + 1
+    return tuple(p if p.name in fewer else replace(p, count=repeat) for p in built)
 
 
 def param_infos(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]:
-    """Every parameter of the recipe's model. The model is built once at rank 1 (cached); lora_A (r, in) and
-    lora_B (out, r) are linear in r, so other ranks scale those tensors (DoRA's magnitude does not scale).
-    The exactness tests run at r=4 and so check the scaling too."""
-    from dataclasses import asdict
-
-    st = {k: v for k, v in asdict(setup).items() if k in ("method", "precision")}
-    sp = asdict(spec) if spec is not None and setup.method != "full" else None
-    r = 1
-    if sp is not None:
-        r, sp["r"] = sp["r"], 1
-    base = _param_infos(json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list))
+    """Every parameter of the recipe's model. Read off at rank 1 (cached); lora_A (r, in) and lora_B (out, r)
+    are linear in r, so other ranks scale those tensors (DoRA's magnitude does not scale). The exactness
+    tests run at r=4 and so check the scaling too."""
+    base = _param_infos(_built_key(config, spec, setup))
+    r = spec.r if spec is not None and setup.method != "full" else 1
     if r == 1:
         return base
     # Built directly rather than with dataclasses.replace (~10 x slower; a Memory page rerun at a new rank
     # rescales a few hundred adapters this way).
     return tuple(
-        ParamInfo(p.name, p.numel * r, p.dtype, p.trainable, p.adapter, p.quantizable)
-        if _RANK_SCALED_RE.search(p.name)
+        ParamInfo(p.name, p.numel * r, p.dtype, p.trainable, p.adapter, p.quantizable, p.count)
+        if _RANK_SCALED.search(p.name)
         else p
         for p in base
     )
@@ -209,18 +261,22 @@ def state_bytes(config: dict, spec, setup: TrainingSetup) -> StateBytes:
 
 @lru_cache(maxsize=32)  # keys hold the config (an upload is at most 1 MB): 32 bounds the cache
 def _state_bytes(key: str) -> StateBytes:
-    from lora_core.memory.trace import spec_from_dict
+    from lora_core.spec import LoraSpec
 
     data = json.loads(key)
-    config, spec, setup = data["config"], spec_from_dict(data["spec"]), TrainingSetup(**data["setup"])
-    infos = list(param_infos(config, spec, setup))
+    config, spec, setup = data["config"], LoraSpec.from_dict(data["spec"]), TrainingSetup(**data["setup"])
+    return aggregate(list(param_infos(config, spec, setup)), setup)
+
+
+def aggregate(infos: list[ParamInfo], setup: TrainingSetup) -> StateBytes:
+    """The state bytes of a parameter list (each tensor `count` times)."""
     weights = 0
     for p in infos:
-        weights += nf4_bytes(p.numel, setup.double_quant) if p.quantizable else p.nbytes
+        weights += p.count * (nf4_bytes(p.numel, setup.double_quant) if p.quantizable else p.nbytes)
     trainable = [p for p in infos if p.trainable]
-    grads = sum(p.nbytes for p in trainable)
+    grads = sum(p.total_bytes for p in trainable)
     param_bytes = DTYPE_BYTES[setup.param_dtype]
-    total_params = sum(p.numel for p in infos)
+    total_params = sum(p.count * p.numel for p in infos)
     per_layer: dict[str, int] = {}
     root = 0
     for p in infos:
@@ -232,15 +288,15 @@ def _state_bytes(key: str) -> StateBytes:
             root += b
     return StateBytes(
         weights_bytes=weights,
-        adapter_bytes=sum(p.nbytes for p in infos if p.adapter),
+        adapter_bytes=sum(p.total_bytes for p in infos if p.adapter),
         gradients_bytes=grads,
         optimizer_bytes=optimizer_state_bytes(infos, setup.optimizer),
         optimizer_temp_bytes=optimizer_temp_bytes(infos, setup),
         # PEFT save_pretrained writes the trainable tensors (adapters, trained biases, modules_to_save) as
         # stored; a full fine-tune saves every parameter. safetensors' JSON header (a few KB) is ignored.
-        checkpoint_bytes=grads if setup.method != "full" else sum(p.nbytes for p in infos),
-        full_checkpoint_bytes=sum(p.numel for p in infos if not p.adapter) * param_bytes,
-        trainable_params=sum(p.numel for p in trainable),
+        checkpoint_bytes=grads if setup.method != "full" else sum(p.total_bytes for p in infos),
+        full_checkpoint_bytes=sum(p.count * p.numel for p in infos if not p.adapter) * param_bytes,
+        trainable_params=sum(p.count * p.numel for p in trainable),
         total_params=total_params,
         largest_quantized_params=max((p.numel for p in infos if p.quantizable), default=0),
         layer_param_bytes=max(per_layer.values(), default=0),

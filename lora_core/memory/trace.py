@@ -1,80 +1,175 @@
-"""Live bytes of one forward + backward, traced on the meta device and fitted as polynomials in b, s and r.
+"""Live bytes of one forward + backward as exact polynomials in the batch b, sequence s and rank r.
 
-How (no GPU, no real memory): live_bytes.trace_step runs the recipe's model on the meta device, with 2 and 3
-layers, at a few small shapes, and records the bytes alive besides the weights after every op.
+A tensor's size is a product of its dimensions, and in a training step each dimension is a model constant
+or b, s, r, b·s, s+1 ... (hidden states (B, S, H); eager attention (B, H, S, S); LoRA's x·A (B, S, r); the
+causal-LM loss pads its labels to (B, S+1)). So every storage's size is a polynomial in (b, s, r) with integer
+coefficients, and one traced step at a well-chosen shape determines it: trace at b, s and r equal to primes
+that no model constant is a multiple of (`_point`), and factor each storage's byte count by them (`_factor`):
+1009 · 457 · 4096 · 2 bytes can only be b · s · (4096 · 2). Summing the polynomials of the storages alive after
+each op gives that op's live bytes for every (b, s, r) at once, exactly: no fitting.
 
-Every op's live bytes are a polynomial in the batch b, sequence s and rank r with the basis
-{1, b, s, b·s, s², b·s², r, r·b·s} (embeddings, hidden states and logits are b·s; eager attention b·s²;
-rotary tables s; the loss's padded labels b·(s+1); LoRA's x·A is b·s·r and its weights r). Eight traced
-shapes determine the coefficients exactly; tests/test_memory_activations.py checks the fit against an
-untraced shape. Layers are identical, so the live bytes of the real L-layer model are extrapolated linearly
-from the 2- and 3-layer traces (checked against a full-depth trace in the tests). Results are cached per
-(config, spec, recipe), and traces run in a worker process when the app gives one (request, trace_in).
+Two depths (2 and 3 layers) give the per-layer growth; layers are identical, so the real L-layer model's
+phases are extrapolated linearly (checked against a full-depth trace in tests/test_memory_activations.py).
+A preset's model needs one trace per depth: tests/test_memory_trace_exact.py checks every preset's factoring
+against a second shape. A config nobody has checked (an upload) is traced at a second shape as well, and
+each storage's polynomial must give its size there to the byte; if the first shape's primes happen to divide
+a constant of that model, the second shape's factoring (checked against the first) is used; if neither
+holds, the estimate says so instead of guessing. docs/memory.md ("Activations: one trace, exact
+polynomials") compares this with fitting polynomials to many traces, which this replaced.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
-import time
-from collections import OrderedDict
-from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import cache
 
 import numpy as np
 
+from lora_core.cache import BoundedCache
+from lora_core.errors import LoraLabError
 from lora_core.memory import recipe
-from lora_core.memory.live_bytes import Trace, basis, trace_step
+from lora_core.memory.live_bytes import StepRecord, per_op, record_step
 from lora_core.memory.setup import TrainingSetup
 
-_log = logging.getLogger(__name__)
-
-# Traced shapes (b, s, r): b >= 2 so batch-1 views cannot differ from the general case; s a multiple of 8.
-# The grid b in {2, 3} x s in {8, 16, 24} fixes the six (b, s) terms; two points at r=4 fix the rank terms.
-_POINTS = ((2, 8, 2), (3, 8, 2), (2, 16, 2), (3, 16, 2), (2, 24, 2), (3, 24, 2), (2, 8, 4), (3, 16, 4))
-_POINTS_FULL = _POINTS[:6]  # full fine-tuning has no rank
-_TERMS = 8
-_LAYERS = (2, 3)
-_CACHE = 32  # a fitted model is ~0.5 MB of coefficients (3-layer traces); 32 bounds it at ~16 MB
-
+_LAYERS = (2, 3)  # traced depths
+# The traced shapes: b and r primes above any head count or small dimension; s a prime whose neighbours s - 1
+# and s + 1 (the causal-LM loss pads labels to s + 1, T5 shifts decoder inputs to s - 1) have large prime
+# factors too, so that none of them can be confused with a model constant (a vocabulary of 32,000 is a multiple
+# of 500 = 499 + 1, which rules out 499). s stays below the learned position tables of encoders (BERT's 512
+# positions, RoBERTa's 514 with its offset of 2). Two shapes, so that each can check the other.
+_B = (1009, 1013)
+_R = (1021, 1031)
+_SEQ_LIMIT = 460
+_POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
+_CACHE = 64  # live-bytes models kept: each is ~100-300 KB of coefficients (3-layer traces; our measurement)
 
 # Phases reported by LiveModel.phases, in this order.
 PHASES = ("forward_peak", "forward_end", "backward_peak", "backward_end")
 
 
+def _largest_prime_factor(n: int) -> int:
+    p, largest = 2, 1
+    while p * p <= n:
+        while n % p == 0:
+            n, largest = n // p, p
+        p += 1
+    return max(largest, n)
+
+
+@cache
+def _seq_primes(limit: int) -> tuple[int, int]:
+    """Two primes s <= limit whose neighbours s - 1 and s + 1 have the largest prime factors (317 and 283:
+    316 = 4 · 79, 318 = 6 · 53, 282 = 6 · 47, 284 = 4 · 71)."""
+
+    def score(s: int) -> int:
+        return min(_largest_prime_factor(s - 1), _largest_prime_factor(s + 1))
+
+    primes = [s for s in range(5, limit + 1) if _largest_prime_factor(s) == s]
+    if len(primes) < 2:
+        raise LoraLabError(f"the model allows sequences of at most {limit + 2} tokens; too short to trace")
+    best = sorted(primes, key=lambda s: (score(s), s), reverse=True)
+    return best[0], best[1]
+
+
+def _point(config: dict, which: int) -> tuple[int, int, int]:
+    """The traced (b, s, r) number `which` (0 or 1) for this config."""
+    limit = _SEQ_LIMIT
+    for key in _POSITION_KEYS:
+        if isinstance(config.get(key), int) and config[key] > 0:
+            limit = min(limit, config[key] - 2)  # RoBERTa-style position ids start at padding_idx + 1
+    return _B[which], _seq_primes(limit)[which], _R[which]
+
+
+def _multiplicity(n: int, p: int) -> tuple[int, int]:
+    k = 0
+    while n % p == 0:
+        n //= p
+        k += 1
+    return k, n
+
+
+def _factor(nbytes: int, point: tuple[int, int, int]) -> dict[tuple[int, int, int], int]:
+    """nbytes = c · b^i · r^k · s^j · (s+1)^m · (s-1)^n at the traced point -> {(i, j, k): coefficient},
+    the powers of s + 1 and s - 1 expanded into powers of s."""
+    if nbytes == 0:
+        return {}
+    b, s, r = point
+    i, rest = _multiplicity(nbytes, b)
+    k, rest = _multiplicity(rest, r)
+    j, rest = _multiplicity(rest, s)
+    m, rest = _multiplicity(rest, s + 1)
+    n, rest = _multiplicity(rest, s - 1)
+    in_s = {j: rest}  # power of s -> coefficient
+    for shift, times in ((1, m), (-1, n)):
+        for _ in range(times):  # multiply by (s + shift)
+            nxt: dict[int, int] = {}
+            for e, c in in_s.items():
+                nxt[e + 1] = nxt.get(e + 1, 0) + c
+                nxt[e] = nxt.get(e, 0) + shift * c
+            in_s = nxt
+    return {(i, e, k): c for e, c in in_s.items() if c}
+
+
+def _evaluate(poly: dict[tuple[int, int, int], int], point: tuple[int, int, int]) -> int:
+    b, s, r = point
+    return sum(c * b**i * s**j * r**k for (i, j, k), c in poly.items())
+
+
+def _undominated(live: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """The rows (ops) whose live bytes can be the largest for some b, s, r >= 1 and gradient fraction in [0, 1].
+
+    Every monomial is positive there, and the bytes are linear in the fraction, so an op whose coefficients
+    (fully sharded and not) are all at most another op's can never be the peak: dropping it is exact."""
+    rows = np.unique(np.concatenate([live, live - grads], axis=1), axis=0)  # (ops, 2 * terms), no repeats
+    rows = rows[np.argsort(-rows.sum(axis=1), kind="stable")]
+    kept: list[np.ndarray] = []
+    for row in rows:
+        if not kept or not (np.stack(kept) >= row).all(axis=1).any():
+            kept.append(row)
+    out = np.stack(kept)
+    t = live.shape[1]
+    return np.stack([out[:, :t], out[:, :t] - out[:, t:]], axis=1)  # (kept, 2, terms): live, grads
+
+
 @dataclass(frozen=True)
 class LiveModel:
-    """Coefficients of every op's live bytes (and gradient bytes) at depths 2 and 3."""
+    """Each phase's candidate peaks as polynomials, at depths 2 and 3.
 
-    live: tuple[np.ndarray, np.ndarray]  # (ops_L, _TERMS) per traced depth
-    grads: tuple[np.ndarray, np.ndarray]
-    forward_end: tuple[int, int]
+    terms[t] = (i, j, k) is the monomial b^i s^j r^k. peaks[d][p] has shape (ops, 2, terms): for the ops of
+    phase PHASES[p] at depth _LAYERS[d] that can be its largest, the coefficients of the live bytes and of the
+    gradient bytes among them (ops that can never be the largest are dropped: `_undominated`)."""
+
+    terms: tuple[tuple[int, int, int], ...]
+    peaks: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
     layers: int  # the real depth
+
+    def basis(self, b: int, s: int, r: int) -> np.ndarray:
+        return np.array([float(b) ** i * float(s) ** j * float(r) ** k for i, j, k in self.terms])
 
     def phases(self, b: int, s: int, r: int, grad_fraction: float = 1.0) -> dict[str, float]:
         """Live bytes (besides weights and optimizer state) at each phase, for the real depth.
 
         grad_fraction < 1 models sharded gradients (ZeRO-2/3: each GPU keeps 1/N of them).
         """
-        x = basis(b, s, r)
+        x = self.basis(b, s, r)
         per_depth = []
-        for live, grads, f in zip(self.live, self.grads, self.forward_end, strict=True):
-            y = live @ x - (1.0 - grad_fraction) * (grads @ x)
-            per_depth.append(np.array([y[: f + 1].max(), y[f], y[f + 1 :].max(), y[-1]]))
+        for candidates in self.peaks:
+            per_depth.append(
+                np.array([(c[:, 0] @ x - (1.0 - grad_fraction) * (c[:, 1] @ x)).max() for c in candidates])
+            )
         l2, l3 = per_depth
         # Identical layers: each phase's peak grows by the same amount per layer (checked in the tests).
         out = l2 + (self.layers - _LAYERS[0]) * (l3 - l2)
         return {name: float(max(v, 0.0)) for name, v in zip(PHASES, out, strict=True)}
 
 
-def _key(config: dict, spec, setup: TrainingSetup) -> str:
-    from dataclasses import asdict
-
+def cache_key(config: dict, spec, setup: TrainingSetup) -> str:
+    """What a live-bytes model depends on: the architecture, the adapter spec without its rank, the recipe."""
     sp = None
     if spec is not None and setup.method != "full":
         sp = asdict(spec)
-        sp["r"] = 1  # the rank is a variable of the fit, not of the cache key
+        sp["r"] = 1  # the rank is a variable of the polynomials, not of the cache key
     st = asdict(setup)
     for k in ("batch", "seq", "gpus", "sharding", "optimizer", "double_quant"):
         st.pop(k)
@@ -83,262 +178,107 @@ def _key(config: dict, spec, setup: TrainingSetup) -> str:
     return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
 
 
+CACHE: BoundedCache[LiveModel] = BoundedCache(_CACHE)
+
+
+def is_cached(config: dict, spec, setup: TrainingSetup) -> bool:
+    """Whether live_model of these inputs answers without tracing."""
+    return cache_key(config, spec, setup) in CACHE
+
+
 def live_model(config: dict, spec, setup: TrainingSetup) -> LiveModel:
-    """The fitted live-bytes model for this architecture, LoRA spec and recipe (cached)."""
-    return _live_model(_key(config, spec, setup))
-
-
-def spec_from_dict(sp: dict | None):
-    """A LoraSpec back from its asdict() form (cache keys are JSON)."""
-    from lora_core.spec import LoraSpec
-
-    if sp is None:
-        return None
-    sp = dict(sp)
-    if isinstance(sp["target_modules"], list):
-        sp["target_modules"] = tuple(sp["target_modules"])
-    sp["modules_to_save"] = tuple(sp["modules_to_save"])
-    return LoraSpec(**sp)
-
-
-# Where traces run. None: in this process. The app sets an executor (lora_ui/trace_pool.py) so that a trace, seconds
-# of Python holding the interpreter lock, runs in a worker process while the server keeps answering others.
-_EXECUTOR = None
-# Fitted models by key (most recently used last), traces submitted and not yet collected, and traces that
-# failed with the time they failed (so that `request` says "ready" and every estimate of that key raises the
-# error, until FAILED_TTL_S has passed and the next ask traces again).
-_DONE: OrderedDict[str, LiveModel] = OrderedDict()
-_RUNNING: dict[str, Future] = {}
-_FAILED: OrderedDict[str, tuple[float, BaseException]] = OrderedDict()
-_BREAKS: OrderedDict[str, int] = OrderedDict()  # worker deaths while tracing a key
-# Ours, for a shared classroom server: at most 8 traces queued for the one worker (each takes seconds; a
-# class exploring more combinations at once waits for a free place, polling); 8 failures remembered; a
-# failure answered for 60 s (every open poller of it sees the error; a passing failure heals within a
-# minute, like the fit workers' retry, lora_ui/fit_runner.py); a key whose trace killed the worker twice
-# is refused instead of respawning workers for every poll (an out-of-memory kill would repeat).
-_MAX_RUNNING = 8
-_MAX_FAILED = 8
-FAILED_TTL_S = 60.0
-_MAX_BREAKS = 2
-_FULL = object()  # _submit: the queue is full
-_LOCK = threading.Lock()
-
-
-def trace_in(executor) -> None:
-    """Run future traces in `executor` (a concurrent.futures.Executor; None: in this process)."""
-    global _EXECUTOR
-    _EXECUTOR = executor
-
-
-def executor():
-    """The executor traces run in (None: this process)."""
-    return _EXECUTOR
-
-
-def request(config: dict, spec, setup: TrainingSetup) -> bool:
-    """Ask for the live-bytes model of these inputs without waiting: True when `live_model` would answer at
-    once (cached, or its trace failed and it will raise), False while it is being traced elsewhere.
-
-    With an executor set, a missing model is submitted once (later calls see the same trace in flight);
-    without one (the CLI, plain tests) it is traced here and now, so the answer is always True."""
-    return request_key(_key(config, spec, setup))
-
-
-def _failure(key: str) -> BaseException | None:
-    """The error of a recent failed trace of `key` (caller holds _LOCK); an expired one is forgotten."""
-    entry = _FAILED.get(key)
-    if entry is None:
-        return None
-    failed_at, exc = entry
-    if time.monotonic() - failed_at > FAILED_TTL_S:
-        del _FAILED[key]
-        return None
-    return exc
-
-
-def _fail(key: str, exc: BaseException) -> None:
-    """Remember a failed trace (caller holds _LOCK)."""
-    _FAILED[key] = (time.monotonic(), exc)
-    _FAILED.move_to_end(key)
-    while len(_FAILED) > _MAX_FAILED:
-        _FAILED.popitem(last=False)
-
-
-def request_key(key: str) -> bool:
-    with _LOCK:
-        if key in _DONE or _failure(key) is not None:
-            return True
-        if key in _RUNNING:
-            return False
-    if _EXECUTOR is None:
-        _live_model(key)
-        return True
-    future = _submit(key, bounded=True)
-    if future is _FULL:
-        return False  # the queue is full: asked again on the caller's next poll
-    return future is None  # None: no worker to be had, so `live_model` traces here (the old path)
-
-
-def _submit(key: str, *, bounded: bool = False):
-    """Start the trace of `key` in the executor (once): its Future; None when the executor cannot take it;
-    _FULL when `bounded` and _MAX_RUNNING traces are queued already (checked under the same lock)."""
-    from concurrent.futures import BrokenExecutor
-
-    executor = _EXECUTOR
-    if executor is None:
-        return None
-    with _LOCK:
-        if key in _RUNNING:
-            return _RUNNING[key]
-        if bounded and len(_RUNNING) >= _MAX_RUNNING:
-            return _FULL
-        try:
-            future = executor.submit(fit_live_model, key)
-        except (BrokenExecutor, RuntimeError) as exc:  # no worker to be had (RuntimeError: shut down)
-            _log.warning("trace worker unavailable (%r): tracing in this process", exc)
-            return None
-        _RUNNING[key] = future
-    future.add_done_callback(lambda f, k=key: _collect(k, f))
-    return future
-
-
-def _broke(key: str) -> None:
-    """The worker died while tracing `key` (caller holds _LOCK): after _MAX_BREAKS, refuse the key."""
-    from lora_core.errors import LoraLabError
-
-    _BREAKS[key] = _BREAKS.get(key, 0) + 1
-    _BREAKS.move_to_end(key)
-    while len(_BREAKS) > _MAX_FAILED:
-        _BREAKS.popitem(last=False)
-    if _BREAKS[key] >= _MAX_BREAKS:
-        del _BREAKS[key]
-        _fail(
-            key,
-            LoraLabError(
-                "the trace worker stopped twice while tracing this model (out of memory?); try a smaller config"
-            ),
-        )
-
-
-def _collect(key: str, future: Future) -> None:
-    """A submitted trace ended: keep its model (or its error), whoever asked for it is still waiting or not."""
-    from concurrent.futures import BrokenExecutor, CancelledError
-
-    try:
-        model = future.result()
-    except CancelledError:  # stopped before it ran (the pool shut down): the next ask submits it again
-        with _LOCK:
-            if _RUNNING.get(key) is future:
-                del _RUNNING[key]
-        return
-    except BrokenExecutor:  # the worker died: the next ask tries once more, then the key is refused
-        with _LOCK:
-            if _RUNNING.get(key) is future:
-                del _RUNNING[key]
-                _broke(key)
-        return
-    except Exception as exc:  # the trace's own error (a bad architecture): every estimate raises it
-        with _LOCK:
-            if _RUNNING.get(key) is future:
-                del _RUNNING[key]
-            _fail(key, exc)
-        return
-    _store(key, model, future)
-
-
-def _store(key: str, model: LiveModel, future: Future | None = None) -> None:
-    with _LOCK:
-        if future is not None and _RUNNING.get(key) is future:
-            del _RUNNING[key]
-        _DONE[key] = model
-        _DONE.move_to_end(key)
-        while len(_DONE) > _CACHE:
-            _DONE.popitem(last=False)
-
-
-def _live_model(key: str) -> LiveModel:
-    """The cached model of `key`; a recent trace error raised again; otherwise wait for its trace (in flight
-    or submitted now) or trace here."""
-    from concurrent.futures import BrokenExecutor, CancelledError
-
-    with _LOCK:
-        if key in _DONE:
-            _DONE.move_to_end(key)
-            return _DONE[key]
-        failed = _failure(key)
-        future = _RUNNING.get(key)
-    if failed is not None:  # every reader of a failed key sees its error (not only the first)
-        raise failed
-    if future is None:
-        future = _submit(key)
-    if future is not None:
-        try:
-            model = future.result()
-        except (BrokenExecutor, CancelledError) as exc:  # the worker died mid-trace (killed, out of memory)
-            _log.warning("trace worker died (%r): tracing in this process", exc)
-        except Exception as exc:
-            with _LOCK:
-                _fail(key, exc)
-            raise
-        else:
-            _store(key, model, future)
-            return model
-    try:
-        model = fit_live_model(key)
-    except Exception as exc:
-        with _LOCK:
-            _fail(key, exc)
-        raise
-    _store(key, model)
+    """The live-bytes model for this architecture, adapter spec and recipe (cached; else traced now)."""
+    key = cache_key(config, spec, setup)
+    model = CACHE.get(key)
+    if model is None:
+        model = build_live_model(config, spec, setup)
+        CACHE.put(key, model)
     return model
 
 
 def clear_cache() -> None:
-    """Forget every fitted model, failed trace and trace in flight (tests; one still running is kept when
-    it ends, but a new ask submits it again)."""
-    with _LOCK:
-        _DONE.clear()
-        _FAILED.clear()
-        _RUNNING.clear()
-        _BREAKS.clear()
+    CACHE.clear()
 
 
-def fit_live_model(key: str) -> LiveModel:
-    """Trace and fit the live-bytes model for a cache key of `_key` (runs in a worker process or here)."""
+@cache
+def _preset_configs() -> frozenset[str]:
+    from lora_core.arch import canonical_json
+    from lora_core.presets import PRESETS, load_preset
 
-    data = json.loads(key)
-    config = data["config"]
-    setup = TrainingSetup(**data["setup"])
-    spec = spec_from_dict(data["spec"])
-    points = _POINTS_FULL if setup.method == "full" else _POINTS
-    a = np.stack([basis(b, s, r) for b, s, r in points])  # (points, terms)
-    cols = 6 if setup.method == "full" else _TERMS
-    lives, grads, fwds = [], [], []
+    return frozenset(canonical_json(load_preset(name)) for name in PRESETS)
+
+
+def is_checked_architecture(config: dict) -> bool:
+    """A preset: its factoring at the first traced shape is checked in the tests, so one trace per depth."""
+    from lora_core.arch import canonical_json
+
+    return canonical_json(config) in _preset_configs()
+
+
+def _record(config: dict, spec, setup: TrainingSetup, layers: int, point) -> StepRecord:
+    from lora_core.memory.states import remember_model
+
+    b, s, r = point
+    config, spec = recipe.with_layers(config, layers), recipe.with_rank(spec, r) if spec else None
+    model = recipe.build_training_model(config, spec, setup)
+    remember_model(config, spec, setup, model)  # the state bytes read the same model's parameters
+    return record_step(model, setup, b, s)
+
+
+def _polynomials(record: StepRecord, point, check: StepRecord | None, check_point) -> list[dict] | None:
+    """Each storage's polynomial from `record`; with `check`, None unless every one gives its size there."""
+    polys = [_factor(int(n), point) for n in record.nbytes]
+    if check is None:
+        return polys
+    same = (
+        check.ops == record.ops
+        and check.forward_end == record.forward_end
+        and np.array_equal(check.births, record.births)
+        and np.array_equal(check.deaths, record.deaths)
+    )
+    if not same:
+        raise LoraLabError(
+            "this model runs different operations at different sequence lengths; its activations cannot be "
+            "derived from one trace"
+        )
+    ok = all(_evaluate(p, check_point) == int(n) for p, n in zip(polys, check.nbytes, strict=True))
+    return polys if ok else None
+
+
+def build_live_model(config: dict, spec, setup: TrainingSetup, *, check: bool | None = None) -> LiveModel:
+    """Trace the recipe at depths 2 and 3 and derive every op's live bytes as polynomials.
+
+    check: also trace a second shape and require every storage's polynomial to give its size there (default:
+    for configs that are not presets)."""
+    if setup.method == "full":
+        spec = None
+    if check is None:
+        check = not is_checked_architecture(config)
+    first, second = _point(config, 0), _point(config, 1)
+    per_depth = []
     for layers in _LAYERS:
-        cfg = recipe.with_layers(config, layers)
-        traces: dict[tuple, Trace] = {}
-        for r in sorted({p[2] for p in points}):
-            model = recipe.build_training_model(cfg, recipe.with_rank(spec, r) if spec else None, setup)
-            for b, s, rr in points:
-                if rr == r:
-                    traces[(b, s, r)] = trace_step(model, setup, b, s)
-        ordered = [traces[p] for p in points]
-        n = len(ordered[0].live)
-        if any(len(t.live) != n or t.forward_end != ordered[0].forward_end for t in ordered):
-            raise RuntimeError("traced op sequences differ between shapes; cannot fit")
-        fit = []
-        for field in ("live", "grads"):
-            y = np.stack([getattr(t, field) for t in ordered])  # (points, ops)
-            design = a[:, :cols]
-            scale = np.abs(design).max(axis=0)  # column scaling: 1 and b*s^2 differ by 10^3
-            sol = np.linalg.solve(design / scale, y) / scale[:, None]  # (cols, ops): as many shapes as terms
-            coef = np.zeros((n, _TERMS))
-            # Every term counts whole bytes per element (e.g. 2*b*s*h for a bf16 (B, S, H) tensor), so the
-            # exact coefficients are integers; rounding removes the solver's floating-point noise, which
-            # b*s^2 would otherwise amplify at long sequences. The tests check an untraced shape exactly.
-            coef[:, :cols] = np.round(sol.T)
-            fit.append(coef)
-        lives.append(fit[0])
-        grads.append(fit[1])
-        fwds.append(ordered[0].forward_end)
-    return LiveModel(tuple(lives), tuple(grads), tuple(fwds), recipe.layer_count(config))
+        rec = _record(config, spec, setup, layers, first)
+        polys = _polynomials(rec, first, None, None)
+        if check:
+            other = _record(config, spec, setup, layers, second)
+            polys = _polynomials(rec, first, other, second) or _polynomials(other, second, rec, first)
+            if polys is None:
+                raise LoraLabError(
+                    "this model's tensor sizes are not products of its dimensions and the batch, sequence and "
+                    "rank; its activations cannot be derived exactly"
+                )
+        per_depth.append((rec, polys))
+    terms = sorted({t for _, polys in per_depth for p in polys for t in p})
+    index = {t: n for n, t in enumerate(terms)}
+    peaks = []
+    for rec, polys in per_depth:
+        coef = np.zeros((len(polys), len(terms)))  # (storages, terms)
+        for row, poly in enumerate(polys):
+            for t, c in poly.items():
+                coef[row, index[t]] = c
+        live = per_op(rec, coef)  # (ops, terms)
+        grads = per_op(rec, coef * rec.grads[:, None])
+        f = rec.forward_end
+        spans = (slice(0, f + 1), slice(f, f + 1), slice(f + 1, rec.ops), slice(rec.ops - 1, rec.ops))
+        peaks.append(tuple(_undominated(live[span], grads[span]) for span in spans))
+    return LiveModel(tuple(terms), tuple(peaks), recipe.layer_count(config))

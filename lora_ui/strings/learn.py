@@ -116,13 +116,6 @@ EN = {
         "opens it sees the same view."
     ),
     "scenario.open": "Open",
-    "scenario.computing": "Computing with lora_core…",
-    "scenarios.compute": "Show our own figures for the memory scenarios",
-    "scenarios.compute_help": (
-        "lora_core traces each model to estimate its memory: a few seconds the first time on this server, "
-        "then instant for everyone."
-    ),
-    "scenario.figures_off": "Switch on “Show our own figures” above to compare with the paper.",
     "figure.full_params": "Full fine-tuning trains",
     "figure.lora_params": "LoRA trains",
     "figure.percent": "Share trained",
@@ -275,12 +268,6 @@ TE = {
         "పేపర్లలోని ప్రసిద్ధ సంఖ్యలు, ఒక్కో క్లిక్‌తో. లింక్‌ను ప్రొజెక్టర్‌పై చూపించండి: దాన్ని తెరిచే ప్రతి విద్యార్థీ అదే దృశ్యాన్ని చూస్తారు."
     ),
     "scenario.open": "తెరవండి",
-    "scenario.computing": "lora_core తో లెక్కిస్తోంది…",
-    "scenarios.compute": "మెమరీ ఉదాహరణలకు మా స్వంత సంఖ్యలు చూపించండి",
-    "scenarios.compute_help": (
-        "మెమరీని అంచనా వేయడానికి lora_core ప్రతి మోడల్‌ను ట్రేస్ చేస్తుంది: ఈ సర్వర్‌లో మొదటిసారి కొన్ని సెకన్లు, ఆ తర్వాత అందరికీ వెంటనే."
-    ),
-    "scenario.figures_off": "పేపర్‌తో పోల్చడానికి పైన ఉన్న “మా స్వంత సంఖ్యలు చూపించండి” ను ఆన్ చేయండి.",
     "figure.full_params": "పూర్తి ఫైన్-ట్యూనింగ్‌లో శిక్షణ",
     "figure.lora_params": "LoRA లో శిక్షణ",
     "figure.percent": "శిక్షణ పొందే భాగం",
