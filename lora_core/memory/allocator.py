@@ -21,22 +21,22 @@ Rules followed (DeviceCachingAllocator::malloc, cpp:1413-1619):
 - get_free_block (cpp:3125-3183): best fit, the smallest cached block >= size on the same stream; a request
   < max_split_size never takes a block >= max_split_size, and a request >= max_split_size takes a block only
   if it is < size + max_non_split_rounding_size (cpp:3171-3179).
-- otherwise alloc_block (cpp:3258-3368) takes a new segment of get_allocation_size (cpp:3115-3123): 2 MiB
+- otherwise alloc_block (cpp:3258-3367) takes a new segment of get_allocation_size (cpp:3115-3123): 2 MiB
   (kSmallBuffer) for the small pool, large_segment_size (20 MiB, hdr:340) for requests < 10 MiB
   (kMinLargeAlloc), else the request rounded up to 2 MiB (kRoundLarge). If the segment would exceed
   `capacity` (the per-process limit, cpp:3278-3282), malloc frees cached oversize blocks
-  (release_available_cached_blocks, cpp:3371-3418) and retries, then frees every cached unsplit segment
-  (release_cached_blocks, cpp:3428-3470) and retries (cpp:1477-1489); then it is out of memory.
+  (release_available_cached_blocks, cpp:3371-3417) and retries, then frees every cached unsplit segment
+  (release_cached_blocks, cpp:3428-3471) and retries (cpp:1477-1489); then it is out of memory.
 - should_split (cpp:3095-3113): the remainder becomes a free block if it is >= 512 B (small pool, or
   expandable segments) or > 1 MiB and the request < max_split_size (large pool); else the whole block is
-  handed out and counted as allocated (alloc_found_block, cpp:1654-1747: allocated_bytes += block size).
+  handed out and counted as allocated (alloc_found_block, cpp:1654-1751: allocated_bytes += block size, cpp:1727-1733).
 - free (cpp:1980-2042) -> free_block (cpp:2949-3023): merge with the free neighbours of the same segment
   (try_merge_blocks, cpp:3027-3058: blocks are linked only inside a segment, so never across segments) and
   cache the block; memory returns to CUDA only on the release paths above or empty_cache().
 - expandable_segments: one segment per pool and stream whose pages (2 MiB small, large_segment_size large:
   find_expandable_block, cpp:2799-2844) are mapped on demand (map_block, cpp:2846-2913;
   try_allocate_expandable_block, cpp:2915-2946); reserved counts mapped pages (cpp:2889-2892); release
-  unmaps whole free pages (unmap_block, cpp:3536-3605).
+  unmaps whole free pages (unmap_block, cpp:3536-3606).
 
 Not modelled: cross-stream uses (record_stream events), CUDA graph private pools, garbage_collection_threshold,
 the cudaMallocAsync backend, and where CUDA places segments (new segments get increasing addresses here,
@@ -80,7 +80,7 @@ class Free(NamedTuple):
 
 
 class EmptyCache(NamedTuple):
-    """torch.cuda.empty_cache(): every cached unsplit segment goes back to CUDA (cpp:2144-2149)."""
+    """torch.cuda.empty_cache(): every cached unsplit segment goes back to CUDA (cpp:2144-2148)."""
 
 
 Event = Alloc | Free | EmptyCache
@@ -209,7 +209,7 @@ class _Block:
 
 
 class OutOfMemory(Exception):
-    """malloc found no block and CUDA could not give a new segment within `capacity` (cpp:1491-1612)."""
+    """malloc found no block and CUDA could not give a new segment within `capacity` (cpp:1492-1613)."""
 
 
 class CachingAllocator:
@@ -221,7 +221,9 @@ class CachingAllocator:
         self.reserved = 0  # stats.reserved_bytes[AGGREGATE].current (total_allocated_memory)
         self.requested = 0  # stats.requested_bytes: the unrounded sizes of live blocks
         self.peak_allocated = self.peak_reserved = self.peak_requested = 0
-        self.segments = 0  # live cudaMalloc segments + live expandable segments
+        # stats.segment: live cudaMalloc segments (expandable segments are not counted: alloc_block returns
+        # before stats.segment is increased, cpp:3283-3297)
+        self.segments = 0
         self.device_allocs = 0  # stats.num_device_alloc: cudaMalloc calls and page mappings
         self.alloc_retries = 0  # stats.num_alloc_retries
         self._free: dict[tuple[bool, int], list] = {}  # (small, stream) -> sorted [(size, addr, block)]
@@ -263,7 +265,7 @@ class CachingAllocator:
         self._release_cached_blocks()
 
     def reset_peak(self) -> None:
-        """torch.cuda.reset_peak_memory_stats(): each peak becomes the current value (cpp:2193-2211)."""
+        """torch.cuda.reset_peak_memory_stats(): each peak becomes the current value (cpp:2201-2218)."""
         self.peak_allocated, self.peak_reserved = self.allocated, self.reserved
         self.peak_requested = self.requested
 
@@ -284,7 +286,7 @@ class CachingAllocator:
         block = blocks[i][2]
         if block.seg.expandable:
             if self.config.expandable_segments:
-                # cpp:3136-3155: prefer the block that can grow least (not the free tail of a segment)
+                # cpp:3139-3155: prefer the block that can grow least (not the free tail of a segment)
                 while (
                     block.seg.expandable
                     and i + 1 < len(blocks)
@@ -308,7 +310,7 @@ class CachingAllocator:
         return block
 
     def _found_block(self, block, size, nbytes):
-        """should_split (cpp:3095-3113) and alloc_found_block (cpp:1654-1747)."""
+        """should_split (cpp:3095-3113) and alloc_found_block (cpp:1654-1751)."""
         remaining = block.size - size
         seg = block.seg
         cfg = self.config
@@ -368,7 +370,7 @@ class CachingAllocator:
             self.peak_reserved = self.reserved
 
     def _alloc_block(self, key, size, alloc_size):
-        """alloc_block (cpp:3258-3368): a new segment, or pages of an expandable one."""
+        """alloc_block (cpp:3258-3367): a new segment, or pages of an expandable one."""
         cap = self.config.capacity
         if cap is not None and self.reserved + alloc_size > cap:  # cpp:3278-3282
             return None
@@ -408,7 +410,6 @@ class CachingAllocator:
         cap = self.config.capacity
         virtual = _NO_VIRTUAL_LIMIT if cap is None else -(-(cap + cap // 8) // page) * page  # cpp:385
         seg = _Segment(self._new_address(virtual), virtual, key, True, page)
-        self.segments += 1
         block = _Block(seg.base, virtual, seg, mapped=False)
         insort(self._unmapped.setdefault(key, []), (block.addr, block))
         return block
@@ -437,7 +438,7 @@ class CachingAllocator:
         return True
 
     def _unmap_block(self, block):
-        """unmap_block (cpp:3536-3605): unmap the whole pages inside a free block."""
+        """unmap_block (cpp:3536-3606): unmap the whole pages inside a free block."""
         seg = block.seg
         offset = block.addr - seg.base
         begin = -(-offset // seg.page)  # segmentRight
@@ -475,7 +476,7 @@ class CachingAllocator:
         self.segments -= 1
 
     def _release_available_cached_blocks(self, key, size):
-        """cpp:3371-3418: free cached oversize segments, the smallest one >= the request or the largest ones."""
+        """cpp:3371-3417: free cached oversize segments, the smallest one >= the request or the largest ones."""
         split_max = self.config.max_split_size
         if split_max is None:
             return False
@@ -495,7 +496,7 @@ class CachingAllocator:
         return released >= want
 
     def _release_cached_blocks(self):
-        """release_cached_blocks -> release_blocks (cpp:3428-3470, 3607-3631): every unsplit cached segment."""
+        """release_cached_blocks -> release_blocks (cpp:3428-3471, 3607-3631): every unsplit cached segment."""
         for key in sorted(self._free, key=lambda k: k[0]):  # large pool first, as cpp:3440-3441
             unmap = []
             for _, _, block in list(self._free[key]):
@@ -506,12 +507,11 @@ class CachingAllocator:
             for block in unmap:
                 self._unmap_block(block)
                 if not block.mapped and block.prev is None and block.next is None:
-                    _remove(self._unmapped[key], (block.addr,))  # release_expandable_segment (cpp:3472-3487)
-                    self.segments -= 1
+                    _remove(self._unmapped[key], (block.addr,))  # release_expandable_segment (cpp:3473-3487)
 
 
 def _expandable_size(block: _Block) -> int:
-    """cpp:3145-3147: the size a free block could grow to by mapping the unmapped block after it."""
+    """cpp:3145-3147 (expandable_size): the size a free block could grow to by mapping the unmapped block after it."""
     nxt = block.next
     return block.size + (nxt.size if nxt is not None and not nxt.mapped else 0)
 
@@ -529,7 +529,7 @@ class Replay:
     peak_allocated: int  # max_memory_allocated()
     peak_reserved: int  # max_memory_reserved()
     peak_requested: int  # peak of the unrounded live bytes ("requested_bytes.all.peak")
-    segments: int  # segments alive at the end ("segment.all.current")
+    segments: int  # cudaMalloc segments alive at the end ("segment.all.current"; not expandable ones)
     device_allocs: int  # cudaMalloc calls and page mappings ("num_device_alloc")
     alloc_retries: int  # "num_alloc_retries": malloc freed the whole cache and retried
     oom_event: int | None  # index of the event that ran out of memory (the replay stops there)
