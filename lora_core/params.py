@@ -21,7 +21,7 @@ and tests/test_params_family.py check every preset against it. The rules, with t
   (utils/other.py get_pattern_key; family/patterns.py); a key that matches no targeted module is refused
   (PEFT only warns);
 - IA3 scales the input of a module whose name ends with a `feedforward_modules` entry, else its output
-  (ia3/model.py _check_target_module_feedforward: plain `endswith`);
+  (ia3/model.py:184-193 _check_target_module_feedforward: plain `endswith`);
 - a module under a `modules_to_save` name is never a target (same function); the saved module is
   copied: the copy trains and the original stays, so "all params" counts the module twice
   (utils/other.py ModulesToSaveWrapper; matching is a plain `name.endswith(m)` in `_set_trainable`);
@@ -280,7 +280,7 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 def _rank_and_alpha(spec) -> tuple[int, float]:
-    """The spec's default rank and alpha: AdaLoRA's rank is init_r (adalora/model.py _create_and_replace)."""
+    """The spec's default rank and alpha: AdaLoRA's rank is init_r (adalora/model.py:128)."""
     if spec.adapter == "adalora":
         return spec.init_r, spec.alpha
     return getattr(spec, "r", 0), getattr(spec, "alpha", 0.0)  # IA3: no rank; VeRA, IA3: no alpha
@@ -290,14 +290,14 @@ def _scaling(spec, r: int, alpha: float) -> float:
     if spec.adapter == "lora":
         return lora_scaling(alpha, r, spec.use_rslora)  # lora/layer.py:278-281
     if spec.adapter in ("loha", "lokr"):
-        return alpha / r  # loha/layer.py, lokr/layer.py update_layer: self.scaling = alpha / r
+        return alpha / r  # loha/layer.py:130, lokr/layer.py:189
     if spec.adapter == "adalora":
         return alpha  # adalora/layer.py:85: lora_alpha if lora_alpha > 0 else float(r)
     return 1.0  # VeRA and IA3 scale through their trained vectors only
 
 
 def _feedforward(spec, name: str) -> bool:
-    # ia3/model.py _check_target_module_feedforward: any(key.endswith(f) for f in feedforward_modules)
+    # ia3/model.py:192 _check_target_module_feedforward: any(key.endswith(f) for f in feedforward_modules)
     return spec.adapter == "ia3" and any(name.endswith(f) for f in spec.feedforward_modules)
 
 

@@ -17,7 +17,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")  # a module-name suffix such
 _MAX_NAMES = 64  # more names than any real architecture has leaf kinds
 
 
-def _names(field: str, value, *, allow_empty: bool) -> tuple[str, ...]:
+def module_names(field: str, value, *, allow_empty: bool) -> tuple[str, ...]:
+    """Module-name suffixes from a list or "a,b,c": checked, repeats dropped, order kept."""
     if isinstance(value, str):
         value = [v for v in value.split(",")]
     try:
@@ -62,11 +63,13 @@ class LoraSpec:
         if isinstance(targets, str) and targets.strip().lower() == ALL_LINEAR:
             object.__setattr__(self, "target_modules", ALL_LINEAR)
         else:
-            object.__setattr__(self, "target_modules", _names("target_modules", targets, allow_empty=False))
+            object.__setattr__(
+                self, "target_modules", module_names("target_modules", targets, allow_empty=False)
+            )
         object.__setattr__(self, "bias", choice("bias", self.bias, BIAS_CHOICES))
         if not isinstance(self.use_dora, bool):
             raise LoraLabError(f"use_dora must be true or false, got {self.use_dora!r}")
-        saved = _names("modules_to_save", self.modules_to_save, allow_empty=True)
+        saved = module_names("modules_to_save", self.modules_to_save, allow_empty=True)
         object.__setattr__(self, "modules_to_save", saved)
         if isinstance(self.target_modules, tuple) and set(saved) & set(self.target_modules):
             both = ", ".join(sorted(set(saved) & set(self.target_modules)))

@@ -292,6 +292,22 @@ def test_formulas_llama2_7b():
     assert trainable(LoKrSpec(r=8)) == n * (64 * 64 + 8 * (64 + 64))
     assert trainable(LoKrSpec(r=32)) == n * (64 * 64 + 64 * 64)  # r >= 64/2: w2 in full too
     assert trainable(LoKrSpec(r=8, decompose_both=True)) == n * (8 * (64 + 64) + 8 * (64 + 64))
+    # The w2 threshold where it shows: down_proj 11008 -> 4096, in = 86 * 128, out = 64 * 64, so w1 is
+    # (64, 86) and w2 (64, 128); r = 64 = 128 / 2 keeps w2 full, r = 63 factors it (lokr/layer.py:204).
+    assert factorization(11008) == (86, 128)
+    down = ("down_proj",)
+    assert trainable(LoKrSpec(r=64, target_modules=down)) == 32 * (64 * 86 + 64 * 128)
+    assert trainable(LoKrSpec(r=63, target_modules=down)) == 32 * (64 * 86 + 63 * (64 + 128))
+    # decompose_both: w1 (64, 86) stays full at r = 43 = 86 / 2 (lokr/layer.py:203); w2 factors (43 < 64)
+    both = LoKrSpec(r=43, target_modules=down, decompose_both=True)
+    assert trainable(both) == 32 * (64 * 86 + 43 * (64 + 128))
+    assert trainable(LoKrSpec(r=42, target_modules=down, decompose_both=True)) == 32 * 42 * (
+        64 + 86 + 64 + 128
+    )
+    assert (
+        count_params(config, LoKrSpec(r=64, target_modules=down)).trainable_params
+        == peft_counts(config, LoKrSpec(r=64, target_modules=down))[0]
+    )
     assert trainable(IA3Spec(target_modules=("q_proj", "v_proj"), feedforward_modules=())) == n * d
     ada = count_params(config, AdaLoraSpec(init_r=12))
     assert ada.trainable_params == n * 12 * (d + d + 1)  # lora_A, lora_E, lora_B

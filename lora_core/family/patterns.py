@@ -3,7 +3,7 @@
 A key is a regular expression. A module (full name, e.g. `model.layers.0.self_attn.q_proj`) takes the
 value of the first key, in the order given, for which `re.match(rf"(.*\\.)?({key})$", name)` matches
 (peft/utils/other.py:1524-1532 `get_pattern_key`); with no matching key it keeps the spec's `r` / `alpha`
-(peft/tuners/lora/model.py:309-312, loha/model.py:103-108, lokr/model.py:104-109). So `q_proj` matches
+(peft/tuners/lora/model.py:309-312, loha/model.py:106-111, lokr/model.py:107-112). So `q_proj` matches
 every q_proj, `layers.0.self_attn.q_proj` only layer 0's, and `^model.layers.0.` nothing (the key must run
 to the end of the name).
 

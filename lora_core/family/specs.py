@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from lora_core.errors import LoraLabError
 from lora_core.family.patterns import Pattern, parse_pattern
-from lora_core.spec import ALL_LINEAR, BIAS_CHOICES, LoraSpec, _names
+from lora_core.spec import ALL_LINEAR, BIAS_CHOICES, LoraSpec, module_names
 from lora_core.validate import MAX_DIM, choice, positive_float, positive_int
 
 VERA_BIAS_CHOICES = ("none", "vera_only", "all")  # peft tuners/vera/config.py:107
@@ -27,8 +27,8 @@ def _clean_targets(spec) -> None:
     if isinstance(targets, str) and targets.strip().lower() == ALL_LINEAR:
         object.__setattr__(spec, "target_modules", ALL_LINEAR)
     else:
-        object.__setattr__(spec, "target_modules", _names("target_modules", targets, allow_empty=False))
-    saved = _names("modules_to_save", spec.modules_to_save, allow_empty=True)
+        object.__setattr__(spec, "target_modules", module_names("target_modules", targets, allow_empty=False))
+    saved = module_names("modules_to_save", spec.modules_to_save, allow_empty=True)
     object.__setattr__(spec, "modules_to_save", saved)
     if isinstance(spec.target_modules, tuple) and set(saved) & set(spec.target_modules):
         both = ", ".join(sorted(set(saved) & set(spec.target_modules)))
@@ -183,18 +183,19 @@ class IA3Spec(_Family):
     label: ClassVar[str] = "IA3"
     config_class: ClassVar[str] = "IA3Config"
 
-    # PEFT's Llama defaults (utils/constants.py TRANSFORMERS_MODELS_TO_IA3_{TARGET,FEEDFORWARD}_MODULES_MAPPING)
-    target_modules: tuple[str, ...] | str = ("k_proj", "v_proj", "down_proj")
-    # Modules whose input (not output) is scaled. PEFT matches them with a plain `name.endswith(f)`
-    # (ia3/model.py _check_target_module_feedforward) and requires them to be among target_modules.
-    feedforward_modules: tuple[str, ...] = ("down_proj",)
+    target_modules: tuple[str, ...] | str = ("q_proj", "v_proj")
+    # Modules whose input (not output) is scaled; default none. PEFT matches them with a plain
+    # `name.endswith(f)` (ia3/model.py:192) and requires them to be among
+    # target_modules. PEFT's own Llama default is k_proj, v_proj, down_proj with down_proj feedforward
+    # (utils/constants.py TRANSFORMERS_MODELS_TO_IA3_{TARGET,FEEDFORWARD}_MODULES_MAPPING).
+    feedforward_modules: tuple[str, ...] = ()
     modules_to_save: tuple[str, ...] = ()
 
     bias: ClassVar[str] = "none"  # IA3Config has no bias field
 
     def __post_init__(self) -> None:
         _clean_targets(self)
-        ff = _names("feedforward_modules", self.feedforward_modules, allow_empty=True)
+        ff = module_names("feedforward_modules", self.feedforward_modules, allow_empty=True)
         object.__setattr__(self, "feedforward_modules", ff)
         if isinstance(self.target_modules, tuple):
             # ia3/config.py:109-112: "`feedforward_modules` should be a subset of `target_modules`"
@@ -254,11 +255,11 @@ SPEC_CLASSES: dict[str, type] = {
 # Why a type lacks a setting, where "PEFT's XConfig has no such field" would not say enough.
 _WHY_NOT = {
     ("adalora", "rank_pattern"): "AdaLoRA's rank_pattern is written by its rank allocator while training; "
-    "every module starts at init_r (adalora/model.py _create_and_replace)",
+    "every module starts at init_r (adalora/model.py:128)",
     (
         "adalora",
         "alpha_pattern",
-    ): "every AdaLoRA module takes lora_alpha (adalora/model.py _create_and_replace)",
+    ): "every AdaLoRA module takes lora_alpha (adalora/model.py:129)",
     ("adalora", "use_dora"): "PEFT refuses DoRA with AdaLoRA (adalora/config.py:75)",
     ("adalora", "use_rslora"): "AdaLoRA scales by alpha itself, not alpha/sqrt(r) (adalora/layer.py:85)",
     ("adalora", "r"): "AdaLoRA's rank is init_r",
