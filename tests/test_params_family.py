@@ -426,3 +426,19 @@ def test_snippets_build_the_same_peft_config():
             "decompose_factor",
         ):
             assert getattr(theirs, field, None) == getattr(ours, field, None), (spec, field)
+
+
+def test_pattern_forms_are_one_spec():
+    # dict, pairs and the CLI's "NAME=V,..." give the same (hashable) spec; order is kept (first key wins)
+    forms = [{"q_proj": 16, "v_proj": 4}, [("q_proj", 16), ("v_proj", 4)], "q_proj=16, v_proj=4"]
+    specs = {LoraSpec(rank_pattern=f) for f in forms}
+    assert len(specs) == 1 and next(iter(specs)).rank_pattern == (("q_proj", 16), ("v_proj", 4))
+    assert LoHaSpec(alpha_pattern="q_proj=2.5").alpha_pattern == (("q_proj", 2.5),)
+    for bad, match in [
+        (5, "must map"),
+        ({"q_proj": -1}, "rank_pattern"),
+        ({3: 4}, "keys must be"),
+        ("a{2}=3", "pattern"),
+    ]:
+        with pytest.raises(LoraLabError, match=match):
+            LoraSpec(rank_pattern=bad)

@@ -45,6 +45,12 @@ def _num(v: float) -> int | float:
     return int(v) if float(v).is_integer() else v
 
 
+def _arg_line(arg: str) -> str:
+    """`    r=8,` (an argument may carry a comment after two spaces and `#`)."""
+    code, _, comment = arg.partition("  # ")
+    return f"    {code},  # {comment}" if comment else f"    {code},"
+
+
 class _Family:
     """What every family spec shares: `all_linear` and the PEFT snippet."""
 
@@ -68,7 +74,7 @@ class _Family:
                 f"from peft import {self.config_class}, get_peft_model",
                 "",
                 f"config = {self.config_class}(",
-                *(f"    {a}," for a in args),
+                *(_arg_line(a) for a in args),
                 ")",
                 "model = get_peft_model(model, config)",
                 "model.print_trainable_parameters()",
@@ -241,7 +247,7 @@ class AdaLoraSpec(_Family):
             f"init_r={self.init_r}",
             f"target_r={self.target_r}",
             f"lora_alpha={_num(self.alpha)}",
-            f"total_step={self.total_step}",
+            f"total_step={self.total_step}  # required by PEFT: your number of training steps",
             f"bias={self.bias!r}",
         ]
 
