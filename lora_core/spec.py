@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from lora_core.errors import LoraLabError
+from lora_core.family.patterns import Pattern, parse_pattern
 from lora_core.validate import MAX_DIM, choice, positive_float, positive_int
 
 ALL_LINEAR = "all-linear"  # PEFT's shorthand (peft.utils.constants.INCLUDE_LINEAR_LAYERS_SHORTHAND)
@@ -14,7 +17,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")  # a module-name suffix such
 _MAX_NAMES = 64  # more names than any real architecture has leaf kinds
 
 
-def _names(field: str, value, *, allow_empty: bool) -> tuple[str, ...]:
+def module_names(field: str, value, *, allow_empty: bool) -> tuple[str, ...]:
+    """Module-name suffixes from a list or "a,b,c": checked, repeats dropped, order kept."""
     if isinstance(value, str):
         value = [v for v in value.split(",")]
     try:
@@ -36,12 +40,21 @@ def _names(field: str, value, *, allow_empty: bool) -> tuple[str, ...]:
 class LoraSpec:
     """What `peft.LoraConfig` would be given. Defaults are PEFT 0.21's own."""
 
+    adapter: ClassVar[str] = "lora"  # lora_core.family.ADAPTERS
+    label: ClassVar[str] = "LoRA"
+    config_class: ClassVar[str] = "LoraConfig"
+
     r: int = 8  # rank of B (d x r) and A (r x k); PEFT default r=8
     alpha: float = 8  # lora_alpha; scaling = alpha / r (Hu et al. 2021, sec. 4.1); PEFT default 8
     target_modules: tuple[str, ...] | str = ("q_proj", "v_proj")  # name suffixes, or "all-linear"
     bias: str = "none"  # "none" | "lora_only" (biases of adapted layers) | "all" (every bias in the model)
     use_dora: bool = False  # DoRA (Liu et al. 2024): adds a magnitude vector of out_features per layer
     modules_to_save: tuple[str, ...] = ()  # modules trained in full, kept as a separate copy (e.g. "lm_head")
+    # Per-module rank / alpha: ((key, value), ...), first matching key wins (lora_core/family/patterns.py).
+    # Accepts a dict or "q_proj=16,v_proj=4" too. Empty: every module takes r / alpha.
+    rank_pattern: Pattern = ()
+    alpha_pattern: Pattern = ()
+    use_rslora: bool = False  # rsLoRA (Kalajdzievski 2023): scaling alpha / sqrt(r) instead of alpha / r
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "r", positive_int("rank r", self.r, maximum=MAX_DIM))
@@ -50,15 +63,25 @@ class LoraSpec:
         if isinstance(targets, str) and targets.strip().lower() == ALL_LINEAR:
             object.__setattr__(self, "target_modules", ALL_LINEAR)
         else:
-            object.__setattr__(self, "target_modules", _names("target_modules", targets, allow_empty=False))
+            object.__setattr__(
+                self, "target_modules", module_names("target_modules", targets, allow_empty=False)
+            )
         object.__setattr__(self, "bias", choice("bias", self.bias, BIAS_CHOICES))
         if not isinstance(self.use_dora, bool):
             raise LoraLabError(f"use_dora must be true or false, got {self.use_dora!r}")
-        saved = _names("modules_to_save", self.modules_to_save, allow_empty=True)
+        saved = module_names("modules_to_save", self.modules_to_save, allow_empty=True)
         object.__setattr__(self, "modules_to_save", saved)
         if isinstance(self.target_modules, tuple) and set(saved) & set(self.target_modules):
             both = ", ".join(sorted(set(saved) & set(self.target_modules)))
             raise LoraLabError(f"{both} cannot be both a LoRA target and in modules_to_save")
+        object.__setattr__(
+            self, "rank_pattern", parse_pattern("rank_pattern", self.rank_pattern, integer=True)
+        )
+        object.__setattr__(
+            self, "alpha_pattern", parse_pattern("alpha_pattern", self.alpha_pattern, integer=False)
+        )
+        if not isinstance(self.use_rslora, bool):
+            raise LoraLabError(f"use_rslora must be true or false, got {self.use_rslora!r}")
 
     @classmethod
     def from_dict(cls, data: dict | None) -> LoraSpec | None:
@@ -73,8 +96,8 @@ class LoraSpec:
 
     @property
     def scaling(self) -> float:
-        """alpha / r: the factor on B·A (PEFT `LoraLayer.scaling` without rsLoRA)."""
-        return self.alpha / self.r
+        """The factor on B·A at rank r: alpha / r, or alpha / sqrt(r) with rsLoRA (peft lora/layer.py:278-281)."""
+        return lora_scaling(self.alpha, self.r, self.use_rslora)
 
     def peft_snippet(self) -> str:
         """The matching PEFT code, ready to copy."""
@@ -93,12 +116,24 @@ class LoraSpec:
             lines.append("    use_dora=True,")
         if self.modules_to_save:
             lines.append(f"    modules_to_save={list(self.modules_to_save)!r},")
+        if self.rank_pattern:
+            lines.append(f"    rank_pattern={dict(self.rank_pattern)!r},")
+        if self.alpha_pattern:
+            alphas = {k: int(v) if float(v).is_integer() else v for k, v in self.alpha_pattern}
+            lines.append(f"    alpha_pattern={alphas!r},")
+        if self.use_rslora:
+            lines.append("    use_rslora=True,")
         lines += [
             ")",
             "model = get_peft_model(model, config)",
             "model.print_trainable_parameters()",
         ]
         return "\n".join(lines)
+
+
+def lora_scaling(alpha: float, r: int, use_rslora: bool) -> float:
+    """peft lora/layer.py:278-281: alpha / sqrt(r) with rsLoRA (Kalajdzievski 2023, arXiv 2312.03732), else alpha / r."""
+    return alpha / math.sqrt(r) if use_rslora else alpha / r
 
 
 # PEFT's defaults when LoraConfig names no targets: TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING

@@ -2,6 +2,7 @@
 
 lora_core adapts models with its own injection (lora_core/memory/adapters.py); PEFT is a dev dependency.
 Pass `adapt=peft_adapt` to `recipe.build_training_model` to get the model PEFT itself builds.
+`peft_config(spec)` maps any of our specs (LoraSpec, lora_core.family.specs) to the PEFT config it stands for.
 """
 
 from __future__ import annotations
@@ -9,19 +10,68 @@ from __future__ import annotations
 import warnings
 
 
-def peft_config(spec):
-    from peft import LoraConfig
+def _targets(spec):
+    return spec.target_modules if isinstance(spec.target_modules, str) else list(spec.target_modules)
 
-    targets = spec.target_modules if isinstance(spec.target_modules, str) else list(spec.target_modules)
-    return LoraConfig(
-        r=spec.r,
-        lora_alpha=spec.alpha,
-        target_modules=targets,
-        bias=spec.bias,
-        use_dora=spec.use_dora,
-        modules_to_save=list(spec.modules_to_save) or None,
-        lora_dropout=0.0,  # PEFT default 0.0: nn.Identity on the adapter path
-    )
+
+def peft_config(spec):
+    import peft
+
+    saved = list(spec.modules_to_save) or None
+    if spec.adapter == "lora":
+        return peft.LoraConfig(
+            r=spec.r,
+            lora_alpha=spec.alpha,
+            target_modules=_targets(spec),
+            bias=spec.bias,
+            use_dora=spec.use_dora,
+            modules_to_save=saved,
+            lora_dropout=0.0,  # PEFT default 0.0: nn.Identity on the adapter path
+            rank_pattern=dict(spec.rank_pattern),
+            alpha_pattern=dict(spec.alpha_pattern),
+            use_rslora=spec.use_rslora,
+        )
+    if spec.adapter == "vera":
+        return peft.VeraConfig(
+            r=spec.r,
+            target_modules=_targets(spec),
+            bias=spec.bias,
+            modules_to_save=saved,
+            save_projection=spec.save_projection,
+        )
+    if spec.adapter in ("loha", "lokr"):
+        extra = (
+            dict(decompose_both=spec.decompose_both, decompose_factor=spec.decompose_factor)
+            if spec.adapter == "lokr"
+            else {}
+        )
+        cls = peft.LoHaConfig if spec.adapter == "loha" else peft.LoKrConfig
+        return cls(
+            r=spec.r,
+            alpha=spec.alpha,
+            target_modules=_targets(spec),
+            modules_to_save=saved,
+            rank_pattern=dict(spec.rank_pattern),
+            alpha_pattern=dict(spec.alpha_pattern),
+            **extra,
+        )
+    if spec.adapter == "ia3":
+        return peft.IA3Config(
+            target_modules=_targets(spec),
+            feedforward_modules=list(spec.feedforward_modules),
+            modules_to_save=saved,
+        )
+    if spec.adapter == "adalora":
+        return peft.AdaLoraConfig(
+            init_r=spec.init_r,
+            target_r=spec.target_r,
+            lora_alpha=spec.alpha,
+            total_step=spec.total_step,
+            target_modules=_targets(spec),
+            bias=spec.bias,
+            modules_to_save=saved,
+        )
+    raise ValueError(f"no PEFT config for {spec!r}")
 
 
 def peft_adapt(model, spec, config=None):

@@ -23,13 +23,18 @@ def test_json_keys_and_numbers(capsys):
     data = json.loads(out)
     assert {"base_params", "trainable_params", "total_params", "trainable_percent", "modules"} <= set(data)
     assert data["trainable_params"] == 294_912  # LoRA paper Table 2: 0.3M
-    assert data["modules"][0] == {
+    row = data["modules"][0]
+    assert {k: row[k] for k in ("name", "kind", "shape", "count", "lora_params")} == {
         "name": "roberta.encoder.layer.*.attention.self.query",
         "kind": "linear",
         "shape": [768, 768],
         "count": 12,
         "lora_params": 12 * 8 * (768 + 768),
     }
+    assert row["r"] == 8 and row["tensors"] == {
+        "lora_A": [8, 768],
+        "lora_B": [768, 8],
+    }  # keys added by issue 15
 
 
 def test_table_and_config_file(capsys, tmp_path):

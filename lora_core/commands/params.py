@@ -1,4 +1,9 @@
-"""`params`: exact LoRA trainable / total parameters for a preset or a config.json, with a per-module table."""
+"""`params`: exact adapter trainable / total parameters for a preset or a config.json, with a per-module table.
+
+`--adapter` picks the PEFT type (LoRA by default; VeRA, LoHa, LoKr, IA3, AdaLoRA). Each flag sets one field
+of that type's spec (lora_core/spec.py, lora_core/family/specs.py); a flag the type has no field for is
+refused rather than ignored.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +13,143 @@ from lora_core.commands import (
     format_pairs,
     format_table,
     load_model_config,
-    spec_from_args,
 )
+from lora_core.errors import LoraLabError
+from lora_core.family import ADAPTERS
+
+# flag -> (spec field, how the flag is written in messages). --rank is AdaLoRA's init_r (see _settings).
+_FLAGS = {
+    "alpha": ("alpha", "--alpha"),
+    "bias": ("bias", "--bias"),
+    "dora": ("use_dora", "--dora"),
+    "rslora": ("use_rslora", "--rslora"),
+    "rank_pattern": ("rank_pattern", "--rank-pattern"),
+    "alpha_pattern": ("alpha_pattern", "--alpha-pattern"),
+    "feedforward_modules": ("feedforward_modules", "--feedforward-modules"),
+}
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "params", help="exact LoRA parameter counts for a real architecture (PEFT's numbers)"
+        "params", help="exact adapter parameter counts for a real architecture (PEFT's numbers)"
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--preset", metavar="NAME", help="a shipped config, e.g. llama-3-8b (see the Model page)"
     )
     src.add_argument("--config", metavar="FILE", help="a Hugging Face config.json (JSON only, at most 1 MB)")
-    p.add_argument("--rank", required=True, metavar="R", help="LoRA rank r")
-    p.add_argument("--targets", required=True, metavar="NAMES", help="q_proj,v_proj or all-linear")
-    p.add_argument("--alpha", metavar="A", help="lora_alpha (default: PEFT's 8)")
     p.add_argument(
-        "--bias", default="none", metavar="none|lora_only|all", help="which biases train (default none)"
+        "--adapter",
+        default="lora",
+        choices=ADAPTERS,
+        help="PEFT adapter type (default lora); vera, loha, lokr, ia3, adalora",
+    )
+    p.add_argument(
+        "--rank",
+        metavar="R",
+        help="rank r (AdaLoRA: init_r); required except with --adapter ia3, which has none",
+    )
+    p.add_argument("--targets", required=True, metavar="NAMES", help="q_proj,v_proj or all-linear")
+    p.add_argument("--alpha", metavar="A", help="lora_alpha, or LoHa/LoKr alpha (default: PEFT's 8)")
+    p.add_argument(
+        "--bias",
+        default=None,
+        metavar="none|lora_only|vera_only|all",
+        help="which biases train (default none; vera_only for VeRA)",
     )
     p.add_argument("--dora", action="store_true", help="DoRA: add a magnitude vector per adapted layer")
     p.add_argument(
         "--modules-to-save", default="", metavar="NAMES", help="modules trained in full, e.g. lm_head"
     )
+    p.add_argument(
+        "--rank-pattern", metavar="NAME=R,...", help="per-module ranks, PEFT rank_pattern (LoRA, LoHa, LoKr)"
+    )
+    p.add_argument(
+        "--alpha-pattern",
+        metavar="NAME=A,...",
+        help="per-module alphas, PEFT alpha_pattern (LoRA, LoHa, LoKr)",
+    )
+    p.add_argument("--rslora", action="store_true", help="rsLoRA: scale by alpha/sqrt(r) (counts unchanged)")
+    p.add_argument(
+        "--feedforward-modules",
+        metavar="NAMES",
+        help="IA3: targets whose input is scaled (default none), e.g. down_proj",
+    )
     add_json_flag(p)
     p.set_defaults(run=run)
 
 
+def _settings(args) -> dict:
+    """The spec fields the flags set; a flag the adapter type has no field for is refused."""
+    from dataclasses import fields
+
+    from lora_core.family.specs import SPEC_CLASSES, why_not
+
+    cls = SPEC_CLASSES[args.adapter]
+    known = {f.name for f in fields(cls)}
+    out: dict = {"target_modules": args.targets, "modules_to_save": args.modules_to_save}
+    if args.rank is None:
+        if args.adapter != "ia3":
+            raise LoraLabError(f"--rank is required with --adapter {args.adapter}")
+    elif args.adapter == "ia3":
+        raise LoraLabError(
+            "--rank does not apply to --adapter ia3: IA3 trains one vector per module, no rank"
+        )
+    else:
+        out["init_r" if args.adapter == "adalora" else "r"] = args.rank
+    for attr, (field, flag) in _FLAGS.items():
+        value = getattr(args, attr)
+        if value is None or value is False:
+            continue
+        if field not in known:
+            if field == "bias" and value == "none":  # LoHa, LoKr, IA3: no bias setting means PEFT's "none"
+                continue
+            raise LoraLabError(f"{flag} does not apply to --adapter {args.adapter}: {why_not(cls, field)}")
+        out[field] = value
+    return out
+
+
+def _describe(spec) -> str:
+    """One line: the spec's settings as the CLI names them."""
+    from lora_core.family.patterns import pattern_text
+
+    targets = "all-linear" if spec.all_linear else ",".join(spec.target_modules)
+    rank = {"adalora": f"init_r={getattr(spec, 'init_r', 0)}", "ia3": ""}.get(
+        spec.adapter, f"r={getattr(spec, 'r', 0)}"
+    )
+    parts = [spec.adapter, rank]
+    if hasattr(spec, "alpha"):
+        parts.append(f"alpha={spec.alpha:g}")
+    parts += [f"targets={targets}", f"bias={spec.bias}"]
+    if getattr(spec, "feedforward_modules", ()):
+        parts.append(f"feedforward={','.join(spec.feedforward_modules)}")
+    for name in ("rank_pattern", "alpha_pattern"):
+        if getattr(spec, name, ()):
+            parts.append(f"{name}={pattern_text(getattr(spec, name))}")
+    for flag, on in (
+        ("dora", getattr(spec, "use_dora", False)),
+        ("rslora", getattr(spec, "use_rslora", False)),
+    ):
+        if on:
+            parts.append(flag)
+    return " ".join(p for p in parts if p)
+
+
 def run(args) -> CommandResult:
+    from lora_core.family.specs import make_spec
     from lora_core.params import count_params
 
-    spec = spec_from_args(args)  # validates every field
+    spec = make_spec(args.adapter, **_settings(args))  # validates every field
     source, config = load_model_config(args)
     c = count_params(config, spec)
     payload = {
+        "adapter": c.adapter,
         "base_params": c.base_params,
         "trainable_params": c.trainable_params,
         "total_params": c.total_params,
         "trainable_percent": c.trainable_percent,
         "adapter_params": c.adapter_params,
+        "frozen_adapter_params": c.frozen_adapter_params,
         "trained_base_params": c.trained_base_params,
         "saved_copy_params": c.saved_copy_params,
         "modules": [
@@ -56,25 +159,25 @@ def run(args) -> CommandResult:
                 "shape": list(m.shape),
                 "count": m.count,
                 "lora_params": m.lora_params,
+                "r": m.r,
+                "tensors": {t.name: list(t.shape) for t in m.tensors},
             }
             for m in c.modules
         ],
     }
-    targets = "all-linear" if spec.all_linear else ",".join(spec.target_modules)
     head = format_pairs(
         [
             ("model", source),
-            (
-                "spec",
-                f"r={spec.r} alpha={spec.alpha:g} targets={targets} bias={spec.bias}"
-                + (" dora" if spec.use_dora else ""),
-            ),
+            ("spec", _describe(spec)),
             ("base params", c.base_params),
             ("trainable params", c.trainable_params),
             ("all params (PEFT)", c.total_params),
             ("trainable %", f"{c.trainable_percent:.4f} %"),
         ]
     )
-    rows = [[m.name, m.kind, " x ".join(str(d) for d in m.shape), m.count, m.lora_params] for m in c.modules]
-    table = head + "\n\n" + format_table(["module", "kind", "shape", "count", "lora_params"], rows)
+    rows = [
+        [m.name, m.kind, " x ".join(str(d) for d in m.shape), m.count, m.r or "-", m.lora_params]
+        for m in c.modules
+    ]
+    table = head + "\n\n" + format_table(["module", "kind", "shape", "count", "r", "adapter_params"], rows)
     return CommandResult(payload=payload, table=table)
