@@ -160,10 +160,12 @@ def setup_ui() -> tuple:
         tr("memory.precision"), PRECISIONS, index=PRECISIONS.index(DEFAULT_SETUP[1]), key=keys.MEM_PRECISION, bind="query-params",
         help=tr("memory.precision_help"),
     )  # fmt: skip
+    c2.caption(tr(f"memory.precision.{precision}"))  # the code's meaning (the code itself is the URL value)
     optimizer = c3.selectbox(
         tr("memory.optimizer"), OPTIMIZERS, index=OPTIMIZERS.index(DEFAULT_SETUP[2]), key=keys.MEM_OPTIMIZER,
         bind="query-params",
     )  # fmt: skip
+    c3.caption(tr(f"memory.optimizer.{optimizer}"))
     c1, c2, c3, c4 = st.columns(4)
     batch = c1.number_input(
         tr("memory.batch"), 1, 4096, DEFAULT_SETUP[3], key=keys.MEM_BATCH, bind="query-params"
@@ -176,6 +178,7 @@ def setup_ui() -> tuple:
         tr("memory.attention"), ATTENTIONS, index=ATTENTIONS.index(DEFAULT_SETUP[6]), key=keys.MEM_ATTENTION, bind="query-params", horizontal=True,
         help=tr("memory.attention_help"),
     )  # fmt: skip
+    c4.caption(tr(f"memory.attention.{attention}"))
     c1, c2 = st.columns(2)
     gpus = c1.number_input(
         tr("memory.gpus"), 1, 1024, DEFAULT_SETUP[7], key=keys.MEM_GPUS, bind="query-params"
@@ -184,6 +187,7 @@ def setup_ui() -> tuple:
         tr("memory.sharding"), SHARDINGS, index=SHARDINGS.index(DEFAULT_SETUP[8]), key=keys.MEM_SHARDING,
         bind="query-params",
     )  # fmt: skip
+    c2.caption(tr(f"memory.sharding.{sharding}"))
     # TrainingSetup's field order: method, precision, optimizer, batch, seq, grad_checkpointing, attention,
     # gpus, sharding (the rest keep their defaults: double quantization on, CUDA kernels).
     return (method, precision, optimizer, int(batch), int(seq), bool(ckpt), attention, int(gpus), sharding)
@@ -213,7 +217,7 @@ def summary_ui(e, setup: TrainingSetup) -> None:
     c4.metric(tr("memory.metric_checkpoint"), fmt_size(e.checkpoint_bytes))
     st.caption(tr("memory.phase", phase=tr(f"memory.phase.{e.phase}")))
     if setup.gpus > 1:
-        st.caption(tr("memory.per_gpu", sharding=setup.sharding, gpus=setup.gpus))
+        st.caption(tr("memory.per_gpu", sharding=tr(f"memory.sharding.{setup.sharding}"), gpus=setup.gpus))
 
 
 def components_ui(e, setup: TrainingSetup) -> None:
