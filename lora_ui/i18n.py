@@ -90,3 +90,18 @@ def language_selector() -> str:
         st.query_params[LANG] = lang
     _remember(lang if lang in LANGS else DEFAULT_LANG)
     return lang
+
+
+SENTENCE_ENDS = (".", "?", "!", "…", ":")
+
+
+def join_sentences(*parts: str) -> str:
+    """Table strings shown as one paragraph, in either language: each part ends a sentence (a full stop is
+    added where it has no . ? ! … or :), one space between, empty parts dropped. Telugu ends sentences
+    with the same full stop as English (the seed explainer and every Telugu table do)."""
+    out = []
+    for part in parts:
+        part = part.strip()
+        if part:
+            out.append(part if part.endswith(SENTENCE_ENDS) else part + ".")
+    return " ".join(out)

@@ -7,7 +7,7 @@ cancel it. The job (losses included) lives in session state, so any rerun redraw
 
 import streamlit as st
 
-from lora_ui.i18n import tr
+from lora_ui.i18n import join_sentences, tr
 from lora_ui.routing import ensure_routed
 
 ensure_routed()
@@ -212,9 +212,8 @@ def draw_results(job) -> None:
     cols[2].metric(tr("fit.metric.gap"), f"{100 * gap:.2f} %")
     cols[3].metric(tr("fit.metric.steps"), f"{p['steps']:,}")
     cols[4].metric(tr("fit.metric.seconds"), f"{p['seconds']:.2f}")
-    st.caption(
-        tr("fit.stop_reason", reason=tr(f"fit.reason.{p['stop_reason']}")) + " " + tr("fit.floor_note")
-    )
+    stopped = tr("fit.stop_reason", reason=tr(f"fit.reason.{p['stop_reason']}"))
+    st.caption(join_sentences(stopped, tr("fit.floor_note")))  # two sentences, a full stop between
     show_chart(
         fit_charts.loss_chart(p["losses"], p["optimal_loss"], loss_labels()), "fit_loss", key="fit_loss_chart"
     )

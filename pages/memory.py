@@ -121,6 +121,7 @@ def lora_ui() -> LoraSpec:
     bias = c1.selectbox(
         tr("memory.bias"), BIAS_CHOICES, key=keys.MEM_BIAS, bind="query-params", help=tr("memory.bias_help")
     )
+    c1.caption(tr(f"model.bias.{bias}"))  # the code's meaning (the code itself is the URL value)
     saved = c2.text_input(
         tr("memory.save"), "", key=keys.MEM_SAVE, bind="query-params", help=tr("memory.save_help")
     )
@@ -143,10 +144,12 @@ def setup_ui() -> TrainingSetup:
         tr("memory.precision"), PRECISIONS, index=PRECISIONS.index(DEFAULT.precision), key=keys.MEM_PRECISION,
         bind="query-params", help=tr("memory.precision_help"),
     )  # fmt: skip
+    c2.caption(tr(f"memory.precision.{precision}"))  # the code's meaning (the code itself is the URL value)
     optimizer = c3.selectbox(
         tr("memory.optimizer"), OPTIMIZERS, index=OPTIMIZERS.index(DEFAULT.optimizer), key=keys.MEM_OPTIMIZER,
         bind="query-params",
     )  # fmt: skip
+    c3.caption(tr(f"memory.optimizer.{optimizer}"))
     c1, c2, c3, c4 = st.columns(4)
     batch = c1.number_input(
         tr("memory.batch"), 1, 4096, DEFAULT.batch, key=keys.MEM_BATCH, bind="query-params"
@@ -159,12 +162,14 @@ def setup_ui() -> TrainingSetup:
         tr("memory.attention"), ATTENTIONS, index=ATTENTIONS.index(DEFAULT.attention), key=keys.MEM_ATTENTION,
         bind="query-params", horizontal=True, help=tr("memory.attention_help"),
     )  # fmt: skip
+    c4.caption(tr(f"memory.attention.{attention}"))
     c1, c2 = st.columns(2)
     gpus = c1.number_input(tr("memory.gpus"), 1, 1024, DEFAULT.gpus, key=keys.MEM_GPUS, bind="query-params")
     sharding = c2.selectbox(
         tr("memory.sharding"), SHARDINGS, index=SHARDINGS.index(DEFAULT.sharding), key=keys.MEM_SHARDING,
         bind="query-params",
     )  # fmt: skip
+    c2.caption(tr(f"memory.sharding.{sharding}"))
     return TrainingSetup(
         method=method,
         precision=precision,
@@ -202,7 +207,7 @@ def summary_ui(e, setup: TrainingSetup) -> None:
     c4.metric(tr("memory.metric_checkpoint"), fmt_size(e.checkpoint_bytes))
     st.caption(tr("memory.phase", phase=tr(f"memory.phase.{e.phase}")))
     if setup.gpus > 1:
-        st.caption(tr("memory.per_gpu", sharding=setup.sharding, gpus=setup.gpus))
+        st.caption(tr("memory.per_gpu", sharding=tr(f"memory.sharding.{setup.sharding}"), gpus=setup.gpus))
 
 
 def components_ui(e, setup: TrainingSetup) -> None:

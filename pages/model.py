@@ -85,6 +85,7 @@ def spec_ui(config: dict) -> LoraSpec:
     alpha = c3.number_input(tr("model.alpha"), 1, 100_000, 8, key=keys.MODEL_ALPHA, bind="query-params")
     c1, c2, c3 = st.columns([1, 1, 3])
     bias = c1.selectbox(tr("model.bias"), BIASES, key=keys.MODEL_BIAS, bind="query-params")
+    c1.caption(tr(f"model.bias.{bias}"))  # the code's meaning (the code itself is the URL value)
     dora = c2.checkbox(tr("model.dora"), False, key=keys.MODEL_DORA, bind="query-params")
     save_options = sorted({m.name.rsplit(".", 1)[-1] for m in inv.modules if m.params} - {""})
     save = c3.multiselect(tr("model.save"), save_options, key=keys.MODEL_SAVE, bind="query-params")

@@ -1,6 +1,7 @@
 """String tables: English and Telugu side by side, complete, and really Telugu; no process-wide translator.
 
-The "no English left in Telugu" check: from each Telugu string remove allow-listed technical terms,
+The "no English left in Telugu" check: from each Telugu string remove the glossary's glosses in brackets
+(lora_ui/strings/glossary.py, where tests/test_glossary.py checks where they stand), allow-listed technical terms,
 {placeholders}, markdown emphasis, identifiers (anything with a digit, underscore or dot inside, such as
 q_proj, Llama-3.2-3B, config.json) and single letters used as math symbols (W, B, A, r, d, k). Whatever
 ASCII word of three or more letters is left is untranslated English.
@@ -18,21 +19,17 @@ from pathlib import Path
 import pytest
 
 from lora_ui.strings import AREAS
+from lora_ui.strings.glossary import LATIN_TERMS, strip_glosses
 
 ROOT = Path(__file__).resolve().parents[1]
 TELUGU = re.compile(r"[\u0C00-\u0C7F]")
 
-# Terms that stay in Latin script in Telugu text (the style guide's list plus names and units).
-ALLOWED_LATIN = {
-    "LoRA", "QLoRA", "DoRA", "PEFT", "GPU", "GPUs", "CPU", "AdamW", "Adam", "SGD", "GiB", "MiB", "GB", "MB",
-    "TB", "KB", "CSV", "PNG", "JSON", "NF4", "SVD", "Llama", "LLaMA", "GPT", "BERT", "RoBERTa", "Mistral",
-    "Mixtral", "Gemma", "Qwen", "Phi", "LLM", "LLMs", "NormalFloat", "Dettmers", "torch", "PyTorch",
-    "Hugging", "Face", "Plotly", "Streamlit", "all-linear", "bf16", "fp16", "fp32", "int8", "int4", "FSDP",
-    "ZeRO", "SDPA", "eager", "arXiv", "et", "al", "MSE", "URL", "FLOPs", "Transformers",
-    "min", "max", "log", "exp",  # math functions, as in min(d, k)
-    # Names with no Telugu equivalent that a reader would search for as written: NVIDIA's CUDA (the
-    # "CUDA context" of the Memory page) and RMS (root mean square, glossed in Telugu next to it, as MSE is).
-    "CUDA", "RMS",
+# Terms that stay in Latin script in Telugu text: the glossary's technical terms, plus names a reader
+# would search for as written (people, models, libraries; only the Learn page's sources and scenarios).
+ALLOWED_LATIN = LATIN_TERMS | {
+    "KB", "PNG", "SVD", "Llama", "LLaMA", "GPT", "BERT", "RoBERTa", "Mistral", "Mixtral", "Gemma", "Qwen", "Phi",
+    "NormalFloat", "Dettmers", "torch", "Hugging", "Face", "Plotly", "Streamlit", "all-linear", "bf16", "fp16",
+    "fp32", "int8", "int4", "eager", "arXiv", "et", "al", "MSE", "URL", "FLOPs", "Transformers", "exp",
 }  # fmt: skip
 
 
@@ -47,6 +44,7 @@ def placeholders(text: str) -> set[str]:
 
 
 def leftover_english(text: str) -> list[str]:
+    text = strip_glosses(text)  # "(floor)" after కనీస హద్దు: the glossary's first-use glosses
     text = re.sub(r"\{[^{}]*\}", " ", text)  # placeholders
     text = re.sub(r"\$[^$]*\$", " ", text)  # inline math
     text = re.sub(r"`[^`]*`", " ", text)  # code spans

@@ -3,8 +3,7 @@ third layer stands for layers 3..L. Against the parameters of the full-depth mod
 
 import pytest
 
-from lora_core.memory import TrainingSetup
-from lora_core.memory import recipe
+from lora_core.memory import TrainingSetup, recipe
 from lora_core.memory.states import aggregate, model_infos, state_bytes
 from lora_core.presets import PRESETS, load_preset
 from lora_core.spec import LoraSpec
