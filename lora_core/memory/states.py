@@ -158,7 +158,7 @@ _RANK_SCALED = re.compile("lora_A|lora_B|lora_embedding_A|lora_embedding_B")  # 
 _BUILT: BoundedCache[tuple[ParamInfo, ...]] = BoundedCache(64)
 
 
-def _built_key(config: dict, spec, setup: TrainingSetup) -> str:
+def built_key(config: dict, spec, setup: TrainingSetup) -> str:
     from dataclasses import asdict
 
     sp = None
@@ -188,7 +188,7 @@ def model_infos(model, setup: TrainingSetup, r: int) -> tuple[ParamInfo, ...]:
 def remember_model(config: dict, spec, setup: TrainingSetup, model) -> None:
     """Keep the parameters of a recipe model someone built anyway (the activation trace builds the same
     models), so that the state bytes need no build of their own."""
-    key = _built_key(config, spec, setup)
+    key = built_key(config, spec, setup)
     if key not in _BUILT:
         r = spec.r if spec is not None and setup.method != "full" else 1
         _BUILT.put(key, model_infos(model, setup, r))
@@ -196,7 +196,7 @@ def remember_model(config: dict, spec, setup: TrainingSetup, model) -> None:
 
 def _infos_at(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]:
     """The parameters (rank 1) of the recipe model built from `config` as it is, all its layers."""
-    key = _built_key(config, spec, setup)
+    key = built_key(config, spec, setup)
     infos = _BUILT.get(key)
     if infos is None:
         if spec is not None and setup.method != "full":
@@ -207,11 +207,20 @@ def _infos_at(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]
 
 
 @lru_cache(maxsize=16)
-def _param_infos(key: str) -> tuple[ParamInfo, ...]:
-    """The recipe model's parameters at rank 1, read off a model of at most 3 layers: a 70B model's 80
-    layers take seconds to build and adapt on the meta device, 3 take milliseconds. The tensors a third layer
-    adds to a 2-layer model stand for the real model's layers 3..L (tests/test_memory_states_depth.py checks
-    this against full-depth builds of every preset)."""
+def param_infos_at_rank_1(key: str) -> tuple[ParamInfo, ...]:
+    """The recipe model's parameters at rank 1 (key: `built_key`), read off a model of at most 3 layers: a
+    70B model's 80 layers take seconds to build and adapt on the meta device, 3 take milliseconds. The tensors
+    a third layer adds to a 2-layer model stand for the real model's layers 3..L
+    (tests/test_memory_states_depth.py checks this against full-depth builds of every preset). The presets'
+    common recipes come precomputed (precomputed.py)."""
+    from lora_core.memory import precomputed
+
+    known = precomputed.param_infos(key)
+    return known if known is not None else build_param_infos(key)
+
+
+def build_param_infos(key: str) -> tuple[ParamInfo, ...]:
+    """param_infos_at_rank_1 without the precomputed file: from the models (built now, or by a trace)."""
     from lora_core.spec import LoraSpec
 
     data = json.loads(key)
@@ -230,7 +239,7 @@ def param_infos(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ..
     """Every parameter of the recipe's model. Read off at rank 1 (cached); lora_A (r, in) and lora_B (out, r)
     are linear in r, so other ranks scale those tensors (DoRA's magnitude does not scale). The exactness
     tests run at r=4 and so check the scaling too."""
-    base = _param_infos(_built_key(config, spec, setup))
+    base = param_infos_at_rank_1(built_key(config, spec, setup))
     r = spec.r if spec is not None and setup.method != "full" else 1
     if r == 1:
         return base
