@@ -1,6 +1,6 @@
 """Real-browser fixtures: one streamlit server and one headless Debian Chromium per test session.
 
-Playwright's own browser download fails here, so Playwright drives /usr/bin/chromium (installed by .ci/run).
+Playwright's own browser download fails here, so Playwright drives /usr/bin/chromium (make test installs it).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def app_server(tmp_path_factory):
 def browser():
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         pytest.fail(
-            f"{CHROMIUM} not found: install Debian's chromium (.ci/run does) to run the browser tests"
+            f"{CHROMIUM} not found: install Debian's chromium (make test does) to run the browser tests"
         )
     from playwright.sync_api import sync_playwright
 
