@@ -26,8 +26,9 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(VENV)/.app-installed $@
 
+# lora_ui/serve.py: `streamlit run app.py`, warmed up before the server starts (health "ok" means warm).
 run: $(VENV)/.app-installed
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(HOST)
+	$(PY) -m lora_ui.serve --server.port $(PORT) --server.address $(HOST)
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
