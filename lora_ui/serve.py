@@ -15,7 +15,7 @@ So "healthy" means "warm".
 What is warm afterwards (all in this process, which then becomes the server):
 - torch and transformers, with `lora_ui.runtime.configure_once()` applied (threads, the first gc.freeze);
 - every preset's config parsed, its transformers model class imported and its inventory built
-  (`lora_core.arch.inventory`, cached per config);
+  (`lora_core.arch.inventory`, cached per config), and transformers' Auto classes imported;
 - every page of app.py's navigation run once, in English and in Telugu, with its default inputs, through
   Streamlit's AppTest: Streamlit's elements, plotly, pandas and the pages' own modules are imported, and
   the `st.cache_data` / module caches hold the default views (global caches live in the process, not in
@@ -59,13 +59,28 @@ def _log(msg: str) -> None:
     print(f"  LoRA Lab: {msg}", flush=True)
 
 
-def warm_presets() -> int:
-    """Parse every preset, import its transformers model class and build its inventory; returns how many."""
+def warm_presets() -> list[str]:
+    """Parse every preset, import its transformers model class and build its inventory, then import
+    transformers' Auto classes. Returns the problems seen (a preset that failed), empty when all built."""
     from lora_core import arch, presets
 
+    problems = []
     for name in presets.PRESETS:
-        arch.inventory(presets.load_preset(name))
-    return len(presets.PRESETS)
+        try:
+            arch.inventory(presets.load_preset(name))
+        except Exception as exc:  # the Model and Memory pages show it to whoever picks that preset
+            problems.append(f"preset {name}: {type(exc).__name__}: {exc}")
+    # An uploaded config whose architecture transformers does not name goes through the Auto classes
+    # (arch._resolve_class). transformers' lazy top-level module is not safe to use from several threads
+    # while it is first filled: on a plain `streamlit run`, 19 of 20 visitors opening /memory together got
+    # "module 'transformers' has no attribute 'AutoModelForCausalLM'" (benchmarks/cold_start.py; docs/load.md
+    # "Cold start"). Imported after the presets: building a model imports transformers.processing_utils,
+    # which replaces sys.modules["transformers"] with a fresh lazy module (its direct_transformers_import).
+    import transformers
+
+    for auto in arch._AUTO_CLASSES:
+        getattr(transformers, auto)
+    return problems
 
 
 def page_files() -> list[str]:
@@ -115,22 +130,24 @@ def _quiet_logger(name: str):
 
 
 def warm_up() -> None:
-    """Import and build what a first page view needs (see the module docstring). Prints one line per step."""
+    """Import and build what a first page view needs (see the module docstring). Prints one line with the
+    time of each step, and one per failure (the server still starts: the page concerned shows the error)."""
     t0 = time.perf_counter()
+    from lora_core.presets import PRESETS
     from lora_ui import runtime
 
     runtime.configure_once()
     t1 = time.perf_counter()
-    n = warm_presets()
+    problems = warm_presets()
     t2 = time.perf_counter()
-    problems = warm_pages()
+    problems += warm_pages()
     t3 = time.perf_counter()
     _log(
-        f"warm in {t3 - t0:.1f} s (torch and transformers {t1 - t0:.1f} s, {n} presets {t2 - t1:.1f} s,"
+        f"warm in {t3 - t0:.1f} s (torch and transformers {t1 - t0:.1f} s, {len(PRESETS)} presets {t2 - t1:.1f} s,"
         f" every page in {' and '.join(LANGS)} {t3 - t2:.1f} s)"
     )
     for p in problems:
-        _log(f"warm-up run failed, serving anyway: {p}")
+        _log(f"warm-up failed, serving anyway: {p}")
 
 
 def serve(options: list[str]) -> int:

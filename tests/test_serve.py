@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lora_core import presets
+from lora_core import arch, presets
 from lora_ui import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,7 @@ def probe(main_script_path, is_hello, args, flag_options, **kwargs):
         "modules": sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "transformers", "plotly", "pandas", "lora_ui"}),
         "model_modules": sorted({arch._resolve_class(presets.load_preset(n)).__module__ for n in presets.PRESETS}),
         "inventories": arch._cached_inventory.cache_info().currsize,
+        "auto_classes": [n for n in arch._AUTO_CLASSES if n in vars(sys.modules["transformers"])],
         "cached": cached,
         "runtime_exists": Runtime.exists(),
         "uses_pages_directory": PagesManager.uses_pages_directory,
@@ -55,7 +56,7 @@ def test_the_server_starts_only_after_the_warm_up_built_the_first_views():
     warm = [i for i, line in enumerate(lines) if "LoRA Lab: warm in" in line]
     probe = [i for i, line in enumerate(lines) if line.startswith("PROBE ")]
     assert len(warm) == 1 and len(probe) == 1 and warm[0] < probe[0], r.stdout
-    assert not [line for line in lines if "warm-up run failed" in line], r.stdout
+    assert not [line for line in lines if "warm-up failed" in line], r.stdout
     seen = json.loads(lines[probe[0]].removeprefix("PROBE "))
 
     # It starts our app, with the options it was given, and no Runtime is left over from the warm-up.
@@ -69,6 +70,7 @@ def test_the_server_starts_only_after_the_warm_up_built_the_first_views():
     assert {"torch", "transformers", "plotly", "pandas", "lora_ui.runtime", "lora_ui.i18n"} <= modules
     assert {"lora_ui.matrix_charts", "lora_ui.memory_charts", "lora_ui.model_charts"} <= modules
     assert set(seen["model_modules"]) <= modules
+    assert seen["auto_classes"] == list(arch._AUTO_CLASSES)  # resolved once: an uploaded config may need them
     # Built: every preset's inventory, and the pages' cached results for their default views.
     assert seen["inventories"] >= len(presets.PRESETS)
     assert seen["cached"], "no st.cache_data entry: the pages did not run"
@@ -81,6 +83,16 @@ def test_the_warm_up_runs_every_page_of_the_navigation():
     routed = {f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py") if f'"pages/{p.name}"' in app}
     assert set(serve.page_files()) == routed
     assert len(routed) == 5
+
+
+def test_a_preset_that_fails_to_build_is_reported_and_the_others_still_warm(monkeypatch):
+    built = []
+    monkeypatch.setattr(presets, "PRESETS", ("gpt2", "no-such-preset", "bert-base"))
+    monkeypatch.setattr(arch, "_AUTO_CLASSES", ())
+    monkeypatch.setattr(arch, "inventory", lambda config: built.append(config["model_type"]))
+    problems = serve.warm_presets()
+    assert built == ["gpt2", "bert"]
+    assert len(problems) == 1 and problems[0].startswith("preset no-such-preset: LoraLabError")
 
 
 def test_make_run_and_the_benchmarks_start_the_server_the_same_way():
