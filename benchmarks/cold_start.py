@@ -17,6 +17,7 @@ For each way of starting the server and each class size N, on a fresh server eve
 
     python benchmarks/cold_start.py                      # 1 and 20 visitors, both launchers (~3 minutes)
     python benchmarks/cold_start.py --visitors 20 --launchers serve --repeat 3
+    python benchmarks/cold_start.py --visitors 1 --query lang=te --chromium   # + the first paint in Chromium
 
 Timings come from a shared machine: compare the two launchers' rows of the same run.
 """
@@ -24,6 +25,7 @@ Timings come from a shared machine: compare the two launchers' rows of the same 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -125,15 +127,13 @@ def arrive(base: str, n: int, page: str, query: str, timeout: float) -> list[Vis
     return visits
 
 
-def cold_start(
-    launcher: str, n: int, page: str, query: str, workdir: Path, timeout: float, *, again: bool
-) -> Start:
-    import psutil
-
+@contextlib.contextmanager
+def fresh_server(launcher: str, workdir: Path, timeout: float):
+    """Start a server; yields (base URL, seconds from start to health ok, process) the moment it is ok."""
     port = lt.free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_CLIENT_SHOW_ERROR_DETAILS="full")
-    log = workdir / f"{launcher}-{n}-{port}.log"
+    log = workdir / f"{launcher}-{port}.log"
     with open(log, "wb") as fh:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
@@ -152,12 +152,7 @@ def cold_start(
             except OSError:
                 pass
             time.sleep(0.05)
-        start = Start(launcher, n, time.perf_counter() - t0)
-        start.visits = arrive(base, n, page, query, timeout)
-        if again:
-            start.again = arrive(base, n, page, query, timeout)
-        start.rss_mib = psutil.Process(proc.pid).memory_info().rss / 2**20
-        return start
+        yield base, time.perf_counter() - t0, proc
     finally:
         proc.terminate()
         try:
@@ -165,6 +160,48 @@ def cold_start(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def cold_start(
+    launcher: str, n: int, page: str, query: str, workdir: Path, timeout: float, *, again: bool
+) -> Start:
+    import psutil
+
+    with fresh_server(launcher, workdir, timeout) as (base, health_s, proc):
+        start = Start(launcher, n, health_s)
+        start.visits = arrive(base, n, page, query, timeout)
+        if again:
+            start.again = arrive(base, n, page, query, timeout)
+        start.rss_mib = psutil.Process(proc.pid).memory_info().rss / 2**20
+    return start
+
+
+def chromium_first_visit(launcher: str, page: str, query: str, workdir: Path, timeout: float) -> str:
+    """One visitor in Debian's Chromium (started before the server), the moment health says ok: seconds to
+    the first sidebar navigation and what it said, to the page's title, and to the end of the run."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.set_default_timeout(timeout * 1000)
+        with fresh_server(launcher, workdir, timeout) as (base, health_s, _):
+            t0 = time.perf_counter()
+            tab.goto(f"{base}/{page}" + (f"?{query}" if query else ""))
+            nav = tab.locator("[data-testid=stSidebarNavLink] [data-testid=stMarkdownContainer]")
+            nav.first.wait_for()
+            t_nav, first_nav = time.perf_counter() - t0, nav.all_inner_texts()
+            tab.wait_for_selector("[data-testid=stMain] h1")
+            t_title = time.perf_counter() - t0
+            tab.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+            t_done = time.perf_counter() - t0
+        browser.close()
+    name = "`python -m lora_ui.serve`" if launcher == "serve" else "`streamlit run app.py`"
+    return (
+        f"| {name} | {health_s:.1f} | {t_nav:.2f} | {', '.join(first_nav)} | {t_title:.2f} | {t_done:.2f} |"
+    )
 
 
 def table(starts: list[Start]) -> str:
@@ -203,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         "--no-again", dest="again", action="store_false", help="skip the second class on the same server"
     )
     ap.add_argument("--json", help="write the raw figures here")
+    ap.add_argument(
+        "--chromium", action="store_true", help="also one visitor in Chromium per launcher (first paint)"
+    )
     args = ap.parse_args(argv)
     sizes = [int(x) for x in args.visitors.split(",")]
     launchers = args.launchers.split(",")
@@ -217,6 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     print(f"\n{when}, {platform.node()}, {os.cpu_count()} CPUs; page '/{args.page}?{args.query}'\n")
     print(table(starts))
+    if args.chromium:
+        with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
+            rows = [chromium_first_visit(x, args.page, args.query, Path(tmp), args.timeout) for x in launchers]
+        print(
+            "\n| start command | server start → health ok s | first navigation drawn s | it lists |"
+            " page title drawn s | run finished s |\n|---|---|---|---|---|---|"
+        )
+        print("\n".join(rows))
     if args.json:
         raw = [dataclasses.asdict(s) for s in starts]
         Path(args.json).write_text(json.dumps(raw, indent=1))
