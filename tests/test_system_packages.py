@@ -115,6 +115,14 @@ def test_apt_get_that_installs_nothing_is_an_error(machine):
     assert "still missing after apt-get install: chromium" in r.stderr
 
 
+def test_python_without_venv_support_is_named(machine):
+    """Debian's python3 without python3-venv cannot make a venv (no ensurepip): make run's first step says so."""
+    _exe(machine.bin / "python3", "echo 'ensurepip is not available' >&2; exit 1\n")
+    r = machine.run("python3-venv", FAKE_UID="1000")
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith("sudo apt-get install -y --no-install-recommends python3-venv")
+
+
 def test_make_test_runs_the_install_step_first(machine):
     """`make test` with chromium missing, not root: it stops at the install step, before lint or pytest."""
     if shutil.which("make") is None:
