@@ -235,6 +235,27 @@ def test_regression_reaches_the_x_weighted_floor():
     assert brute * (1 - 1e-4) <= res.final_loss <= 1.01 * brute
 
 
+def test_whitened_loss_gradient_is_autograds():
+    """The fused loss writes its gradient out; torch.autograd.gradcheck compares it with finite differences."""
+    g = torch.Generator().manual_seed(0)
+    Lt = torch.triu(torch.randn(7, 7, generator=g, dtype=torch.float64)) + 3 * torch.eye(
+        7, dtype=torch.float64
+    )
+    M = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    a = torch.randn(2, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    fused = lambda a, b: reg._WhitenedLoss.apply(a, b, Lt, M, 1.5, 35.0)  # noqa: E731
+    assert torch.autograd.gradcheck(fused, (a, b))
+    plain = ((1.5 * (Lt @ a.T) @ b.T - M) ** 2).sum() / 35.0
+    assert float(fused(a, b).detach()) == pytest.approx(float(plain.detach()), rel=1e-12)
+
+
+def test_gram_equals_the_full_product():
+    X = torch.randn(50, 13, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for blocks in (1, 3, 4):
+        assert torch.allclose(reg.gram(X, blocks), X.T @ X, rtol=1e-12, atol=1e-12)
+
+
 def test_regression_training_loss_is_the_full_data_mse():
     res = run_regression(200, 9, 7, FitSettings(r=1, steps=40))
     # last training loss (whitened, no cancellation) against the loss recomputed on all n samples
