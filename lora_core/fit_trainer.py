@@ -120,9 +120,19 @@ class Adam:
 class Convergence:
     """The floor and plateau rules, fed one loss at a time; `check` returns STOP_FLOOR, STOP_PLATEAU or None."""
 
-    def __init__(self, floor: float | None, *, zero_floor_ok: bool = True):
+    def __init__(
+        self,
+        floor: float | None,
+        *,
+        zero_floor_ok: bool = True,
+        smoothing: float = PLATEAU_SMOOTHING,
+        threshold: float = PLATEAU_THRESHOLD,
+        patience: int = PLATEAU_PATIENCE,
+    ):
         self.floor = floor
         self.zero_floor_ok = zero_floor_ok  # the ZERO_LOSS rule; off when the caller set a target
+        # the plateau rule's constants; other values only for benchmarks/fit_stopping.py's comparison
+        self.smoothing, self.threshold, self.patience = smoothing, threshold, patience
         self.start: float | None = None
         self.smoothed = self.best = math.inf
         self.best_step = 0
@@ -138,10 +148,10 @@ class Convergence:
         if not math.isfinite(self.smoothed):
             self.smoothed = loss
         else:
-            self.smoothed = PLATEAU_SMOOTHING * self.smoothed + (1 - PLATEAU_SMOOTHING) * loss
-        if self.smoothed < self.best * (1 - PLATEAU_THRESHOLD):
+            self.smoothed = self.smoothing * self.smoothed + (1 - self.smoothing) * loss
+        if self.smoothed < self.best * (1 - self.threshold):
             self.best, self.best_step = self.smoothed, step
-        elif step - self.best_step >= PLATEAU_PATIENCE:
+        elif step - self.best_step >= self.patience:
             return STOP_PLATEAU
         return None
 
