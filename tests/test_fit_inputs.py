@@ -418,3 +418,16 @@ def test_a_fresh_cli_process_never_imports_dynamo_or_transformers():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"codes": [0, 0], "loaded": []}
+
+
+def test_the_entry_point_flushes_its_output_before_it_exits():
+    """`python -m lora_core` leaves with os._exit (no torch teardown): its JSON must still arrive whole."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    argv = [sys.executable, "-m", "lora_core", "fit", *DEFAULT_FIT, "--json"]
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stop_reason"] == "floor"
