@@ -315,6 +315,9 @@ if st.session_state.pop(K.FIT_TRAIN_ASKED, False) and not busy:
         job = get_runner().submit(task, total_steps=task.total_steps, alive=session_alive_check())
         st.session_state[K.FIT_JOB] = job
         st.session_state.pop(K.FIT_SWEEP_ASKED, None)  # a sweep click belonged to the previous fit
+        # A default fit is done in a fraction of a second: wait that long and draw its results in this
+        # run, rather than a live panel whose first poll (REDRAW_S) and rerun would come after it ended.
+        job.wait(REDRAW_S)
 
 if job is None:
     st.info(tr("fit.no_fit"))
