@@ -18,7 +18,7 @@ from lora_core.fit_targets import eckart_young_floor, singular_values
 from lora_core.fit_trainer import STOP_CANCELLED, init_lora
 
 SWEEP_POINTS = 8  # ranks tried at most
-SWEEP_MAX_STEPS = 600  # per rank, a guard; ranks up to the true rank converge well inside it ("Tuning")
+SWEEP_MAX_STEPS = 600  # per rank, a guard; ranks up to the true rank converge well inside it (docs/fit.md)
 
 
 @dataclass(frozen=True)
