@@ -10,7 +10,8 @@ timed from the parent (interpreter start, `import torch`, data, precompute, trai
 against the seed's loop timed in this process (data generation to its last full-data loss; it does not
 pay the interpreter or torch's import, which favours it). The CLI runs CLI_RUNS times, half before the
 seed loop and half after, so a change of load during the ~1.5 min loop touches both sides; the ratio uses
-their median. A process that only imports torch (and leaves as the CLI does, by os._exit) is timed too:
+their median. CPU seconds are reported beside wall seconds: on a shared machine they move less with the
+other processes' load. A process that only imports torch (and leaves as the CLI does, by os._exit) is timed too:
 no torch CLI can be faster, so seed loop / that time bounds the ratio any fit could reach here.
 
 The Fit page's default run: the page's default task (lora_core.fit_task.FitTask, 64 x 48, r = 4) in a
@@ -34,6 +35,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,8 +59,8 @@ PAGE_RUNS = 3  # default page fits per variant
 
 
 def seed_loop(n, d_in, d_out, *, r=1, epochs=100, batch_size=128, eval_every=10, seed=0):
-    """The seed's experiment, timed from data generation to the last full-data loss."""
-    start = time.perf_counter()
+    """The seed's experiment, timed from data generation to the last full-data loss (wall and CPU seconds)."""
+    start, cpu = time.perf_counter(), time.process_time()
     data = make_regression_data(n, d_in, d_out, "ones", 1, seed)
     X, y = data.X, data.y
     g = torch.Generator().manual_seed(seed + 1)
@@ -89,7 +91,8 @@ def seed_loop(n, d_in, d_out, *, r=1, epochs=100, batch_size=128, eval_every=10,
             log.append((epoch, loss_full))
             if loss_full <= TARGET_MSE:
                 break
-    return {"seconds": time.perf_counter() - start, "final_loss": loss_full, "epochs": epoch, "log": log}
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"seconds": wall, "cpu_seconds": cpu, "final_loss": loss_full, "epochs": epoch, "log": log}
 
 
 def ours(n, d_in, d_out, *, r=1, seed=0, lr=OUR_LR):
@@ -114,24 +117,29 @@ def cli_seed_command(n, d_in, d_out):
     ]  # fmt: skip
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_process(argv, threads):
-    """Wall seconds of a fresh interpreter running argv (start to exit), and its stdout."""
+    """Wall and CPU seconds of a fresh interpreter running argv (start to exit), and its stdout."""
     env = os.environ | {"LORA_LAB_TORCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return time.perf_counter() - start, done.stdout
+    return time.perf_counter() - start, children_cpu() - cpu, done.stdout
 
 
 def cli_seed(n, d_in, d_out, threads):
-    wall, out = timed_process(cli_seed_command(n, d_in, d_out), threads)
+    wall, cpu, out = timed_process(cli_seed_command(n, d_in, d_out), threads)
     p = json.loads(out)
     keys = ("final_loss", "optimal_loss", "steps", "stop_reason", "seconds")
-    return {"wall_seconds": wall} | {k: p[k] for k in keys}
+    return {"wall_seconds": wall, "cpu_seconds": cpu} | {k: p[k] for k in keys}
 
 
 def import_torch_floor(threads):
     """A process that imports torch and leaves as our CLI does (os._exit, no teardown): no torch CLI is faster."""
-    wall, _ = timed_process([sys.executable, "-c", "import os, torch; os._exit(0)"], threads)
+    wall, _, _ = timed_process([sys.executable, "-c", "import os, torch; os._exit(0)"], threads)
     return wall
 
 
@@ -244,6 +252,7 @@ def main(argv=None) -> int:
         + ", ".join(f"{c['wall_seconds']:.2f}" for c in cli)
         + f" s; median {wall:.2f} s"
     )
+    print("  its CPU seconds:  " + ", ".join(f"{c['cpu_seconds']:.2f}" for c in cli))
     c = cli[-1]
     print(
         f"  its last run: {c['steps']} steps, stopped by {c['stop_reason']}, final MSE {c['final_loss']:.3g}, "
@@ -252,8 +261,13 @@ def main(argv=None) -> int:
     if "seed" in out:
         out["ratio"] = out["seed"]["seconds"] / wall
         out["ratio_in_process"] = out["seed"]["seconds"] / mine["seconds"]
+        out["ratio_cpu"] = out["seed"]["cpu_seconds"] / median(cli, "cpu_seconds")
         print(f"ratio: {out['ratio']:.1f}x  (seed loop in process / our CLI's median wall, fresh process)")
         print(f"       {out['ratio_in_process']:.1f}x  (seed loop / ours in the same process)")
+        print(
+            f"       {out['ratio_cpu']:.1f}x  (CPU seconds: seed loop {out['seed']['cpu_seconds']:.1f} / CLI median "
+            f"{median(cli, 'cpu_seconds'):.2f}; less sensitive to the other processes' load than wall time)"
+        )
         bound = out["seed"]["seconds"] / out["import_torch_seconds"]
         print(
             f"       {bound:.1f}x  would be the ratio of a fit that took no time at all (import torch only)"
