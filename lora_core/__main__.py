@@ -1,8 +1,9 @@
 """`python -m lora_core`: run one subcommand, flush its output, and leave without tearing torch down.
 
 After `main` returns nothing is left to clean up: the output is flushed here and no command keeps files
-open. Python's normal exit would then unload every module and run torch's shutdown, which took 0.8-1.9 s
-for a bare `import torch` on the loaded 2-core machine (docs/fit.md "Speed"); `os._exit` skips it.
+open. Python's normal exit would then unload every module and run torch's shutdown, which took 0.3-0.5 s
+after a bare `import torch` on the 2-core machine, 0.8-1.9 s when loaded (docs/fit.md "Speed"); `os._exit`
+skips it.
 """
 
 import os
