@@ -148,6 +148,12 @@ def _quantizable_names(model) -> set[str]:
     return found
 
 
+def quantizable_weights(model) -> dict[int, int]:
+    """id(weight) -> numel of the frozen Linear weights a QLoRA base holds in NF4 (same rule as above)."""
+    quant = _quantizable_names(model)
+    return {id(p): p.numel() for p in model.parameters() if id(p) in quant and not p.requires_grad}
+
+
 # Layers built to read the parameters off: a model's layers are identical, except that the first may own
 # shared tensors (T5's relative attention bias); so of 3 built layers the third stands for every layer past
 # the second.
