@@ -229,6 +229,9 @@ class CachingAllocator:
         self._free: dict[tuple[bool, int], list] = {}  # (small, stream) -> sorted [(size, addr, block)]
         self._unmapped: dict[tuple[bool, int], list] = {}  # (small, stream) -> sorted [(addr, block)]
         self._next_addr = 0
+        # round_size and get_allocation_size without roundup_power2_divisions, inlined in malloc (speed only)
+        divs = self.config.roundup_power2_divisions
+        self._plain_round = divs == 0 or divs == (0,) * ROUNDUP_INTERVALS
 
     # -- the public operations ---------------------------------------------------------------------------
     def malloc(self, nbytes: int, stream: int = 0) -> _Block | None:
@@ -237,9 +240,20 @@ class CachingAllocator:
         if nbytes == 0:
             return None
         cfg = self.config
-        size = round_size(nbytes, cfg)
-        key = (size <= SMALL_SIZE, stream)
-        alloc_size = allocation_size(size, cfg)
+        if self._plain_round:  # round_size (cpp:2585-2597) and get_allocation_size (cpp:3115-3123)
+            size = MIN_BLOCK_SIZE if nbytes < MIN_BLOCK_SIZE else -(-nbytes // MIN_BLOCK_SIZE) * MIN_BLOCK_SIZE
+            if size <= SMALL_SIZE:
+                key, alloc_size = (True, stream), SMALL_BUFFER
+            else:
+                key = (False, stream)
+                if size < MIN_LARGE_ALLOC:
+                    alloc_size = cfg.large_segment_size
+                else:
+                    alloc_size = -(-size // ROUND_LARGE) * ROUND_LARGE
+        else:
+            size = round_size(nbytes, cfg)
+            key = (size <= SMALL_SIZE, stream)
+            alloc_size = allocation_size(size, cfg)
         block = self._get_free_block(key, size)
         if block is None:
             block = self._alloc_block(key, size, alloc_size)  # cpp:1477-1489
@@ -544,9 +558,12 @@ class Replay:
 
 
 def _run(
-    alloc: CachingAllocator, events: Iterable, live: dict, allocated: list, reserved: list
+    alloc: CachingAllocator, events: Iterable, live: dict, allocated: list | None, reserved: list | None
 ) -> int | None:
-    """Apply events; append the statistics after each. Returns the index of an out-of-memory event, or None."""
+    """Apply events; append the statistics after each (unless the lists are None). Returns the index of an
+    out-of-memory event, or None."""
+    if allocated is None or reserved is None:
+        return _run_quiet(alloc, events, live)
     malloc, free = alloc.malloc, alloc.free
     add_a, add_r = allocated.append, reserved.append
     for index, ev in enumerate(events):
@@ -569,6 +586,30 @@ def _run(
                 return index
         add_a(alloc.allocated)
         add_r(alloc.reserved)
+    return None
+
+
+def _run_quiet(alloc: CachingAllocator, events: Iterable, live: dict) -> int | None:
+    """_run without the per-event statistics (the peaks are kept by the allocator itself)."""
+    malloc, free, pop = alloc.malloc, alloc.free, live.pop
+    for index, ev in enumerate(events):
+        n = len(ev)
+        if n == 1:
+            try:
+                free(pop(ev[0]))
+            except KeyError:
+                raise ValueError(f"event {index}: free of {ev[0]!r}, which is not allocated") from None
+        elif n == 0:
+            alloc.empty_cache()
+        else:
+            if ev[0] in live:
+                raise ValueError(f"event {index}: {ev[0]!r} is allocated twice")
+            if ev[1] < 0:
+                raise ValueError(f"event {index}: negative size {ev[1]}")
+            try:
+                live[ev[0]] = malloc(ev[1], ev[2] if n > 2 else 0)
+            except OutOfMemory:
+                return index
     return None
 
 
@@ -657,7 +698,7 @@ def predict_max_reserved(
     for i in range(1 + max_steady_steps):
         alloc.reset_peak()
         before = alloc.device_allocs
-        oom = _run(alloc, warmup if i == 0 else steady, live, [], [])
+        oom = _run(alloc, warmup if i == 0 else steady, live, None, None)
         step = StepStats(
             alloc.peak_allocated, alloc.peak_reserved, alloc.reserved, alloc.device_allocs - before
         )
