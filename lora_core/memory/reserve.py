@@ -188,9 +188,48 @@ def predict(
     return out
 
 
+@dataclass(frozen=True)
+class Growth:
+    """Steps whose batches are padded to different lengths (one per step), replayed on one allocator."""
+
+    seqs: tuple[int, ...]
+    peak_allocated: tuple[int, ...]  # each step's max_memory_allocated()
+    reserved: tuple[int, ...]  # memory_reserved() after each step: it only grows (nothing empties the cache)
+    max_reserved: int
+
+
+def growth(config: dict, spec, setup: TrainingSetup, seqs: list[int], allocator: AllocatorConfig | None = None) -> Growth:
+    """Reserved memory over a run whose step i pads its batch to seqs[i] tokens (padding to the longest
+    sample in each batch: the lengths vary from step to step). The first step also allocates the parameters
+    and the optimizer states. Blocks cached for one length are reused for another only where they fit, so
+    reserved can grow past what the longest step needs alone."""
+    from lora_core.memory.allocator import reserved_over_steps
+    from lora_core.memory.events import step_events
+
+    if not seqs:
+        raise ValueError("give at least one sequence length")
+    if setup.method == "full":
+        spec = None
+    r = spec.r if spec is not None else 1
+    plan = _plan(config, spec, setup)
+    parts = run_parts(config, spec, setup)
+    warmup, _ = run_events(plan, parts, setup.batch, seqs[0], r)
+    grad, at_end = plan.grads.tolist(), plan.depth.at_end.tolist()
+    tail = [((("opt", ev[0]),) if len(ev) == 1 else (("opt", ev[0]), ev[1])) for ev in parts.step_temps]
+    tail += [(("g", i),) for i in range(len(grad)) if grad[i] and at_end[i]]
+    steps = [warmup] + [step_events(plan, setup.batch, s, r) + tail for s in seqs[1:]]
+    run = reserved_over_steps(steps, allocator)
+    return Growth(
+        seqs=tuple(seqs),
+        peak_allocated=tuple(st.peak_allocated for st in run.steps),
+        reserved=tuple(st.reserved_after for st in run.steps),
+        max_reserved=run.max_reserved,
+    )
+
+
 def replayable(setup: TrainingSetup) -> bool:
     """The replay models single-GPU and data-parallel steps on CUDA (no ZeRO/FSDP sharding)."""
     return setup.device == "cuda" and setup.sharding == "none"
 
 
-__all__ = ["CUBLAS_WORKSPACE", "DepthError", "Reserve", "nf4_parts", "predict", "replayable", "run_parts"]
+__all__ = ["CUBLAS_WORKSPACE", "DepthError", "Growth", "Reserve", "growth", "nf4_parts", "predict", "replayable", "run_parts"]
