@@ -246,8 +246,12 @@ class DeviceEmulation(TorchFunctionMode):
                 args = tuple(self._cast(a, torch.float32) for a in args)
         if func is _F_SDPA:
             return self._sdpa(*args, **kwargs)
-        if func is F.linear and self.quantized:
-            weight = args[1] if len(args) > 1 else kwargs.get("weight")
+        if self.quantized and (func is F.linear or func is torch.addmm):
+            # F.linear(x, weight); GPT-2's Conv1D: torch.addmm(bias, x, weight) (transformers pytorch_utils.py)
+            if func is F.linear:
+                weight = args[1] if len(args) > 1 else kwargs.get("weight")
+            else:
+                weight = args[2] if len(args) > 2 else kwargs.get("mat2")
             numel = self.quantized.get(id(weight))
             if numel is not None:
                 return self._dequantized_linear(func, args, kwargs, numel, weight.element_size())
