@@ -143,15 +143,16 @@ _REPLAYS: BoundedCache[Reserve] = BoundedCache(_CACHE)
 
 def _plan(config: dict, spec, setup: TrainingSetup) -> StepPlan:
     from lora_core.memory import recipe
-    from lora_core.memory.trace import _held, cache_key, traced_steps, variant_kinds
+    from lora_core.memory.trace import _held, cache_key, full_traced_steps, traced_steps, variant_kinds
 
     key = cache_key(config, spec, setup)
     plan = _PLANS.get(key)
     if plan is None:
-        steps = traced_steps(config, spec, setup)
+        layers = recipe.layer_count(config)
+        steps = (traced_steps if layers >= 3 else full_traced_steps)(config, spec, setup)
         kinds = variant_kinds(setup)
-        held = tuple(_held(rec, kinds) for rec in steps.records)
-        plan = step_plan(steps, recipe.layer_count(config), held)
+        held = tuple(None if rec is None else _held(rec, kinds) for rec in steps.records)
+        plan = step_plan(steps, layers, held)
         _PLANS.put(key, plan)
     return plan
 

@@ -226,11 +226,22 @@ def traced_steps(config: dict, spec, setup: TrainingSetup) -> TracedSteps:
     """The traced steps of this architecture, adapter spec and recipe (cached; else traced now)."""
     if setup.method == "full":
         spec = None
+    from lora_core.memory import precomputed
+
     key = record_key(config, spec, setup)
     steps = RECORDS.get(key)
     if steps is None:
-        steps = build_traced_steps(config, spec, setup)
+        steps = precomputed.traced_steps(key) or build_traced_steps(config, spec, setup)
         RECORDS.put(key, steps)
+    return steps
+
+
+def full_traced_steps(config: dict, spec, setup: TrainingSetup) -> TracedSteps:
+    """traced_steps with both depths (a precomputed entry holds the 3-layer record only)."""
+    steps = traced_steps(config, spec, setup)
+    if steps.records[0] is None:
+        steps = build_traced_steps(config, None if setup.method == "full" else spec, setup)
+        RECORDS.put(record_key(config, spec, setup), steps)
     return steps
 
 
@@ -339,7 +350,7 @@ def build_live_model(config: dict, spec, setup: TrainingSetup, *, check: bool | 
     if check is not None:
         steps = build_traced_steps(config, spec, setup, check=check)
     else:
-        steps = traced_steps(config, spec, setup)
+        steps = full_traced_steps(config, spec, setup)
     kinds = variant_kinds(setup)
     terms = sorted({t for polys in steps.polys for p in polys for t in p})
     index = {t: n for n, t in enumerate(terms)}
