@@ -41,9 +41,18 @@ DEFAULT = default_setup()
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
 def compare_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup):
+    """The three methods on the fast path (the methods chart, like the curves: docs/memory.md "Speed")."""
     from lora_core.memory.series import compare_methods
 
-    return compare_methods(json.loads(config_json), spec, setup)
+    return compare_methods(json.loads(config_json), spec, setup, replay=False)
+
+
+@st.cache_data(max_entries=_CACHE, show_spinner=False)
+def estimate_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup):
+    """The chosen method's estimate with the caching-allocator replay: the headline and the fits table."""
+    from lora_core.memory import estimate_memory
+
+    return estimate_memory(json.loads(config_json), spec, setup)
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
@@ -243,7 +252,7 @@ def components_ui(e, setup: TrainingSetup) -> None:
             st.caption(tr(f"memory.why.{why}", **fmt))
 
 
-def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates) -> None:
+def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates, current) -> None:
     from lora_core.memory.series import SEGMENTS, fits_on, segments
 
     method_names = {m: tr(f"memory.method.{m}") for m in estimates}
@@ -255,8 +264,7 @@ def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates)
     )
 
     st.subheader(tr("memory.fits_header"))
-    current = estimates[setup.method]
-    fits = fits_on(current)
+    fits = fits_on(current)  # the replayed estimate of the chosen method
     rows = [
         {
             tr("memory.col.gpu"): f.gpu.name,
@@ -283,8 +291,7 @@ def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates)
         show_chart(fig, "memory-vs-rank", key="mem_chart_rank")
     with c2:
         grid = series_cached(config_json, spec, setup.replace(seq=SEQS[0]), "seq", SEQS)
-        # the current seq on the curves' own (fast) path, so that the point lies on its curve
-        here = {m: v[0] for m, v in series_cached(config_json, spec, setup, "seq", (setup.seq,)).items()}
+        here = {m: e.device_total_bytes for m, e in estimates.items()}  # the current seq, computed above
         seqs, series = with_point(list(SEQS), grid, setup.seq, here)
         labels = {
             "title": tr("memory.chart_seq_title"), "x": tr("memory.chart_seq_x"), "y": tr("memory.chart_y"),
@@ -335,11 +342,11 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
     # Presets answer in a fraction of a second; an uploaded architecture's first trace takes a few seconds.
     with st.spinner(None if traced_already(config, spec, setup) else tr("memory.tracing")):
         estimates = compare_cached(config_json, spec, setup)
-    current = estimates[setup.method]
+        current = estimate_cached(config_json, spec, setup)
     summary_ui(current, setup)
     components_ui(current, setup)
     try:
-        charts_ui(config_json, spec, setup, estimates)
+        charts_ui(config_json, spec, setup, estimates, current)
     except LoraLabError as exc:
         show_error(exc)
     name, variable = solver_inputs_ui()  # drawn once per run, from here on whatever happens

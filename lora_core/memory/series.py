@@ -17,9 +17,10 @@ def methods_for(setup: TrainingSetup) -> tuple[str, ...]:
     return ("full", "lora", "qlora") if setup.device == "cuda" else ("full", "lora")
 
 
-def compare_methods(config: dict, spec, setup: TrainingSetup) -> dict[str, MemoryEstimate]:
-    """The same step as full fine-tuning, LoRA and QLoRA (the spec's DoRA flag applies to both LoRAs)."""
-    return {m: estimate_memory(config, spec, setup.replace(method=m)) for m in methods_for(setup)}
+def compare_methods(config: dict, spec, setup: TrainingSetup, *, replay: bool = True) -> dict[str, MemoryEstimate]:
+    """The same step as full fine-tuning, LoRA and QLoRA (the spec's DoRA flag applies to both LoRAs).
+    replay=False: the fast path for each (estimate_memory), as the page's methods chart draws them."""
+    return {m: estimate_memory(config, spec, setup.replace(method=m), replay=replay) for m in methods_for(setup)}
 
 
 def segments(e: MemoryEstimate) -> dict[str, int]:

@@ -83,7 +83,7 @@ def largest_fitting(
     def fits(v: int, replay: bool = False) -> bool:
         return total(v, replay) * (1 + m) <= capacity_bytes
 
-    if not fits(1, replay=True):
+    if not fits(1) and not fits(1, replay=True):
         return Solution(variable, 0, capacity_bytes, total(1, True), False, m)
     # fast path: doubling, then bisection
     lo, hi = 1, 2
