@@ -91,7 +91,7 @@ def main() -> None:
     import torch
 
     from lora_core.fit import MAX_STEPS, FitSettings
-    from lora_core.fit_task import FIT, FitTask, Generated
+    from lora_core.fit.task import FIT, FitTask, Generated
     from lora_ui.fit_runner import FitRunner
 
     torch.set_num_threads(1)  # as the app does (lora_ui.runtime.configure_once)

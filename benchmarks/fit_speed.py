@@ -47,8 +47,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lora_core.fit import FitSettings, fit_matrix, run_regression
-from lora_core.fit_regression import make_regression_data
-from lora_core.fit_targets import make_target
+from lora_core.fit.regression import make_regression_data
+from lora_core.fit.targets import make_target
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_N, SEED_D_IN, SEED_D_OUT = 10_000, 1001, 1000  # the seed's sizes (002: n, d_in, d_out)
@@ -148,7 +148,7 @@ def page_default(runs=PAGE_RUNS):
     from dataclasses import replace
 
     from lora_core.fit import DEFAULT_COLS, DEFAULT_NOISE, DEFAULT_PROFILE, DEFAULT_ROWS, DEFAULT_TRUE_RANK
-    from lora_core.fit_task import FIT, FitTask, Generated
+    from lora_core.fit.task import FIT, FitTask, Generated
     from lora_ui.fit_runner import FitRunner
 
     gen = Generated(DEFAULT_ROWS, DEFAULT_COLS, DEFAULT_TRUE_RANK, DEFAULT_PROFILE, DEFAULT_NOISE)

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lora_core.fit import FitSettings, run_matrix, run_regression
-from lora_core.fit_trainer import STOP_FLOOR, STOP_PLATEAU, STOP_STEPS, Convergence
+from lora_core.fit.trainer import STOP_FLOOR, STOP_PLATEAU, STOP_STEPS, Convergence
 
 SIDES = ((16, 12), (64, 48), (64, 48), (128, 96), (200, 150))  # the default 64 x 48 drawn twice as often
 GIVE_UP = 0.01  # a plateau stop that leaves more than 1 % of loss on the table counts as premature

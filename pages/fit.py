@@ -17,10 +17,10 @@ st.caption(tr("fit.intro"))
 
 from lora_core import fit as core
 from lora_core.errors import LoraLabError
-from lora_core.fit_regression import MAX_SAMPLES, SHIFTS
-from lora_core.fit_targets import MAX_SIDE, NUMERIC_KINDS, PROFILES, parse_target
-from lora_core.fit_task import FIT, SWEEP, FitTask, Generated, Regression
-from lora_core.fit_trainer import FLOOR_TOLERANCE
+from lora_core.fit.regression import MAX_SAMPLES, SHIFTS
+from lora_core.fit.targets import MAX_SIDE, NUMERIC_KINDS, PROFILES, parse_target
+from lora_core.fit.task import FIT, SWEEP, FitTask, Generated, Regression
+from lora_core.fit.trainer import FLOOR_TOLERANCE
 from lora_ui import fit_charts
 from lora_ui import keys as K
 from lora_ui.fit_runner import QUEUED, get_runner, session_alive_check

@@ -16,9 +16,9 @@ import pytest
 
 from lora_core.errors import LoraLabError
 from lora_core.fit import FitSettings
-from lora_core.fit_results import FitPreview
-from lora_core.fit_sweep import sweep_ranks
-from lora_core.fit_task import FIT, SWEEP, FitTask, Generated, Regression
+from lora_core.fit.results import FitPreview
+from lora_core.fit.sweep import sweep_ranks
+from lora_core.fit.task import FIT, SWEEP, FitTask, Generated, Regression
 from lora_ui import fit_runner
 from lora_ui.fit_runner import CANCELLED, DONE, ERROR, RUNNING, FitRunner
 from lora_ui.fit_worker import WorkerDied

@@ -74,7 +74,7 @@ def _set_threads_once() -> None:
 def run(args) -> CommandResult:
     from lora_core import fit
     from lora_core.commands import read_user_file
-    from lora_core.fit_targets import MAX_UPLOAD_BYTES, parse_target
+    from lora_core.fit.targets import MAX_UPLOAD_BYTES, parse_target
     from lora_core.validate import choice
 
     mode = choice("--mode", args.mode, MODES)

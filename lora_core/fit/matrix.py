@@ -19,16 +19,16 @@ from dataclasses import dataclass
 
 import torch
 
-from lora_core import fit_regression as reg
 from lora_core.errors import LoraLabError
-from lora_core.fit_results import FitResult, lowrank_sigma, merge_check
-from lora_core.fit_targets import (
+from lora_core.fit import regression as reg
+from lora_core.fit.results import FitResult, lowrank_sigma, merge_check
+from lora_core.fit.targets import (
     MAX_SIDE,
     eckart_young_floor,
     make_target,
     singular_values,
 )
-from lora_core.fit_trainer import TrainOutcome, init_lora, train_adam
+from lora_core.fit.trainer import TrainOutcome, init_lora, train_adam
 from lora_core.validate import positive_float, positive_int
 
 # Defaults, tuned so that the default matrix fit ends within 1 % of the floor (tests/test_fit.py;

@@ -15,11 +15,11 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from lora_core import fit as core
-from lora_core import fit_regression as reg
-from lora_core.fit_results import FitPreview, preview
-from lora_core.fit_sweep import SweepPoint, sweep_matrix, sweep_ranks, sweep_regression
-from lora_core.fit_targets import MAX_SIDE, PROFILES, make_target
+from lora_core.fit import matrix as core
+from lora_core.fit import regression as reg
+from lora_core.fit.results import FitPreview, preview
+from lora_core.fit.sweep import SweepPoint, sweep_matrix, sweep_ranks, sweep_regression
+from lora_core.fit.targets import MAX_SIDE, PROFILES, make_target
 from lora_core.validate import choice, positive_float, positive_int
 
 FIT, SWEEP = "fit", "sweep"

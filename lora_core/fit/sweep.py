@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from lora_core import fit_regression as reg
-from lora_core.fit import FitSettings, StopFlag, train
-from lora_core.fit_targets import eckart_young_floor, singular_values
-from lora_core.fit_trainer import STOP_CANCELLED, init_lora
+from lora_core.fit import regression as reg
+from lora_core.fit.matrix import FitSettings, StopFlag, train
+from lora_core.fit.targets import eckart_young_floor, singular_values
+from lora_core.fit.trainer import STOP_CANCELLED, init_lora
 
 SWEEP_POINTS = 8  # ranks tried at most
 SWEEP_MAX_STEPS = 600  # per rank, a guard; ranks up to the true rank converge well inside it (docs/fit.md)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from lora_core.errors import LoraLabError
-from lora_core.fit_targets import make_lowrank
+from lora_core.fit.targets import make_lowrank
 from lora_core.validate import choice, positive_int
 
 MAX_SAMPLES = 20_000  # shared-server cap (issue 4)
