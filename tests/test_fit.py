@@ -5,10 +5,20 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lora_core.fit import DEFAULT_R, FitSettings, fit_matrix, fit_regression, run_matrix, run_regression
+from lora_core.fit import (
+    DEFAULT_R,
+    FitSettings,
+    eckart_young_floor,
+    fit_matrix,
+    fit_regression,
+    make_target,
+    run_matrix,
+    run_regression,
+    singular_values,
+    sweep_matrix,
+    sweep_ranks,
+)
 from lora_core.fit import regression as reg
-from lora_core.fit.sweep import sweep_matrix, sweep_ranks
-from lora_core.fit.targets import eckart_young_floor, make_target, singular_values
 from lora_core.fit.trainer import (
     FLOOR_TOLERANCE,
     PLATEAU_PATIENCE,

@@ -80,7 +80,7 @@ def test_fit_strings_have_english_and_telugu():
 
 
 def test_default_fit_stops_by_convergence_and_says_so_in_both_languages(app_test):
-    from lora_core.fit.trainer import FLOOR_TOLERANCE
+    from lora_core.fit import FLOOR_TOLERANCE
     from lora_ui.i18n import tr
 
     for lang in ("en", "te"):

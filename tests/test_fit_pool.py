@@ -15,10 +15,16 @@ import numpy as np
 import pytest
 
 from lora_core.errors import LoraLabError
-from lora_core.fit import FitSettings
-from lora_core.fit.results import FitPreview
-from lora_core.fit.sweep import sweep_ranks
-from lora_core.fit.task import FIT, SWEEP, FitTask, Generated, Regression
+from lora_core.fit import (
+    FIT,
+    SWEEP,
+    FitPreview,
+    FitSettings,
+    FitTask,
+    RegressionSettings,
+    TargetSettings,
+    sweep_ranks,
+)
 from lora_ui import fit_runner
 from lora_ui.fit_runner import CANCELLED, DONE, ERROR, RUNNING, FitRunner
 from lora_ui.fit_worker import WorkerDied
@@ -44,7 +50,7 @@ def runner():
 def tiny_fit(steps: int = 20, kind: str = FIT) -> FitTask:
     """Exactly `steps` Adam steps (converge=False: no stop at the floor), so every count below is known."""
     settings = FitSettings(r=2, steps=steps, converge=False)
-    return FitTask(kind, settings, generated=Generated(12, 10, 3, "geometric", 0.0))
+    return FitTask(kind, settings, generated=TargetSettings(12, 10, 3, "geometric", 0.0))
 
 
 def test_a_fit_runs_in_a_worker_and_streams_its_losses(runner):
@@ -64,7 +70,7 @@ def test_a_fit_runs_in_a_worker_and_streams_its_losses(runner):
 
 
 def test_regression_and_sweep_come_back_as_plain_data(runner):
-    reg = FitTask(FIT, FitSettings(r=1, steps=10), regression=Regression(60, 8, 6, "ones", 1))
+    reg = FitTask(FIT, FitSettings(r=1, steps=10), regression=RegressionSettings(60, 8, 6, "ones", 1))
     sweep = tiny_fit(10, SWEEP)
     jobs = [runner.submit(reg, total_steps=10), runner.submit(sweep)]
     wait_for(lambda: not any(j.active for j in jobs), "the fits")
