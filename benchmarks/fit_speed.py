@@ -15,7 +15,7 @@ other processes' load. A process that only imports torch (and leaves as the CLI 
 no torch CLI can be faster, so seed loop / that time bounds the ratio any fit could reach here.
 
 The Fit page's default run: the page's default task (lora_core.fit_task.FitTask, 64 x 48, r = 4) in a
-warm worker process of lora_ui.fit_runner.FitRunner, as the page submits it, timed from submit to done;
+warm worker process of lora_ui.workers.fit.FitRunner, as the page submits it, timed from submit to done;
 beside it the same task with converge=False, which is what the page ran before fits stopped when done.
 
 The baseline is the seed's R code translated line by line to PyTorch:
@@ -146,7 +146,7 @@ def page_default(runs=PAGE_RUNS):
     from dataclasses import replace
 
     from lora_core.fit import FIT, FitTask, TargetSettings
-    from lora_ui.fit_runner import FitRunner
+    from lora_ui.workers.fit import FitRunner
 
     gen = TargetSettings()  # the page's defaults
     runner = FitRunner(1, processes=True)

@@ -1,6 +1,6 @@
 """Fit page: train a rank-r LoRA live and compare it with the floor (lora_core.fit does the work).
 
-The fit runs in a worker process from lora_ui.fit_runner (bounded across sessions); this page reads the
+The fit runs in a worker process from lora_ui.workers.fit (bounded across sessions); this page reads the
 controls into the core's dataclasses (FitSettings, TargetSettings or RegressionSettings), submits a job, and redraws its progress from a `run_every` fragment, so other widgets never
 cancel it. The job (losses included) lives in session state, so any rerun redraws it.
 """
@@ -20,9 +20,8 @@ from lora_core import fit
 from lora_core.errors import LoraLabError
 from lora_ui import fit_charts
 from lora_ui import keys as K
-from lora_ui.fit_runner import QUEUED, get_runner, session_alive_check
-from lora_ui.fit_worker import WorkerDied
 from lora_ui.widgets import show_chart, show_error
+from lora_ui.workers.fit import QUEUED, WorkerDied, get_runner, session_alive_check
 
 # The live chart redraws at most this often, with at most LIVE_POINTS points: each poll of 30 students
 # costs the shared server a rerun of the fragment and a Plotly figure (issue 4 asked ~0.2 s; on the 2-core

@@ -148,7 +148,7 @@ def block_mean(m: torch.Tensor, max_side: int) -> torch.Tensor:
 @dataclass(frozen=True)
 class FitPreview:
     """What a page keeps of a FitResult: small, so 30 sessions hold little memory. Plain numbers and numpy
-    arrays only, so it crosses a process boundary as plain data (lora_ui.fit_worker)."""
+    arrays only, so it crosses a process boundary as plain data (lora_ui.workers.fit_worker)."""
 
     payload: dict  # FitResult.payload() plus shapes
     target: np.ndarray  # (<= max_side, <= max_side) float32 block means of the target ΔW

@@ -1,7 +1,7 @@
 """One fit or rank sweep described by plain values, so that another process can run it.
 
 The Fit page builds a `FitTask` (checking the cheap things at once, so a bad size shows an error without
-waiting), and a worker process (lora_ui.fit_worker) or, as a fallback, a thread runs `run_task`. Everything
+waiting), and a worker process (lora_ui.workers) or, as a fallback, a thread runs `run_task`. Everything
 in a task is a number, a string, a frozen dataclass or a numpy array (an uploaded target is parsed by the
 page before it becomes one), and the result is a `FitPreview` of numpy arrays or a tuple of `SweepPoint`:
 what crosses the process boundary is only our own plain data.
