@@ -1,8 +1,9 @@
 """Fit page: train a rank-r LoRA live and compare it with the floor (lora_core.fit does the work).
 
 The fit runs in a worker process from lora_ui.workers.fit (bounded across sessions); this page reads the
-controls into the core's dataclasses (FitSettings, TargetSettings or RegressionSettings), submits a job, and redraws its progress from a `run_every` fragment, so other widgets never
-cancel it. The job (losses included) lives in session state, so any rerun redraws it.
+controls into the core's dataclasses (FitSettings, and TargetSettings or RegressionSettings), submits a job,
+and redraws its progress from a `run_every` fragment, so other widgets never cancel it. The job (losses
+included) lives in session state, so any rerun redraws it.
 """
 
 import streamlit as st
@@ -82,7 +83,7 @@ def target_ui(columns) -> fit.TargetSettings | UploadedFile | None:
         key=K.FIT_NOISE,
         bind="query-params",
     )
-    return fit.TargetSettings(rows, cols, true_rank, profile, noise)
+    return fit.TargetSettings(rows=rows, cols=cols, true_rank=true_rank, profile=profile, noise=noise)
 
 
 def regression_ui(columns) -> fit.RegressionSettings:
@@ -100,7 +101,7 @@ def regression_ui(columns) -> fit.RegressionSettings:
     shift = c3.selectbox(tr("fit.shift"), fit.SHIFTS, key=K.FIT_SHIFT, bind="query-params")
     c3.caption(tr(f"fit.shift.{shift}"))
     shift_rank = c3.number_input(tr("fit.shift_rank"), 1, fit.MAX_SIDE, 1, key=K.FIT_K, bind="query-params")
-    return fit.RegressionSettings(samples, d_in, d_out, shift, shift_rank)
+    return fit.RegressionSettings(samples=samples, d_in=d_in, d_out=d_out, shift=shift, shift_rank=shift_rank)
 
 
 def settings_ui(default_r: int) -> fit.FitSettings:
