@@ -1,6 +1,6 @@
 """How to train a fit: `FitSettings` (rank, scaling, optimiser, stopping rules), its defaults and its caps.
 
-The defaults are the Fit page's and the CLI's. Importing this module imports no torch.
+The defaults are the Fit page's and the CLI's.
 """
 
 from __future__ import annotations
