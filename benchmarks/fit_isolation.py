@@ -90,15 +90,14 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from lora_core.fit import MAX_STEPS, FitSettings
-    from lora_core.fit_task import FIT, FitTask, Generated
-    from lora_ui.fit_runner import FitRunner
+    from lora_core.fit import FIT, MAX_STEPS, FitSettings, FitTask, TargetSettings
+    from lora_ui.workers.fit import FitRunner
 
     torch.set_num_threads(1)  # as the app does (lora_ui.runtime.configure_once)
-    sys.setswitchinterval(0.0005)  # as the app's runner does (lora_ui.fit_runner.SWITCH_INTERVAL_S)
+    sys.setswitchinterval(0.0005)  # as the app's runner does (lora_ui.workers.fit.SWITCH_INTERVAL_S)
     calls = 20 if args.quick else args.calls
     side = (12, 10, 3) if args.quick else (64, 48, 8)  # the page's default fit
-    task = FitTask(FIT, FitSettings(steps=MAX_STEPS), generated=Generated(*side, "geometric", 0.05))
+    task = FitTask(FIT, FitSettings(steps=MAX_STEPS), generated=TargetSettings(*side, "geometric", 0.05))
     call = rerun_standin()
 
     rows = [("no fits (baseline)", measure(call, calls), None)]

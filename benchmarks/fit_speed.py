@@ -15,7 +15,7 @@ other processes' load. A process that only imports torch (and leaves as the CLI 
 no torch CLI can be faster, so seed loop / that time bounds the ratio any fit could reach here.
 
 The Fit page's default run: the page's default task (lora_core.fit_task.FitTask, 64 x 48, r = 4) in a
-warm worker process of lora_ui.fit_runner.FitRunner, as the page submits it, timed from submit to done;
+warm worker process of lora_ui.workers.fit.FitRunner, as the page submits it, timed from submit to done;
 beside it the same task with converge=False, which is what the page ran before fits stopped when done.
 
 The baseline is the seed's R code translated line by line to PyTorch:
@@ -46,9 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lora_core.fit import FitSettings, fit_matrix, run_regression
-from lora_core.fit_regression import make_regression_data
-from lora_core.fit_targets import make_target
+from lora_core.fit import FitSettings, fit_matrix, make_regression_data, make_target, run_regression
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_N, SEED_D_IN, SEED_D_OUT = 10_000, 1001, 1000  # the seed's sizes (002: n, d_in, d_out)
@@ -147,11 +145,10 @@ def page_default(runs=PAGE_RUNS):
     """The page's default fit in a warm worker process, submit to done, with and without convergence."""
     from dataclasses import replace
 
-    from lora_core.fit import DEFAULT_COLS, DEFAULT_NOISE, DEFAULT_PROFILE, DEFAULT_ROWS, DEFAULT_TRUE_RANK
-    from lora_core.fit_task import FIT, FitTask, Generated
-    from lora_ui.fit_runner import FitRunner
+    from lora_core.fit import FIT, FitTask, TargetSettings
+    from lora_ui.workers.fit import FitRunner
 
-    gen = Generated(DEFAULT_ROWS, DEFAULT_COLS, DEFAULT_TRUE_RANK, DEFAULT_PROFILE, DEFAULT_NOISE)
+    gen = TargetSettings()  # the page's defaults
     runner = FitRunner(1, processes=True)
     out = {}
     try:

@@ -7,7 +7,7 @@
 
 Each fit trains to the step cap with converge=False and records its whole loss curve. A stopping rule only
 truncates that curve (it never changes a step before it), so feeding the curve to
-lora_core.fit_trainer.Convergence, the class the trainer uses, tells where the rules would have stopped the
+lora_core.fit.trainer.Convergence, the class the trainer uses, tells where the rules would have stopped the
 same fit and what it would have given up: the loss at the stop against the floor and against the best loss
 of the whole run. This is the measurement behind FLOOR_TOLERANCE, ZERO_LOSS and the PLATEAU_* constants
 (docs/fit.md "Stopping"). Not a timing: figures are steps and losses, the same on any machine.
@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lora_core.fit import FitSettings, run_matrix, run_regression
-from lora_core.fit_trainer import STOP_FLOOR, STOP_PLATEAU, STOP_STEPS, Convergence
+from lora_core.fit.trainer import STOP_FLOOR, STOP_PLATEAU, STOP_STEPS, Convergence
 
 SIDES = ((16, 12), (64, 48), (64, 48), (128, 96), (200, 150))  # the default 64 x 48 drawn twice as often
 GIVE_UP = 0.01  # a plateau stop that leaves more than 1 % of loss on the table counts as premature

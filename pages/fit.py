@@ -1,11 +1,13 @@
 """Fit page: train a rank-r LoRA live and compare it with the floor (lora_core.fit does the work).
 
-The fit runs in a worker process from lora_ui.fit_runner (bounded across sessions); this page reads the
-controls, submits a job, and redraws its progress from a `run_every` fragment, so other widgets never
-cancel it. The job (losses included) lives in session state, so any rerun redraws it.
+The fit runs in a worker process from lora_ui.workers.fit (bounded across sessions); this page reads the
+controls into the core's dataclasses (FitSettings, and TargetSettings or RegressionSettings), submits a job,
+and redraws its progress from a `run_every` fragment, so other widgets never cancel it. The job (losses
+included) lives in session state, so any rerun redraws it.
 """
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from lora_ui.i18n import join_sentences, tr
 from lora_ui.routing import ensure_routed
@@ -15,17 +17,12 @@ ensure_routed()
 st.title(tr("fit.title"))
 st.caption(tr("fit.intro"))
 
-from lora_core import fit as core
+from lora_core import fit
 from lora_core.errors import LoraLabError
-from lora_core.fit_regression import MAX_SAMPLES, SHIFTS
-from lora_core.fit_targets import MAX_SIDE, NUMERIC_KINDS, PROFILES, parse_target
-from lora_core.fit_task import FIT, SWEEP, FitTask, Generated, Regression
-from lora_core.fit_trainer import FLOOR_TOLERANCE
 from lora_ui import fit_charts
 from lora_ui import keys as K
-from lora_ui.fit_runner import QUEUED, get_runner, session_alive_check
-from lora_ui.fit_worker import WorkerDied
 from lora_ui.widgets import show_chart, show_error
+from lora_ui.workers.fit import QUEUED, WorkerDied, get_runner, session_alive_check
 
 # The live chart redraws at most this often, with at most LIVE_POINTS points: each poll of 30 students
 # costs the shared server a rerun of the fragment and a Plotly figure (issue 4 asked ~0.2 s; on the 2-core
@@ -35,117 +32,114 @@ LIVE_POINTS = 200
 MODES = ("matrix", "regression")
 SOURCES = ("generated", "upload")
 
+# Choice widgets bound to the URL show their raw tokens: Streamlit 1.67 writes the *formatted* option into
+# the URL, so a translated format_func would make links depend on the language. The translated meaning is
+# the caption under each. Nothing below validates or computes: a FitTask checks its parts when Train is
+# pressed, so a bad size shows an error then, and the page keeps working.
 
-def controls_ui() -> dict:
-    """The controls, as plain values (nothing is validated or computed here)."""
-    # Choice widgets bound to the URL show their raw tokens: Streamlit 1.67 writes the *formatted*
-    # option into the URL, so a translated format_func would make links depend on the language.
-    # The translated meaning is the caption under each.
+
+def mode_ui() -> str:
+    """matrix or regression."""
     mode = st.radio(tr("fit.mode"), MODES, key=K.FIT_MODE, bind="query-params", horizontal=True)
     st.caption(tr(f"fit.mode.{mode}"))
-    spec: dict = {"mode": mode, "upload": None}
-    c1, c2, c3, c4 = st.columns(4)
-    if mode == "matrix":
-        source = c1.radio(tr("fit.source"), SOURCES, key=K.FIT_SOURCE, bind="query-params")
-        c1.caption(tr(f"fit.source.{source}"))
-        spec["source"] = source
-        if source == "upload":
-            spec["upload"] = st.file_uploader(
-                tr("fit.upload"),
-                type=list(NUMERIC_KINDS),  # numeric arrays only (issue 6); the CLI also reads images
-                key=K.FIT_UPLOAD,
-            )
-        else:
-            spec["rows"] = c2.number_input(
-                tr("fit.rows"), 1, MAX_SIDE, core.DEFAULT_ROWS, key=K.FIT_ROWS, bind="query-params"
-            )
-            spec["cols"] = c2.number_input(
-                tr("fit.cols"), 1, MAX_SIDE, core.DEFAULT_COLS, key=K.FIT_COLS, bind="query-params"
-            )
-            spec["true_rank"] = c3.number_input(
-                tr("fit.true_rank"), 1, MAX_SIDE, core.DEFAULT_TRUE_RANK, key=K.FIT_K, bind="query-params"
-            )
-            spec["profile"] = c3.selectbox(
-                tr("fit.profile"),
-                PROFILES,
-                index=PROFILES.index(core.DEFAULT_PROFILE),
-                key=K.FIT_PROFILE,
-                bind="query-params",
-            )
-            c3.caption(tr(f"fit.profile.{spec['profile']}"))
-            spec["noise"] = c4.number_input(
-                tr("fit.noise"),
-                0.0,
-                10.0,
-                core.DEFAULT_NOISE,
-                step=0.01,
-                help=tr("fit.noise_help"),
-                key=K.FIT_NOISE,
-                bind="query-params",
-            )
-        default_r = core.DEFAULT_R
-    else:
-        spec["samples"] = c1.number_input(
-            tr("fit.samples"), 1, MAX_SAMPLES, core.DEFAULT_SAMPLES, key=K.FIT_SAMPLES, bind="query-params"
+    return mode
+
+
+def target_ui(columns) -> fit.TargetSettings | UploadedFile | None:
+    """Matrix mode's target: a generated one's settings, or the visitor's file (None until one is given)."""
+    c1, c2, c3, c4 = columns
+    source = c1.radio(tr("fit.source"), SOURCES, key=K.FIT_SOURCE, bind="query-params")
+    c1.caption(tr(f"fit.source.{source}"))
+    if source == "upload":
+        return st.file_uploader(
+            tr("fit.upload"),
+            type=list(fit.NUMERIC_KINDS),  # numeric arrays only (issue 6); the CLI also reads images
+            key=K.FIT_UPLOAD,
         )
-        spec["rows"] = c2.number_input(
-            tr("fit.d_in"), 1, MAX_SIDE, core.DEFAULT_D_IN, key=K.FIT_ROWS, bind="query-params"
-        )
-        spec["cols"] = c2.number_input(
-            tr("fit.d_out"), 1, MAX_SIDE, core.DEFAULT_D_OUT, key=K.FIT_COLS, bind="query-params"
-        )
-        spec["shift"] = c3.selectbox(tr("fit.shift"), SHIFTS, key=K.FIT_SHIFT, bind="query-params")
-        c3.caption(tr(f"fit.shift.{spec['shift']}"))
-        spec["true_rank"] = c3.number_input(
-            tr("fit.shift_rank"), 1, MAX_SIDE, 1, key=K.FIT_K, bind="query-params"
-        )
-        default_r = core.DEFAULT_REG_R
+    rows = c2.number_input(
+        tr("fit.rows"), 1, fit.MAX_SIDE, fit.DEFAULT_ROWS, key=K.FIT_ROWS, bind="query-params"
+    )
+    cols = c2.number_input(
+        tr("fit.cols"), 1, fit.MAX_SIDE, fit.DEFAULT_COLS, key=K.FIT_COLS, bind="query-params"
+    )
+    true_rank = c3.number_input(
+        tr("fit.true_rank"), 1, fit.MAX_SIDE, fit.DEFAULT_TRUE_RANK, key=K.FIT_K, bind="query-params"
+    )
+    profile = c3.selectbox(
+        tr("fit.profile"),
+        fit.PROFILES,
+        index=fit.PROFILES.index(fit.DEFAULT_PROFILE),
+        key=K.FIT_PROFILE,
+        bind="query-params",
+    )
+    c3.caption(tr(f"fit.profile.{profile}"))
+    noise = c4.number_input(
+        tr("fit.noise"),
+        0.0,
+        10.0,
+        fit.DEFAULT_NOISE,
+        step=0.01,
+        help=tr("fit.noise_help"),
+        key=K.FIT_NOISE,
+        bind="query-params",
+    )
+    return fit.TargetSettings(rows=rows, cols=cols, true_rank=true_rank, profile=profile, noise=noise)
+
+
+def regression_ui(columns) -> fit.RegressionSettings:
+    """Regression mode's data: the seed's experiment at the chosen size."""
+    c1, c2, c3, _ = columns
+    samples = c1.number_input(
+        tr("fit.samples"), 1, fit.MAX_SAMPLES, fit.DEFAULT_SAMPLES, key=K.FIT_SAMPLES, bind="query-params"
+    )
+    d_in = c2.number_input(
+        tr("fit.d_in"), 1, fit.MAX_SIDE, fit.DEFAULT_D_IN, key=K.FIT_ROWS, bind="query-params"
+    )
+    d_out = c2.number_input(
+        tr("fit.d_out"), 1, fit.MAX_SIDE, fit.DEFAULT_D_OUT, key=K.FIT_COLS, bind="query-params"
+    )
+    shift = c3.selectbox(tr("fit.shift"), fit.SHIFTS, key=K.FIT_SHIFT, bind="query-params")
+    c3.caption(tr(f"fit.shift.{shift}"))
+    shift_rank = c3.number_input(tr("fit.shift_rank"), 1, fit.MAX_SIDE, 1, key=K.FIT_K, bind="query-params")
+    return fit.RegressionSettings(samples=samples, d_in=d_in, d_out=d_out, shift=shift, shift_rank=shift_rank)
+
+
+def settings_ui(default_r: int) -> fit.FitSettings:
+    """How to train. The widgets' bounds lie within FitSettings' own, so building it never raises."""
     d1, d2, d3, d4, d5 = st.columns(5)
-    spec["r"] = d1.number_input(tr("fit.r"), 1, core.MAX_RANK, default_r, key=K.FIT_R, bind="query-params")
-    spec["alpha"] = d2.number_input(
-        tr("fit.alpha"), 0.01, 1e4, core.DEFAULT_ALPHA, key=K.FIT_ALPHA, bind="query-params"
+    r = d1.number_input(tr("fit.r"), 1, fit.MAX_RANK, default_r, key=K.FIT_R, bind="query-params")
+    alpha = d2.number_input(
+        tr("fit.alpha"), 0.01, 1e4, fit.DEFAULT_ALPHA, key=K.FIT_ALPHA, bind="query-params"
     )
-    spec["steps"] = d3.number_input(
-        tr("fit.steps"), 1, core.MAX_STEPS, core.DEFAULT_STEPS, step=100, key=K.FIT_STEPS, bind="query-params"
+    steps = d3.number_input(
+        tr("fit.steps"), 1, fit.MAX_STEPS, fit.DEFAULT_STEPS, step=100, key=K.FIT_STEPS, bind="query-params"
     )
-    spec["lr"] = d4.number_input(
-        tr("fit.lr"), 1e-5, 1.0, core.DEFAULT_LR, step=0.005, format="%.4f", key=K.FIT_LR, bind="query-params"
+    lr = d4.number_input(
+        tr("fit.lr"), 1e-5, 1.0, fit.DEFAULT_LR, step=0.005, format="%.4f", key=K.FIT_LR, bind="query-params"
     )
-    spec["seed"] = d5.number_input(tr("fit.seed"), 0, 2**31 - 1, 0, key=K.FIT_SEED, bind="query-params")
-    spec["converge"] = st.checkbox(
+    seed = d5.number_input(tr("fit.seed"), 0, 2**31 - 1, 0, key=K.FIT_SEED, bind="query-params")
+    converge = st.checkbox(
         tr("fit.converge"), True, help=tr("fit.converge_help"), key=K.FIT_CONVERGE, bind="query-params"
     )
-    return spec
+    return fit.FitSettings(r=r, alpha=alpha, steps=steps, lr=lr, seed=seed, converge=converge)
 
 
-def settings_of(spec: dict) -> core.FitSettings:
-    return core.FitSettings(
-        r=spec["r"],
-        alpha=spec["alpha"],
-        steps=spec["steps"],
-        lr=spec["lr"],
-        seed=spec["seed"],
-        converge=spec["converge"],
-    )
+Source = fit.TargetSettings | fit.RegressionSettings | UploadedFile | None
 
 
-def task_of(spec: dict, kind: str) -> FitTask:
-    """The fit or sweep to run, as plain values (sizes checked here, so a bad one shows an error at once).
+def task_of(kind: str, settings: fit.FitSettings, source: Source) -> fit.FitTask:
+    """The fit or sweep to run, as plain values (FitTask checks the sizes: a bad one shows an error at once).
 
     An upload is parsed here, in the script (never in the worker), into a numpy array; a generated target
     and the regression data are made by the worker."""
-    settings = settings_of(spec)
-    if spec["mode"] == "regression":
-        data = Regression(spec["samples"], spec["rows"], spec["cols"], spec["shift"], spec["true_rank"])
-        return FitTask(kind, settings, regression=data)
-    if spec.get("source") == "upload":
-        upload = spec["upload"]
-        if upload is None:
-            raise LoraLabError(tr("fit.upload_needed"))
-        target = parse_target(upload.name, upload.getvalue(), NUMERIC_KINDS).numpy()  # (rows, cols) float32
-        return FitTask(kind, settings, target=target)
-    gen = Generated(spec["rows"], spec["cols"], spec["true_rank"], spec["profile"], spec["noise"])
-    return FitTask(kind, settings, generated=gen)
+    if isinstance(source, fit.RegressionSettings):
+        return fit.FitTask(kind, settings, regression=source)
+    if isinstance(source, fit.TargetSettings):
+        return fit.FitTask(kind, settings, generated=source)
+    if source is None:
+        raise LoraLabError(tr("fit.upload_needed"))
+    target = fit.parse_target(source.name, source.getvalue(), fit.NUMERIC_KINDS)  # (rows, cols) float32
+    return fit.FitTask(kind, settings, target=target.numpy())
 
 
 def loss_labels() -> dict:
@@ -221,7 +215,7 @@ def draw_results(job) -> None:
     cols[2].metric(tr("fit.metric.gap"), f"{100 * gap:.2f} %")
     cols[3].metric(tr("fit.metric.steps"), f"{p['steps']:,}")
     cols[4].metric(tr("fit.metric.seconds"), f"{p['seconds']:.2f}")
-    reason = tr(f"fit.reason.{p['stop_reason']}", tolerance=f"{100 * FLOOR_TOLERANCE:g} %")
+    reason = tr(f"fit.reason.{p['stop_reason']}", tolerance=f"{100 * fit.FLOOR_TOLERANCE:g} %")
     stopped = tr("fit.stop_reason", reason=reason)
     st.caption(join_sentences(stopped, tr("fit.floor_note")))  # two sentences, a full stop between
     show_chart(
@@ -247,7 +241,7 @@ def draw_results(job) -> None:
     st.metric(tr("fit.merge.metric"), f"{p['merge_max_abs_diff']:.2g}")
 
 
-def sweep_section(spec: dict) -> None:
+def sweep_section(settings: fit.FitSettings, source: Source) -> None:
     st.subheader(tr("fit.sweep.title"))
     st.caption(tr("fit.sweep.caption"))
     sweep = st.session_state.get(K.FIT_SWEEP_JOB)
@@ -255,7 +249,7 @@ def sweep_section(spec: dict) -> None:
     st.button(tr("fit.sweep.button"), key=K.FIT_SWEEP, disabled=busy, on_click=ask, args=(K.FIT_SWEEP_ASKED,))
     if st.session_state.pop(K.FIT_SWEEP_ASKED, False) and not busy:
         try:
-            task = task_of(spec, SWEEP)
+            task = task_of(fit.SWEEP, settings, source)
         except LoraLabError as exc:
             show_error(exc)
             return
@@ -291,7 +285,14 @@ def sweep_poll() -> None:
         st.progress(0.5, text=tr("fit.sweep.button"))
 
 
-spec = controls_ui()
+mode = mode_ui()
+columns = st.columns(4)
+if mode == "matrix":
+    source = target_ui(columns)
+    settings = settings_ui(default_r=fit.DEFAULT_R)
+else:
+    source = regression_ui(columns)
+    settings = settings_ui(default_r=fit.DEFAULT_REG_R)
 if not st.session_state.get("_fit_warmed"):  # once per visitor: a class idling on this page spawns nothing
     st.session_state["_fit_warmed"] = True
     get_runner().warm()  # a worker process starts while the student sets up the fit
@@ -308,7 +309,7 @@ st.button(
 )
 if st.session_state.pop(K.FIT_TRAIN_ASKED, False) and not busy:
     try:
-        task = task_of(spec, FIT)
+        task = task_of(fit.FIT, settings, source)
     except LoraLabError as exc:
         show_error(exc)
     else:
@@ -326,4 +327,4 @@ elif job.active:
 else:
     draw_results(job)
     if job.result is not None:
-        sweep_section(spec)
+        sweep_section(settings, source)

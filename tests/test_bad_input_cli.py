@@ -276,4 +276,4 @@ def test_real_process_refuses_a_lying_npy_header(tmp_path):
     )
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: "), r.stderr
-    assert "at most 2048" in r.stderr  # names what is allowed (lora_core/fit_targets.py MAX_SIDE)
+    assert "at most 2048" in r.stderr  # names what is allowed (lora_core/fit/targets.py MAX_SIDE)

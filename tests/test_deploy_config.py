@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 from lora_core.config import MAX_CONFIG_BYTES
-from lora_core.fit_targets import MAX_UPLOAD_BYTES
+from lora_core.fit import MAX_UPLOAD_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = ROOT / ".streamlit" / "config.toml"

@@ -5,11 +5,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lora_core import fit_regression as reg
-from lora_core.fit import DEFAULT_R, FitSettings, fit_matrix, fit_regression, run_matrix, run_regression
-from lora_core.fit_sweep import sweep_matrix, sweep_ranks
-from lora_core.fit_targets import eckart_young_floor, make_target, singular_values
-from lora_core.fit_trainer import (
+from lora_core.fit import (
+    DEFAULT_R,
+    FitSettings,
+    eckart_young_floor,
+    fit_matrix,
+    fit_regression,
+    make_target,
+    run_matrix,
+    run_regression,
+    singular_values,
+    sweep_matrix,
+    sweep_ranks,
+    trainer,
+)
+from lora_core.fit import regression as reg
+from lora_core.fit.trainer import (
     FLOOR_TOLERANCE,
     PLATEAU_PATIENCE,
     STOP_CANCELLED,
@@ -49,22 +60,56 @@ def test_without_convergence_a_fit_runs_to_its_step_cap():
     assert res.stop_reason == STOP_STEPS and res.steps == 400 and len(res.losses) == 400 + 1
 
 
-def test_adapter_changes_while_the_base_stays_bit_identical():
+def recording_adam(monkeypatch) -> list[list[torch.Tensor]]:
+    """Every parameter list the trainer hands an optimizer, in order."""
+    seen: list[list[torch.Tensor]] = []
+
+    class RecordingAdam(trainer.Adam):
+        def __init__(self, params, *args, **kwargs):
+            seen.append(list(params))
+            super().__init__(params, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "Adam", RecordingAdam)
+    return seen
+
+
+def test_only_the_adapter_trains_and_what_the_loss_reads_stays_bit_identical(monkeypatch):
+    """PEFT's test_only_params_are_updated, matrix mode: Adam gets lora_A and lora_B only and they move; the
+    target ΔW, the frozen tensor every step's loss reads, is bit-identical after training, as is the base W."""
+    optimized = recording_adam(monkeypatch)
     target = make_target(**SMALL, true_rank=3, seed=0)
     base = torch.randn(SMALL["rows"], SMALL["cols"], generator=torch.Generator().manual_seed(5))
-    before = base.clone()
+    target_before, base_before = target.clone(), base.clone()
     res = fit_matrix(target, FitSettings(r=2, steps=20), base=base)
-    assert torch.equal(base, before)  # bit-identical
-    assert res.base_weight is base
+    assert [[id(p) for p in params] for params in optimized] == [[id(res.lora_A), id(res.lora_B)]]
+    assert res.target_delta is target and torch.equal(target, target_before)  # bit-identical
+    assert res.base_weight is base and torch.equal(base, base_before)
     assert res.lora_B.abs().sum() > 0  # B started at zeros (loralib/PEFT) and moved
     assert torch.equal(res.merged_weight, base + res.learned_delta)
 
 
-def test_regression_base_stays_bit_identical():
+def test_regression_trains_the_adapter_only_and_its_frozen_base_stays_bit_identical(monkeypatch):
+    """Regression mode's steps read the frozen base W = theta through the whitened problem: L^T and M are
+    built from X, y and W once, and every step's loss reads them. Adam gets lora_A and lora_B only; L^T and
+    M, and theta, X and y, are bit-identical after training."""
+    optimized = recording_adam(monkeypatch)
+    problems = []
+    build = reg.WhitenedProblem.__init__
+
+    def record(self, *args):
+        build(self, *args)
+        problems.append((self, self.Lt.clone(), self.M.clone()))
+
+    monkeypatch.setattr(reg.WhitenedProblem, "__init__", record)
     data = reg.make_regression_data(80, 6, 5, seed=0)
-    theta = data.theta.clone()
-    fit_regression(data, FitSettings(r=1, steps=10))
-    assert torch.equal(data.theta, theta)
+    data_before = [t.clone() for t in (data.theta, data.X, data.y)]
+    res = fit_regression(data, FitSettings(r=1, steps=10))
+    [(problem, Lt_before, M_before)] = problems
+    assert [[id(p) for p in params] for params in optimized] == [[id(res.lora_A), id(res.lora_B)]]
+    assert torch.equal(problem.Lt, Lt_before) and torch.equal(problem.M, M_before)  # what the steps read
+    assert all(torch.equal(a, b) for a, b in zip((data.theta, data.X, data.y), data_before, strict=True))
+    assert res.base_weight is data.theta
+    assert res.lora_B.abs().sum() > 0
 
 
 def test_merged_equals_unmerged_within_float32_rounding():

@@ -11,7 +11,7 @@ import torch
 
 from lora_core.cli import main
 from lora_core.errors import LoraLabError
-from lora_core.fit_targets import MAX_SIDE, MAX_UPLOAD_BYTES, make_target, parse_target
+from lora_core.fit import MAX_SIDE, MAX_UPLOAD_BYTES, make_target, parse_target
 
 
 def npy_bytes(arr) -> bytes:
@@ -285,7 +285,7 @@ def test_a_claimed_small_image_with_short_data_is_a_clean_error_or_parses():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from lora_core.fit_targets import FILE_KINDS  # noqa: E402
+from lora_core.fit import FILE_KINDS  # noqa: E402
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DESCRS = ["<f8", ">f8", "<f4", "<f2", "<i8", "|u1", "|b1", "<c8", "|O", "<U3", "|S2", "<M8", "|V4", "<g"]
@@ -346,7 +346,7 @@ def test_corrupted_real_npy_files(prefix, cut, tail):
 
 def test_the_app_takes_numeric_uploads_only():
     """pages/fit.py passes NUMERIC_KINDS: an image is refused by name before any decoder sees it."""
-    from lora_core.fit_targets import NUMERIC_KINDS
+    from lora_core.fit import NUMERIC_KINDS
 
     with pytest.raises(LoraLabError, match=r"one of \.npy, \.csv"):
         parse_target("face.png", png_bytes(5, 3), NUMERIC_KINDS)
@@ -390,7 +390,7 @@ def test_cli_no_converge_trains_to_the_step_cap(capsys):
 
 def test_cli_has_words_for_every_stop_reason():
     from lora_core.commands.fit import STOP_WORDS
-    from lora_core.fit_trainer import STOP_REASONS
+    from lora_core.fit import STOP_REASONS
 
     assert set(STOP_WORDS) == set(STOP_REASONS)
 

@@ -60,11 +60,22 @@ def test_regression_mode_trains(app_test):
 
 
 def test_bad_regression_sizes_show_an_error_and_the_page_keeps_working(app_test):
-    at = app_test(page="fit", query={K.FIT_MODE: "regression", K.FIT_SAMPLES: "5", K.FIT_ROWS: "50"})
+    at = app_test(
+        page="fit",
+        query={K.FIT_MODE: "regression", K.FIT_SAMPLES: "5", K.FIT_ROWS: "50", K.FIT_STEPS: "20"},
+    )
     at.button(key=K.FIT_TRAIN).click().run()
     assert not at.exception, at.exception
     assert any("samples" in e.value for e in at.error)
-    assert at.button(key=K.FIT_TRAIN) is not None
+    assert K.FIT_JOB not in at.session_state  # nothing was submitted
+    # the same session, given sizes that fit (samples >= d_in), trains
+    at.number_input(key=K.FIT_SAMPLES).set_value(60)
+    at.number_input(key=K.FIT_ROWS).set_value(8)
+    at.button(key=K.FIT_TRAIN).click().run()
+    wait_done(at)
+    at.run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert at.session_state[K.FIT_JOB].result.payload["mode"] == "regression"
 
 
 def test_fit_strings_have_english_and_telugu():
@@ -80,7 +91,7 @@ def test_fit_strings_have_english_and_telugu():
 
 
 def test_default_fit_stops_by_convergence_and_says_so_in_both_languages(app_test):
-    from lora_core.fit_trainer import FLOOR_TOLERANCE
+    from lora_core.fit import FLOOR_TOLERANCE
     from lora_ui.i18n import tr
 
     for lang in ("en", "te"):

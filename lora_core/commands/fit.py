@@ -6,7 +6,7 @@ from lora_core.commands import CommandResult, add_json_flag, format_pairs
 from lora_core.errors import LoraLabError
 
 MODES = ("matrix", "regression")
-# The table's words for lora_core.fit_trainer.STOP_* (the JSON keeps the bare value).
+# The table's words for lora_core.fit.trainer.STOP_* (the JSON keeps the bare value).
 STOP_WORDS = {
     "target": "the loss reached --target-loss",
     "floor": "converged: the loss is at the floor",
@@ -74,7 +74,6 @@ def _set_threads_once() -> None:
 def run(args) -> CommandResult:
     from lora_core import fit
     from lora_core.commands import read_user_file
-    from lora_core.fit_targets import MAX_UPLOAD_BYTES, parse_target
     from lora_core.validate import choice
 
     mode = choice("--mode", args.mode, MODES)
@@ -101,7 +100,9 @@ def run(args) -> CommandResult:
         if args.target is not None:
             if wrong := _given(args, "rows", "cols", "true_rank", "noise", "profile"):
                 raise LoraLabError(f"give either --target or {', '.join(wrong)}, not both")
-            target = parse_target(args.target, read_user_file(args.target, max_bytes=MAX_UPLOAD_BYTES))
+            target = fit.parse_target(
+                args.target, read_user_file(args.target, max_bytes=fit.MAX_UPLOAD_BYTES)
+            )
             result = fit.fit_matrix(target, settings)
         else:
             result = fit.run_matrix(

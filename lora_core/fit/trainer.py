@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lora_core.fit.settings import FitSettings
+
 # Adam's moment decays and epsilon: torch.optim.Adam's defaults (torch/optim/adam.py, Adam.__init__:
 # betas=(0.9, 0.999), eps=1e-8; Kingma & Ba 2015, Algorithm 1), which the seed's optim_adam shares.
 ADAM_BETAS = (0.9, 0.999)
@@ -59,6 +61,13 @@ STOP_STEPS = "steps"  # step cap reached
 STOP_TIME = "time"  # wall-clock cap reached
 STOP_CANCELLED = "cancelled"  # should_stop() said so
 STOP_REASONS = (STOP_TARGET, STOP_FLOOR, STOP_PLATEAU, STOP_STEPS, STOP_TIME, STOP_CANCELLED)
+
+# What a caller hands a fit: callback(step, loss) after every loss evaluation (live progress),
+# should_stop() polled before every step (the page's Stop, a session that went away), and
+# on_floor(floor) once, before training (so a live chart draws the floor line at once).
+Callback = Callable[[int, float], None] | None
+StopFlag = Callable[[], bool] | None
+FloorHook = Callable[[float], None] | None
 
 
 def init_lora(rows: int, cols: int, r: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,8 +190,8 @@ def train_adam(
     floor: float | None = None,
     converge: bool = True,
     max_seconds: float = math.inf,
-    callback: Callable[[int, float], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    callback: Callback = None,
+    should_stop: StopFlag = None,
 ) -> TrainOutcome:
     """Adam on lora_A, lora_B in place. `callback(step, loss)` runs after every loss evaluation.
 
@@ -221,4 +230,30 @@ def train_adam(
     lora_B.requires_grad_(False)
     return TrainOutcome(
         losses=tuple(losses), steps=step, stop_reason=reason, seconds=time.perf_counter() - start
+    )
+
+
+def train(
+    settings: FitSettings,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    *,
+    floor: float | None = None,
+    callback: Callback = None,
+    should_stop: StopFlag = None,
+) -> TrainOutcome:
+    """Adam on (lora_A, lora_B) under the settings' rules: target loss, convergence to `floor`, the caps."""
+    return train_adam(
+        loss_fn,
+        lora_A,
+        lora_B,
+        steps=settings.steps,
+        lr=settings.lr,
+        target_loss=settings.target_loss,
+        floor=floor,
+        converge=settings.converge,
+        max_seconds=settings.max_seconds,
+        callback=callback,
+        should_stop=should_stop,
     )

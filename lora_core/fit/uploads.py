@@ -1,78 +1,29 @@
-"""Matrix-mode targets for the live fit: a generated low-rank ΔW or an uploaded one, and its Eckart–Young floor.
+"""A target ΔW from a file's bytes: .npy, .csv or an image, checked before anything is decoded.
 
-The floor is the best loss any rank-r matrix can reach: by the Eckart–Young–Mirsky theorem
-(Eckart & Young 1936) the closest rank-r matrix to T in the Frobenius norm is its truncated SVD, so
-
-    min over rank-r D of ||T - D||_F^2 = sum_{i > r} sigma_i(T)^2.
-
-Divided by rows * cols it is the floor of the fit loss ||T - (alpha/r) B A||_F^2 / (rows * cols).
+The bytes are untrusted (a visitor's upload on a shared server, or any file given to the CLI), so every
+parser refuses by the header first: a .npy's shape and dtype before numpy allocates, an image's size before
+Pillow decodes its pixels. .npy files are read with allow_pickle=False, never unpickled. Everything that
+is not a finite real 2-D matrix within MAX_SIDE raises LoraLabError with a message that says what is allowed.
 """
 
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import torch
 
 from lora_core.errors import LoraLabError
-from lora_core.validate import choice, positive_float, positive_int
+from lora_core.fit.targets import MAX_SIDE
 
-# Caps for a shared classroom server (issue 4): one target side at most 2048, an upload at most 2 MiB
-# (the same as server.maxUploadSize = 2 in .streamlit/config.toml, which Streamlit counts in MiB).
-MAX_SIDE = 2048
+# An upload at most 2 MiB: the same as server.maxUploadSize = 2 in .streamlit/config.toml, which Streamlit
+# counts in MiB (issue 4).
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 # What visitors may upload to the app: numeric arrays only (issue 6: "uploads are JSON or numeric only"; no
 # image decoder runs on a stranger's bytes on a shared server).
 NUMERIC_KINDS = ("npy", "csv")
 # What the CLI reads from its user's own disk: pictures too, as gray levels (a photo shows what rank r keeps).
 FILE_KINDS = (*NUMERIC_KINDS, "png", "jpg", "jpeg", "bmp", "gif", "webp")
-
-# How the true singular values fall off: flat (all equal), linear (k, k-1, ..., 1), geometric (halving).
-PROFILES = ("flat", "linear", "geometric")
-
-
-def singular_profile(true_rank: int, profile: str) -> torch.Tensor:
-    """The shape of the k nonzero singular values, largest first, before scaling. # (k,)"""
-    k = true_rank
-    if profile == "flat":
-        return torch.ones(k, dtype=torch.float64)
-    if profile == "linear":
-        return torch.arange(k, 0, -1, dtype=torch.float64)
-    return 0.5 ** torch.arange(k, dtype=torch.float64)  # geometric: each half the one before
-
-
-def make_lowrank(
-    rows: int, cols: int, true_rank: int, profile: str, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A rows x cols matrix U diag(sigma) V^T of rank k whose entries have mean square 1.
-
-    sum sigma_i^2 = ||T||_F^2 = rows * cols, so an entry's root mean square is 1 whatever the shape
-    and the noise sigma of `make_target` reads as a noise-to-signal ratio. Returns (T, sigma).
-    """
-    k = true_rank
-    u, _ = torch.linalg.qr(torch.randn(rows, k, generator=generator, dtype=torch.float64))  # (rows, k)
-    v, _ = torch.linalg.qr(torch.randn(cols, k, generator=generator, dtype=torch.float64))  # (cols, k)
-    sigma = singular_profile(k, profile)
-    sigma = sigma * math.sqrt(rows * cols) / torch.linalg.vector_norm(sigma)  # (k,)
-    return (u * sigma) @ v.T, sigma  # (rows, cols), (k,)
-
-
-def make_target(
-    rows: int, cols: int, true_rank: int, profile: str = "geometric", noise: float = 0.0, seed: int = 0
-) -> torch.Tensor:
-    """A generated target ΔW: rank-k signal (entries of RMS 1) plus Gaussian noise of std `noise`. float32."""
-    rows = positive_int("rows", rows, maximum=MAX_SIDE)
-    cols = positive_int("cols", cols, maximum=MAX_SIDE)
-    true_rank = positive_int("true rank k", true_rank, maximum=min(rows, cols))
-    profile = choice("profile", profile, PROFILES)
-    noise = positive_float("noise", noise, maximum=100.0, allow_zero=True)
-    g = torch.Generator().manual_seed(int(seed))
-    signal, _ = make_lowrank(rows, cols, true_rank, profile, g)
-    if noise > 0:
-        signal = signal + noise * torch.randn(rows, cols, generator=g, dtype=torch.float64)
-    return signal.to(torch.float32)
 
 
 def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
@@ -209,13 +160,3 @@ def _read_image(name: str, data: bytes) -> np.ndarray:
     except Exception as exc:  # decoders of untrusted bytes raise many kinds (struct.error, EOFError, ...)
         raise LoraLabError(f"{name}: not a readable image ({type(exc).__name__}: {str(exc)[:200]})") from None
     return gray / 255.0  # 8-bit gray levels to [0, 1]
-
-
-def singular_values(t: torch.Tensor) -> torch.Tensor:
-    """All singular values of a matrix, largest first, in float64. # (min(rows, cols),)"""
-    return torch.linalg.svdvals(t.to(torch.float64))
-
-
-def eckart_young_floor(sigma: torch.Tensor, r: int, entries: int) -> float:
-    """Best rank-r loss: sum of sigma_i^2 beyond r, per entry (Eckart–Young)."""
-    return float((sigma[r:].to(torch.float64) ** 2).sum()) / entries

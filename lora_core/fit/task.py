@@ -1,7 +1,7 @@
 """One fit or rank sweep described by plain values, so that another process can run it.
 
 The Fit page builds a `FitTask` (checking the cheap things at once, so a bad size shows an error without
-waiting), and a worker process (lora_ui.fit_worker) or, as a fallback, a thread runs `run_task`. Everything
+waiting), and a worker process (lora_ui.workers) or, as a fallback, a thread runs `run_task`. Everything
 in a task is a number, a string, a frozen dataclass or a numpy array (an uploaded target is parsed by the
 page before it becomes one), and the result is a `FitPreview` of numpy arrays or a tuple of `SweepPoint`:
 what crosses the process boundary is only our own plain data.
@@ -15,12 +15,13 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from lora_core import fit as core
-from lora_core import fit_regression as reg
-from lora_core.fit_results import FitPreview, preview
-from lora_core.fit_sweep import SweepPoint, sweep_matrix, sweep_ranks, sweep_regression
-from lora_core.fit_targets import MAX_SIDE, PROFILES, make_target
-from lora_core.validate import choice, positive_float, positive_int
+from lora_core.fit.matrix import fit_matrix
+from lora_core.fit.regression import RegressionSettings, run_regression
+from lora_core.fit.results import FitPreview, preview
+from lora_core.fit.settings import FitSettings
+from lora_core.fit.sweep import SweepPoint, sweep_matrix, sweep_ranks, sweep_regression
+from lora_core.fit.targets import TargetSettings
+from lora_core.validate import choice
 
 FIT, SWEEP = "fit", "sweep"
 
@@ -33,48 +34,15 @@ class Hooks(Protocol):
     def should_stop(self) -> bool: ...
 
 
-@dataclass(frozen=True)
-class Generated:
-    """A generated matrix-mode target (lora_core.fit_targets.make_target)."""
-
-    rows: int
-    cols: int
-    true_rank: int
-    profile: str
-    noise: float
-
-    def check(self) -> None:
-        rows = positive_int("rows", self.rows, maximum=MAX_SIDE)
-        cols = positive_int("cols", self.cols, maximum=MAX_SIDE)
-        positive_int("true rank k", self.true_rank, maximum=min(rows, cols))
-        choice("profile", self.profile, PROFILES)
-        positive_float("noise", self.noise, maximum=100.0, allow_zero=True)
-
-
-@dataclass(frozen=True)
-class Regression:
-    """The regression experiment's data (lora_core.fit_regression.make_regression_data)."""
-
-    samples: int
-    d_in: int
-    d_out: int
-    shift: str
-    shift_rank: int
-
-    def check(self) -> None:
-        reg.check_sizes(self.samples, self.d_in, self.d_out)
-        choice("shift", self.shift, reg.SHIFTS)
-
-
 @dataclass(frozen=True, eq=False)
 class FitTask:
     """A fit (kind FIT) or a rank sweep (kind SWEEP) of exactly one source: target, generated or regression."""
 
-    kind: str
-    settings: core.FitSettings
+    kind: str  # FIT or SWEEP
+    settings: FitSettings
     target: np.ndarray | None = None  # (rows, cols) float32: an uploaded ΔW, already parsed
-    generated: Generated | None = None
-    regression: Regression | None = None
+    generated: TargetSettings | None = None  # a matrix-mode target to generate
+    regression: RegressionSettings | None = None  # regression mode's data to make
 
     def __post_init__(self) -> None:
         choice("task", self.kind, (FIT, SWEEP))
@@ -92,8 +60,7 @@ class FitTask:
         """The matrix-mode target. # (rows, cols) float32"""
         if self.target is not None:
             return torch.from_numpy(np.ascontiguousarray(self.target, dtype=np.float32))
-        g = self.generated
-        return make_target(g.rows, g.cols, g.true_rank, g.profile, g.noise, self.settings.seed)
+        return self.generated.make(self.settings.seed)
 
     def __call__(self, hooks: Hooks) -> FitPreview | tuple[SweepPoint, ...]:
         return run_task(self, hooks)
@@ -101,27 +68,29 @@ class FitTask:
 
 def run_task(task: FitTask, hooks: Hooks) -> FitPreview | tuple[SweepPoint, ...]:
     """Run a task, reporting each step's loss and the floor through `hooks`; stop when hooks.should_stop()."""
-    st = task.settings
+    settings = task.settings
     if task.regression is None:
         target = task.matrix()
         if task.kind == SWEEP:
-            return sweep_matrix(target, sweep_ranks(min(target.shape)), st, should_stop=hooks.should_stop)
-        res = core.fit_matrix(
-            target, st, callback=hooks.record, should_stop=hooks.should_stop, on_floor=hooks.set_floor
+            return sweep_matrix(
+                target, sweep_ranks(min(target.shape)), settings, should_stop=hooks.should_stop
+            )
+        res = fit_matrix(
+            target, settings, callback=hooks.record, should_stop=hooks.should_stop, on_floor=hooks.set_floor
         )
         return preview(res)
-    r = task.regression
+    regression = task.regression
     if task.kind == SWEEP:
-        data = reg.make_regression_data(r.samples, r.d_in, r.d_out, r.shift, r.shift_rank, st.seed)
-        ranks = sweep_ranks(min(r.d_in, r.d_out))
-        return sweep_regression(data, ranks, st, should_stop=hooks.should_stop)
-    res = core.run_regression(
-        r.samples,
-        r.d_in,
-        r.d_out,
-        st,
-        shift=r.shift,
-        shift_rank=r.shift_rank,
+        ranks = sweep_ranks(min(regression.d_in, regression.d_out))
+        data = regression.make(settings.seed)
+        return sweep_regression(data, ranks, settings, should_stop=hooks.should_stop)
+    res = run_regression(
+        regression.samples,
+        regression.d_in,
+        regression.d_out,
+        settings,
+        shift=regression.shift,
+        shift_rank=regression.shift_rank,
         callback=hooks.record,
         should_stop=hooks.should_stop,
         on_floor=hooks.set_floor,

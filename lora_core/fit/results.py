@@ -7,10 +7,14 @@ x (W + ΔW)^T and the unmerged one x W^T + s (x A^T) B^T agree to float32 roundi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from lora_core.fit.settings import FitSettings
+from lora_core.fit.trainer import TrainOutcome
 
 HELD_OUT = 256  # held-out inputs for the merge check; any count shows it, 256 keeps it instant
 
@@ -26,7 +30,7 @@ class FitResult:
     optimal_loss: float  # the floor: best loss any rank-r update reaches (Eckart–Young)
     steps: int  # Adam steps taken
     seconds: float  # wall clock of the whole run: data, precompute, training, floor, merge check
-    stop_reason: str  # target, floor, plateau, steps, time or cancelled (lora_core.fit_trainer.STOP_*)
+    stop_reason: str  # target, floor, plateau, steps, time or cancelled (lora_core.fit.trainer.STOP_*)
     target_delta: torch.Tensor  # (rows, cols) the ΔW to learn
     learned_delta: torch.Tensor  # (rows, cols) s * B @ A (regression: s * A^T B^T, theta's orientation)
     target_sigma: tuple[float, ...]  # singular values of target_delta, largest first
@@ -88,6 +92,49 @@ def merge_check(
     return float((merged - unmerged).abs().max())
 
 
+def build_result(
+    settings: FitSettings,
+    out: TrainOutcome,
+    started: float,
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    *,
+    mode: str,
+    final_loss: float,
+    optimal_loss: float,
+    target: torch.Tensor,
+    target_sigma: tuple[float, ...],
+    learned: torch.Tensor,
+    base: torch.Tensor,
+    base_out_in: torch.Tensor,
+    generator: torch.Generator,
+) -> FitResult:
+    """Both modes' FitResult. `target`, `learned`, `base` share one orientation; base_out_in is (out, in)."""
+    s = settings.scaling
+    return FitResult(
+        mode=mode,
+        r=settings.r,
+        alpha=settings.alpha,
+        scaling=s,
+        losses=out.losses,
+        final_loss=final_loss,
+        optimal_loss=optimal_loss,
+        steps=out.steps,
+        seconds=time.perf_counter() - started,
+        stop_reason=out.stop_reason,
+        target_delta=target,
+        learned_delta=learned,
+        target_sigma=target_sigma,
+        # s B A and its transpose have the same singular values, so one call serves both orientations
+        learned_sigma=lowrank_sigma(s * lora_B, lora_A.T, len(target_sigma)),
+        base_weight=base,
+        merged_weight=base + learned,
+        merge_max_abs_diff=merge_check(base_out_in, lora_A, lora_B, s, generator),
+        lora_A=lora_A,
+        lora_B=lora_B,
+    )
+
+
 def block_mean(m: torch.Tensor, max_side: int) -> torch.Tensor:
     """m shrunk to at most max_side per side by averaging blocks (for heatmaps), float32."""
     rows, cols = m.shape
@@ -101,7 +148,7 @@ def block_mean(m: torch.Tensor, max_side: int) -> torch.Tensor:
 @dataclass(frozen=True)
 class FitPreview:
     """What a page keeps of a FitResult: small, so 30 sessions hold little memory. Plain numbers and numpy
-    arrays only, so it crosses a process boundary as plain data (lora_ui.fit_worker)."""
+    arrays only, so it crosses a process boundary as plain data (lora_ui.workers.fit_worker)."""
 
     payload: dict  # FitResult.payload() plus shapes
     target: np.ndarray  # (<= max_side, <= max_side) float32 block means of the target ΔW

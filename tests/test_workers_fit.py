@@ -8,8 +8,8 @@ import time
 import pytest
 
 from lora_core.errors import LoraLabError
-from lora_ui import fit_runner
-from lora_ui.fit_runner import CANCELLED, DONE, ERROR, QUEUED, RUNNING, FitRunner
+from lora_ui.workers import fit as workers_fit
+from lora_ui.workers.fit import CANCELLED, DONE, ERROR, QUEUED, RUNNING, FitRunner
 from tests.fit_gate import GateTask
 
 BOUND_S = 120  # generous bound for waits on a busy machine (workers import torch); never a timing assertion
@@ -73,8 +73,8 @@ def test_a_queued_fit_can_be_cancelled_and_never_runs():
 
 
 def test_a_fit_whose_session_left_is_cancelled(monkeypatch):
-    monkeypatch.setattr(fit_runner, "GONE_GRACE_S", 0.0)
-    monkeypatch.setattr(fit_runner, "ALIVE_EVERY_S", 0.0)
+    monkeypatch.setattr(workers_fit, "GONE_GRACE_S", 0.0)
+    monkeypatch.setattr(workers_fit, "ALIVE_EVERY_S", 0.0)
     runner = FitRunner(max_running=1)
     alive = threading.Event()
     alive.set()
@@ -97,10 +97,10 @@ def test_errors_are_kept_for_the_page():
 
 
 def test_max_running_from_env(monkeypatch):
-    monkeypatch.setenv(fit_runner.ENV_MAX_RUNNING, "3")
-    assert fit_runner.max_running_from_env() == 3
-    monkeypatch.setenv(fit_runner.ENV_MAX_RUNNING, "lots")
-    assert fit_runner.max_running_from_env() == fit_runner.DEFAULT_MAX_RUNNING
+    monkeypatch.setenv(workers_fit.ENV_MAX_RUNNING, "3")
+    assert workers_fit.max_running_from_env() == 3
+    monkeypatch.setenv(workers_fit.ENV_MAX_RUNNING, "lots")
+    assert workers_fit.max_running_from_env() == workers_fit.DEFAULT_MAX_RUNNING
     with pytest.raises(LoraLabError):
         FitRunner(0)
 
@@ -117,8 +117,8 @@ def test_the_real_session_check_cancels_fits_when_the_websocket_drops(monkeypatc
     from streamlit.runtime.session_manager import ActiveSessionInfo
     from streamlit.runtime.websocket_session_manager import WebsocketSessionManager
 
-    monkeypatch.setattr(fit_runner, "GONE_GRACE_S", 0.0)
-    monkeypatch.setattr(fit_runner, "ALIVE_EVERY_S", 0.0)
+    monkeypatch.setattr(workers_fit, "GONE_GRACE_S", 0.0)
+    monkeypatch.setattr(workers_fit, "ALIVE_EVERY_S", 0.0)
     sessions = WebsocketSessionManager(MagicMock(), MagicMock(), MagicMock(), None)
     sessions._active_session_info_by_id["tab-1"] = ActiveSessionInfo(MagicMock(), MagicMock())
     runtime = object.__new__(Runtime)  # a Runtime's shell: is_active_session asks its session manager
@@ -128,8 +128,8 @@ def test_the_real_session_check_cancels_fits_when_the_websocket_drops(monkeypatc
         scriptrunner, "get_script_run_ctx", lambda *a, **k: SimpleNamespace(session_id="tab-1")
     )
 
-    alive = fit_runner.session_alive_check()
-    assert alive is not fit_runner._always_alive and alive()
+    alive = workers_fit.session_alive_check()
+    assert alive is not workers_fit._always_alive and alive()
     runner = FitRunner(max_running=1)
     gate = threading.Event()
     started: list[int] = []

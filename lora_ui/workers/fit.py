@@ -8,9 +8,10 @@ So each fit is a `FitJob`; the page only polls it from a `run_every` fragment.
 
 Why a worker process. In a thread of the server a fit shares the interpreter lock with every student's
 rerun: it crawled and it slowed the reruns (docs/fit.md "Worker processes"). So each job gets a small
-controller thread here (it mostly sleeps in `poll`), and the training runs in a worker process from a
-lazily started pool (lora_ui.fit_worker), reused across fits. The losses stream back through a pipe.
-If no process can be started, fits run in the controller thread instead, and a log line says so.
+controller thread here (it mostly sleeps in `poll`), and the training runs in a worker process
+(lora_ui.workers.fit_worker) from a lazily started pool (lora_ui.workers.process.WorkerPool), reused across
+fits. The losses stream back through a pipe. If no process can be started, fits run in the controller
+thread instead, and a log line says so.
 
 Why a semaphore. One process serves the whole class on 2 cores; `FitRunner` lets `max_running` jobs
 train while the rest wait in order, each seeing its place in the queue and able to cancel. The pool
@@ -37,7 +38,8 @@ import streamlit as st
 
 from lora_core.errors import LoraLabError
 from lora_core.fit import MAX_FIT_SECONDS
-from lora_ui.fit_worker import Worker, WorkerDied
+from lora_ui.workers.fit_worker import WorkerDied, start_fit_worker
+from lora_ui.workers.process import WorkerPool, WorkerProcess
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,6 @@ CANCEL_GRACE_S = 10.0
 # An idle worker (~torch's import in memory) quits after this long without a fit, so the server's memory
 # comes back after a class (issue 6: RSS back within 15 % within a minute). LORA_LAB_FIT_WORKER_IDLE_S.
 IDLE_S = float(os.environ.get("LORA_LAB_FIT_WORKER_IDLE_S", "30"))
-REAP_EVERY_S = 5.0
 # After a worker failed to start, fits use threads for this long, then processes are tried again (ours: a
 # busy machine can miss one start timeout without processes being impossible).
 RETRY_PROCESS_S = 60.0
@@ -136,7 +137,7 @@ class FitRunner:
     """A bounded pool of fit slots shared by all sessions; jobs beyond it wait in submission order.
 
     With processes=True (the app's runner) each job's work runs in a worker process, so it must be
-    picklable with plain data (a lora_core.fit_task.FitTask); with processes=False, or when no worker can
+    picklable with plain data (a lora_core.fit.FitTask); with processes=False, or when no worker can
     be started, it runs in the job's own thread. Either way `work(hooks)` calls hooks.record(step, loss),
     hooks.set_floor(floor) and polls hooks.should_stop().
     """
@@ -146,21 +147,19 @@ class FitRunner:
         max_running: int = DEFAULT_MAX_RUNNING,
         *,
         processes: bool = False,
-        start_worker: Callable[[], Worker] = Worker,
+        idle_s: float = IDLE_S,
+        start_worker: Callable[[], WorkerProcess] = start_fit_worker,
     ):
         if max_running < 1:
             raise LoraLabError(f"at least one fit must be allowed to run, got {max_running}")
         self.max_running = max_running
         self.processes = processes
         self._retry_at = 0.0  # monotonic time before which fits use threads (a worker failed to start)
-        self._start_worker = start_worker
         self._lock = threading.Condition()
         self._running: set[int] = set()
         self._queue: list[int] = []  # job ids waiting, oldest first
-        self._idle: list[Worker] = []  # started workers with no job; at most max_running in all
-        self._warming = False  # warm() is starting a worker
-        self._idle_since: dict[int, float] = {}  # id(worker) -> when it became idle
-        self._reaper: threading.Thread | None = None
+        # at most max_running workers: one per running job, taken from the pool and parked after the job
+        self._pool = WorkerPool(start_worker, idle_s, on_start_failed=self._processes_failed)
 
     def submit(self, work: Callable[[Any], Any], *, total_steps: int = 0, alive=_always_alive) -> FitJob:
         """Start `work` once a slot is free (in a worker process or a thread); return the job at once."""
@@ -196,64 +195,22 @@ class FitRunner:
     @property
     def workers(self) -> int:
         """Idle worker processes kept for the next fits."""
-        with self._lock:
-            return len(self._idle)
+        return self._pool.idle
 
     def warm(self) -> None:
         """Start one worker in the background if there is none, so a first Train need not wait for one
         (spawning it and importing torch takes seconds on the 2-core server). The page calls it on render."""
-        with self._lock:
-            if not self.use_processes or self._idle or self._running or self._warming:
-                return
-            self._warming = True
-        threading.Thread(target=self._warm, name="fit-warm", daemon=True).start()
-
-    def _warm(self) -> None:
-        worker = None
-        try:
-            worker = self._start_worker()
-        except Exception as exc:
-            self._processes_failed(exc)
-        finally:
-            with self._lock:
-                if worker is not None:
-                    self._park(worker)
-                self._warming = False
-                self._lock.notify_all()
-
-    def _park(self, worker: Worker) -> None:
-        """Keep a worker for the next fit (call with the lock held); idle ones quit after IDLE_S."""
-        self._idle.append(worker)
-        self._idle_since[id(worker)] = time.monotonic()
-        if self._reaper is None:
-            self._reaper = threading.Thread(target=self._reap_forever, name="fit-reaper", daemon=True)
-            self._reaper.start()
+        if self.use_processes and not self.running:
+            self._pool.warm()
 
     def reap(self, idle_s: float | None = None) -> int:
-        """Stop the workers idle longer than idle_s (default IDLE_S); returns how many."""
-        limit = IDLE_S if idle_s is None else idle_s
-        now = time.monotonic()
-        with self._lock:
-            old = [w for w in self._idle if now - self._idle_since.get(id(w), now) >= limit]
-            self._idle = [w for w in self._idle if w not in old]
-            for w in old:
-                self._idle_since.pop(id(w), None)
-        for w in old:
-            w.quit()
-        return len(old)
-
-    def _reap_forever(self) -> None:
-        while True:
-            time.sleep(REAP_EVERY_S)
-            self.reap()
+        """Stop the workers idle at least idle_s (default: the runner's idle_s); returns how many."""
+        return self._pool.reap(idle_s)
 
     def close(self) -> None:
-        """Stop the idle workers (running ones end with their jobs and are then not kept)."""
+        """Stop the idle workers; running ones are stopped when their jobs end."""
         self.processes = False
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for w in idle:
-            w.quit()
+        self._pool.close()
 
     def _acquire(self, job: FitJob) -> bool:
         """Wait for a free slot and our turn; False when the job was cancelled while waiting."""
@@ -302,19 +259,10 @@ class FitRunner:
         job.result = work(job)
         job.state = CANCELLED if job.cancel_event.is_set() else DONE
 
-    def _take_worker(self) -> Worker | None:
-        """An idle worker, or a new one; None (and threads from now on) if none can be started."""
-        with self._lock:
-            while self._warming:  # its worker will be ours: never more workers than slots
-                self._lock.wait(POLL_S)
-            while self._idle:
-                worker = self._idle.pop()
-                self._idle_since.pop(id(worker), None)
-                if worker.alive:
-                    return worker
-                worker.kill()
+    def _take_worker(self) -> WorkerProcess | None:
+        """An idle worker, or a new one; None (and threads for a while) if none can be started."""
         try:
-            return self._start_worker()
+            return self._pool.take()
         except Exception as exc:
             self._processes_failed(exc)
             return None
@@ -332,28 +280,25 @@ class FitRunner:
             )
         self._retry_at = time.monotonic() + RETRY_PROCESS_S
 
-    def _run_in(self, worker: Worker, job: FitJob, task: Any) -> None:
-        """Send the task to the worker and relay its messages into the job until it answers."""
+    def _run_in(self, worker: WorkerProcess, job: FitJob, task: Any) -> None:
+        """Send the task to the worker and relay its messages into the job until it answers
+        (the server's side of lora_ui.workers.fit_worker's protocol)."""
         if not worker.send(("run", job.id, task)):
-            worker.kill()
-            raise WorkerDied(f"the fit's worker process ended (exit code {worker.process.exitcode})")
+            raise WorkerDied(f"the fit's worker process ended (exit code {worker.stop()})")
         started = time.monotonic()
         cancel_sent: float | None = None
         while True:
             try:
                 msg = worker.receive(POLL_S)
             except (EOFError, OSError):
-                worker.kill()
-                raise WorkerDied(
-                    f"the fit's worker process ended (exit code {worker.process.exitcode})"
-                ) from None
+                raise WorkerDied(f"the fit's worker process ended (exit code {worker.stop()})") from None
             now = time.monotonic()
             if cancel_sent is None and (job.should_stop() or now - started > JOB_CAP_S):
                 job.cancel_event.set()
                 worker.send(("cancel", job.id))
                 cancel_sent = now
             if cancel_sent is not None and now - cancel_sent > CANCEL_GRACE_S:
-                worker.kill()  # it did not answer the cancel: end it, its slot and a new worker follow
+                worker.stop()  # it did not answer the cancel: end it, its slot and a new worker follow
                 job.state = CANCELLED
                 return
             if msg is None or msg[1] != job.id:
@@ -371,8 +316,10 @@ class FitRunner:
                 else:  # "error": (user_error, message)
                     job.error = LoraLabError(msg[3]) if msg[2] else RuntimeError(msg[3])
                     job.state = ERROR
-                with self._lock:
-                    self._park(worker)
+                if self.processes:
+                    self._pool.park(worker)
+                else:  # closed meanwhile: keep nothing
+                    worker.quit()
                 return
 
 

@@ -2,7 +2,7 @@
 
 Each rank is a short fit on the same target (or the same regression data, whose precompute is shared),
 so the sweep stays cheap: at most SWEEP_POINTS ranks, each stopping when it converges to its own floor
-(lora_core.fit_trainer) and after SWEEP_MAX_STEPS Adam steps at most.
+(lora_core.fit.trainer) and after SWEEP_MAX_STEPS Adam steps at most.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from lora_core import fit_regression as reg
-from lora_core.fit import FitSettings, StopFlag, train
-from lora_core.fit_targets import eckart_young_floor, singular_values
-from lora_core.fit_trainer import STOP_CANCELLED, init_lora
+from lora_core.fit.regression import RegressionData, WhitenedProblem
+from lora_core.fit.settings import FitSettings
+from lora_core.fit.targets import eckart_young_floor, singular_values
+from lora_core.fit.trainer import STOP_CANCELLED, StopFlag, init_lora, train
 
 SWEEP_POINTS = 8  # ranks tried at most
 SWEEP_MAX_STEPS = 600  # per rank, a guard; ranks up to the true rank converge well inside it (docs/fit.md)
@@ -29,7 +29,7 @@ class SweepPoint:
 
 
 def sweep_ranks(max_rank: int) -> tuple[int, ...]:
-    """1, 2, 3, 4, 6, 8, 12, 16, ... up to max_rank, at most SWEEP_POINTS of them."""
+    """1, 2, 3, 4, then r + r // 2 each time (6, 9, 13, 19, 28, ...), up to max_rank, at most SWEEP_POINTS."""
     out, r = [], 1
     while r <= max_rank and len(out) < SWEEP_POINTS:
         out.append(r)
@@ -37,7 +37,7 @@ def sweep_ranks(max_rank: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _settings(settings: FitSettings, r: int) -> FitSettings:
+def _rank_settings(settings: FitSettings, r: int) -> FitSettings:
     # alpha / r held at the fit's scaling, so each rank starts from the same effective step size
     return replace(
         settings,
@@ -48,7 +48,7 @@ def _settings(settings: FitSettings, r: int) -> FitSettings:
     )
 
 
-def _sweep(
+def _short_fits(
     ranks: tuple[int, ...],
     settings: FitSettings,
     shape: tuple[int, int],
@@ -61,11 +61,18 @@ def _sweep(
     """A short fit per rank: lora_B (shape[0], r), lora_A (r, shape[1]); `final` scores each one."""
     points = []
     for r in ranks:
-        st = _settings(settings, r)
-        s = st.scaling
+        rank_settings = _rank_settings(settings, r)
+        s = rank_settings.scaling
         best = floor(r)
-        lora_A, lora_B = init_lora(*shape, r, torch.Generator().manual_seed(st.seed + seed_offset))
-        out = train(st, lambda a, b, s=s: loss(a, b, s), lora_A, lora_B, floor=best, should_stop=should_stop)
+        lora_A, lora_B = init_lora(*shape, r, torch.Generator().manual_seed(rank_settings.seed + seed_offset))
+        out = train(
+            rank_settings,
+            lambda a, b, s=s: loss(a, b, s),
+            lora_A,
+            lora_B,
+            floor=best,
+            should_stop=should_stop,
+        )
         if out.stop_reason == STOP_CANCELLED:
             break
         points.append(SweepPoint(r, final(lora_A, lora_B, s), best))
@@ -87,14 +94,14 @@ def sweep_matrix(
     def final(a: torch.Tensor, b: torch.Tensor, s: float) -> float:
         return float(((target.double() - s * (b @ a).double()) ** 2).sum()) / (rows * cols)
 
-    return _sweep(ranks, settings, (rows, cols), 0, loss, floor, final, should_stop)
+    return _short_fits(ranks, settings, (rows, cols), 0, loss, floor, final, should_stop)
 
 
 def sweep_regression(
-    data: reg.RegressionData, ranks: tuple[int, ...], settings: FitSettings, should_stop: StopFlag = None
+    data: RegressionData, ranks: tuple[int, ...], settings: FitSettings, should_stop: StopFlag = None
 ) -> tuple[SweepPoint, ...]:
     d_in, d_out = data.theta.shape
-    problem = reg.WhitenedProblem(data.X, data.y, data.theta)  # built once for every rank
+    problem = WhitenedProblem(data.X, data.y, data.theta)  # built once for every rank
 
     def floor(r: int) -> float:
         return problem.floor(r, settings.seed)
@@ -102,5 +109,5 @@ def sweep_regression(
     def final(a: torch.Tensor, b: torch.Tensor, s: float) -> float:
         return problem.direct_loss(data.X, a, b, s)
 
-    # +1: the regression fit's init stream (lora_core.fit.fit_regression)
-    return _sweep(ranks, settings, (d_out, d_in), 1, problem.loss, floor, final, should_stop)
+    # +1: the regression fit's init stream (lora_core.fit.regression.fit_regression)
+    return _short_fits(ranks, settings, (d_out, d_in), 1, problem.loss, floor, final, should_stop)

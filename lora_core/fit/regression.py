@@ -1,5 +1,7 @@
 """Regression mode: the seed article's experiment (002), y = X (theta + ΔW), with the frozen base W = theta.
 
+`run_regression` makes the data (`make_regression_data`) and `fit_regression` trains LoRA on it.
+
 Data. X is (n, d_in) standard normal, theta (d_in, d_out) standard normal, as in the seed's R code
 (`torch_randn`). The new task shifts theta by ΔW: all ones (the seed's `thetas + 1`, rank 1) or a random
 rank-k shift with the same mean-square entry 1. The LoRA layer is Linear(d_in -> d_out) with lora_A
@@ -26,12 +28,16 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import dataclass
 
 import torch
 
 from lora_core.errors import LoraLabError
-from lora_core.fit_targets import make_lowrank
+from lora_core.fit.results import FitResult, build_result
+from lora_core.fit.settings import DEFAULT_D_IN, DEFAULT_D_OUT, DEFAULT_REG_R, DEFAULT_SAMPLES, FitSettings
+from lora_core.fit.targets import make_lowrank
+from lora_core.fit.trainer import Callback, FloorHook, StopFlag, init_lora, train
 from lora_core.validate import choice, positive_int
 
 MAX_SAMPLES = 20_000  # shared-server cap (issue 4)
@@ -51,6 +57,25 @@ class RegressionData:
     theta: torch.Tensor  # (d_in, d_out) the frozen pre-trained weight W
     delta: torch.Tensor  # (d_in, d_out) the true shift ΔW
     delta_sigma: torch.Tensor  # (min(d_in, d_out),) its singular values, float64, largest first
+
+
+@dataclass(frozen=True)
+class RegressionSettings:
+    """The regression experiment's data, as `make_regression_data` takes it. Checked by `check()` (a FitTask
+    calls it), so that a page can hold one while its widgets are being edited."""
+
+    samples: int = DEFAULT_SAMPLES  # n, rows of X
+    d_in: int = DEFAULT_D_IN  # inputs of the layer, rows of theta
+    d_out: int = DEFAULT_D_OUT  # outputs of the layer, cols of theta
+    shift: str = "ones"  # ΔW: all ones (the seed's) or a random low-rank one, one of SHIFTS
+    shift_rank: int = 1  # rank of a "lowrank" shift
+
+    def check(self) -> None:
+        check_sizes(self.samples, self.d_in, self.d_out)
+        choice("shift", self.shift, SHIFTS)
+
+    def make(self, seed: int) -> RegressionData:
+        return make_regression_data(self.samples, self.d_in, self.d_out, self.shift, self.shift_rank, seed)
 
 
 def check_sizes(samples: int, d_in: int, d_out: int) -> tuple[int, int, int]:
@@ -192,3 +217,64 @@ class WhitenedProblem:
             flat = err.double().view(-1)
             total += float(torch.dot(flat, flat))
         return total / self.N
+
+
+def fit_regression(
+    data: RegressionData,
+    settings: FitSettings,
+    *,
+    callback: Callback = None,
+    should_stop: StopFlag = None,
+    on_floor: FloorHook = None,
+    started: float | None = None,
+) -> FitResult:
+    """Train LoRA on (X, y) with the base W = theta frozen, on the whitened problem above."""
+    started = time.perf_counter() if started is None else started
+    X, theta = data.X, data.theta
+    d_in, d_out = theta.shape
+    g = torch.Generator().manual_seed(settings.seed + 1)  # +1: not the stream that drew the data
+    problem = WhitenedProblem(X, data.y, theta)
+    s = settings.scaling
+    floor = problem.floor(settings.r, settings.seed)
+    if on_floor is not None:
+        on_floor(floor)
+    lora_A, lora_B = init_lora(d_out, d_in, settings.r, g)  # Linear(d_in -> d_out): A (r, d_in), B (d_out, r)
+    loss_fn = lambda a, b: problem.loss(a, b, s)  # noqa: E731
+    out = train(settings, loss_fn, lora_A, lora_B, floor=floor, callback=callback, should_stop=should_stop)
+    return build_result(
+        settings,
+        out,
+        started,
+        lora_A,
+        lora_B,
+        mode="regression",
+        final_loss=problem.direct_loss(X, lora_A, lora_B, s),
+        optimal_loss=floor,
+        target=data.delta,
+        target_sigma=tuple(data.delta_sigma.tolist()),
+        learned=s * (lora_A.T @ lora_B.T),  # (d_in, d_out) theta's orientation
+        base=theta,
+        base_out_in=theta.T,
+        generator=g,
+    )
+
+
+def run_regression(
+    samples: int = DEFAULT_SAMPLES,
+    d_in: int = DEFAULT_D_IN,
+    d_out: int = DEFAULT_D_OUT,
+    settings: FitSettings | None = None,
+    *,
+    shift: str = "ones",
+    shift_rank: int = 1,
+    callback: Callback = None,
+    should_stop: StopFlag = None,
+    on_floor: FloorHook = None,
+) -> FitResult:
+    """The seed's experiment end to end: make the data, train, report. `seconds` includes the data."""
+    started = time.perf_counter()
+    settings = settings or FitSettings(r=DEFAULT_REG_R)
+    data = make_regression_data(samples, d_in, d_out, shift, shift_rank, settings.seed)
+    return fit_regression(
+        data, settings, callback=callback, should_stop=should_stop, on_floor=on_floor, started=started
+    )

@@ -15,13 +15,19 @@ import numpy as np
 import pytest
 
 from lora_core.errors import LoraLabError
-from lora_core.fit import FitSettings
-from lora_core.fit_results import FitPreview
-from lora_core.fit_sweep import sweep_ranks
-from lora_core.fit_task import FIT, SWEEP, FitTask, Generated, Regression
-from lora_ui import fit_runner
-from lora_ui.fit_runner import CANCELLED, DONE, ERROR, RUNNING, FitRunner
-from lora_ui.fit_worker import WorkerDied
+from lora_core.fit import (
+    FIT,
+    SWEEP,
+    FitPreview,
+    FitSettings,
+    FitTask,
+    RegressionSettings,
+    TargetSettings,
+    sweep_ranks,
+)
+from lora_ui.workers import fit as workers_fit
+from lora_ui.workers.fit import CANCELLED, DONE, ERROR, RUNNING, FitRunner
+from lora_ui.workers.fit_worker import WorkerDied
 from tests.fit_gate import GateTask
 
 BOUND_S = 120  # generous bound for waits on a busy machine (a worker imports torch); never a timing assertion
@@ -44,7 +50,7 @@ def runner():
 def tiny_fit(steps: int = 20, kind: str = FIT) -> FitTask:
     """Exactly `steps` Adam steps (converge=False: no stop at the floor), so every count below is known."""
     settings = FitSettings(r=2, steps=steps, converge=False)
-    return FitTask(kind, settings, generated=Generated(12, 10, 3, "geometric", 0.0))
+    return FitTask(kind, settings, generated=TargetSettings(12, 10, 3, "geometric", 0.0))
 
 
 def test_a_fit_runs_in_a_worker_and_streams_its_losses(runner):
@@ -64,7 +70,7 @@ def test_a_fit_runs_in_a_worker_and_streams_its_losses(runner):
 
 
 def test_regression_and_sweep_come_back_as_plain_data(runner):
-    reg = FitTask(FIT, FitSettings(r=1, steps=10), regression=Regression(60, 8, 6, "ones", 1))
+    reg = FitTask(FIT, FitSettings(r=1, steps=10), regression=RegressionSettings(60, 8, 6, "ones", 1))
     sweep = tiny_fit(10, SWEEP)
     jobs = [runner.submit(reg, total_steps=10), runner.submit(sweep)]
     wait_for(lambda: not any(j.active for j in jobs), "the fits")
@@ -120,7 +126,7 @@ def test_a_queued_fit_can_be_cancelled_and_never_runs(tmp_path):
 
 
 def test_the_runner_caps_a_job_that_runs_too_long(runner, tmp_path, monkeypatch):
-    monkeypatch.setattr(fit_runner, "JOB_CAP_S", 0.3)
+    monkeypatch.setattr(workers_fit, "JOB_CAP_S", 0.3)
     job = runner.submit(GateTask(str(tmp_path), "never"))  # never opened: only the cap ends it
     wait_for(lambda: not job.active, "the cap")
     assert job.state == CANCELLED
@@ -128,8 +134,8 @@ def test_the_runner_caps_a_job_that_runs_too_long(runner, tmp_path, monkeypatch)
 
 
 def test_a_fit_whose_session_left_is_cancelled(runner, tmp_path, monkeypatch):
-    monkeypatch.setattr(fit_runner, "GONE_GRACE_S", 0.0)
-    monkeypatch.setattr(fit_runner, "ALIVE_EVERY_S", 0.0)
+    monkeypatch.setattr(workers_fit, "GONE_GRACE_S", 0.0)
+    monkeypatch.setattr(workers_fit, "ALIVE_EVERY_S", 0.0)
     here = {"alive": True}
     job = runner.submit(GateTask(str(tmp_path), "left"), alive=lambda: here["alive"])
     wait_for(lambda: job.state == RUNNING, "the fit to start")
@@ -164,7 +170,7 @@ def test_fits_run_in_threads_when_no_worker_can_start(caplog):
         raise OSError("no processes here")
 
     one = FitRunner(max_running=1, processes=True, start_worker=broken)
-    with caplog.at_level(logging.WARNING, logger="lora_ui.fit_runner"):
+    with caplog.at_level(logging.WARNING, logger="lora_ui.workers.fit"):
         job = one.submit(tiny_fit(5), total_steps=5)
         wait_for(lambda: not job.active, "the fit in a thread")
     assert job.state == DONE and not job.in_process

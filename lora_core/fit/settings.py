@@ -1,0 +1,66 @@
+"""How to train a fit: `FitSettings` (rank, scaling, optimiser, stopping rules), its defaults and its caps.
+
+The defaults are the Fit page's and the CLI's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lora_core.errors import LoraLabError
+from lora_core.validate import positive_float, positive_int
+
+# Defaults, tuned so that the default matrix fit ends within 1 % of the floor (tests/test_fit.py;
+# docs/fit.md "Tuning"). The matrix is small enough to train live on one core in well under a second: it
+# converges after about 200 steps (docs/fit.md "Stopping").
+DEFAULT_ROWS = 64  # rows of ΔW (out_features)
+DEFAULT_COLS = 48  # cols of ΔW (in_features)
+DEFAULT_TRUE_RANK = 8  # rank k of the generated signal
+DEFAULT_PROFILE = "geometric"  # singular values halve: each extra rank buys less
+DEFAULT_NOISE = 0.05  # noise std per entry; the signal's entries have RMS 1
+DEFAULT_R = 4  # LoRA rank r, below k: the fit stops at a visible floor
+DEFAULT_ALPHA = 8.0  # lora_alpha; scaling alpha / r = 2 (PEFT's default lora_alpha is 8)
+DEFAULT_STEPS = 1000  # Adam step cap: a guard; a default fit converges long before it
+DEFAULT_LR = 0.02  # Adam step size at step 0, decayed by a half cosine (lora_core.fit.trainer)
+DEFAULT_MAX_SECONDS = 120.0  # wall-clock cap of one fit
+
+# Regression defaults: the seed's experiment at a classroom size (the benchmark runs the seed's own size).
+DEFAULT_SAMPLES = 2000
+DEFAULT_D_IN = 101
+DEFAULT_D_OUT = 100
+DEFAULT_REG_R = 1
+
+MAX_RANK = 256  # r cap for a shared server; r beyond min(rows, cols) is allowed but buys nothing
+MAX_STEPS = 20_000
+MAX_FIT_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How to train: rank, scaling, optimiser and stopping rules. Validated on construction."""
+
+    r: int = DEFAULT_R  # LoRA rank
+    alpha: float = DEFAULT_ALPHA  # lora_alpha; B A is scaled by alpha / r
+    steps: int = DEFAULT_STEPS  # step cap
+    lr: float = DEFAULT_LR  # Adam learning rate (peak of the cosine decay)
+    seed: int = 0  # seeds the data, lora_A's init and the held-out inputs
+    target_loss: float | None = None  # stop as soon as the loss is at most this
+    max_seconds: float = DEFAULT_MAX_SECONDS  # wall-clock cap of the training loop
+    converge: bool = True  # stop when done (floor or plateau, lora_core.fit.trainer); False: run to the cap
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "r", positive_int("rank r", self.r, maximum=MAX_RANK))
+        set_(self, "alpha", positive_float("alpha", self.alpha, maximum=1e4))
+        set_(self, "steps", positive_int("steps", self.steps, maximum=MAX_STEPS))
+        set_(self, "lr", positive_float("learning rate", self.lr, maximum=10.0))
+        set_(self, "seed", positive_int("seed", self.seed, minimum=0, maximum=2**31 - 1))
+        if self.target_loss is not None:
+            set_(self, "target_loss", positive_float("target loss", self.target_loss, allow_zero=True))
+        set_(self, "max_seconds", positive_float("max seconds", self.max_seconds, maximum=MAX_FIT_SECONDS))
+        if not isinstance(self.converge, bool):
+            raise LoraLabError(f"converge must be True or False, got {self.converge!r}")
+
+    @property
+    def scaling(self) -> float:
+        return self.alpha / self.r  # loralib / PEFT: scaling = lora_alpha / r

@@ -1,0 +1,234 @@
+"""Worker processes: how one starts, how it lives, when it quits. The one process helper of LoRA Lab.
+
+Why processes. In threads of the server, core work and the other students' reruns take turns on one
+interpreter lock: a fit crawled there and every rerun waited behind it (docs/fit.md "Worker processes"). A
+worker process has its own interpreter. Every worker lives by the same rules:
+- Spawned (or forkserver), never forked from the threaded server; `bare_main` keeps a spawned child from
+  re-running the app's script before it serves.
+- `os.nice(NICE)`: the server process (reruns) gets the CPU first.
+- One torch thread: a pool holds at most one worker per core.
+- Parent watch: a worker talks to its server over one duplex Pipe, and reads it whenever it waits (blocked
+  on it when idle, polling it while it works: lora_ui.workers.fit_worker). When the server dies, killed or
+  crashed, the OS closes the server's end, the worker's next read gets EOF and the worker exits.
+- Idle quit: `WorkerPool` keeps started workers for the next job and stops those idle longer than its
+  idle_s, so a quiet server gives the memory back (issue 6: RSS back within 15 % within a minute).
+
+Only our own plain data crosses a pipe (numbers, strings, frozen dataclasses, numpy arrays): never
+anything read from a user's file.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable
+from contextlib import contextmanager
+
+NICE = 10  # workers yield the CPU to the server process (reruns first), `man 2 nice`
+START_TIMEOUT_S = 120.0  # spawn + `import torch` on a busy 2-core machine takes seconds; this is a bound
+START_METHOD = os.environ.get(
+    "LORA_LAB_FIT_START", "spawn"
+)  # spawn or forkserver: never fork a threaded server
+REAP_EVERY_S = 5.0  # how often a pool looks for workers idle too long (ours: idle_s is tens of seconds)
+POLL_S = 0.1  # how often `WorkerPool.take` re-checks a worker being started in the background
+
+
+def _child(main: Callable, conn, args: tuple) -> None:
+    """A worker's life: lower priority, one torch thread, say ready, then `main(conn, *args)` until it returns."""
+    try:
+        os.nice(NICE)
+    except OSError:  # not permitted on some systems; the work still runs
+        pass
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker; a pool holds at most one worker per core
+    conn.send(("ready", os.getpid()))
+    main(conn, *args)
+
+
+_START_LOCK = threading.Lock()
+
+
+@contextmanager
+def bare_main():
+    """Let a spawned worker start without re-running the app.
+
+    A spawned child first re-imports its parent's `__main__` (multiprocessing.spawn.get_preparation_data:
+    by module name, or by `__file__`). In the server, `__main__` is whatever page script ran last:
+    Streamlit's script runner puts a fresh module whose `__file__` is app.py into sys.modules["__main__"]
+    on every run (streamlit/runtime/scriptrunner/script_runner.py, `_run_script`). Without this a worker
+    would run the whole app in bare mode before its first job. While the process starts, multiprocessing
+    reads an empty stand-in instead (no file, no spec: nothing to re-import). Scripts run in their own
+    module's namespace. Streamlit sets `__main__` from other threads without our lock: a run starting
+    inside the (milliseconds) window leaves its module there, and we then leave it alone; the cost of that
+    race is only a child that re-imports app.py in bare mode before it serves."""
+    with _START_LOCK:
+        saved = sys.modules["__main__"]
+        stand_in = types.ModuleType("__main__")
+        sys.modules["__main__"] = stand_in
+        try:
+            yield
+        finally:
+            if sys.modules.get("__main__") is stand_in:
+                sys.modules["__main__"] = saved
+
+
+class WorkerProcess:
+    """The server's handle on one worker process running `main(conn, *args)` (one job at a time).
+
+    `main` must be a module-level function of a module that imports neither streamlit nor a page, so that
+    a spawned worker starts with torch and lora_core only."""
+
+    def __init__(
+        self,
+        main: Callable,
+        *args,
+        name: str = "lora-lab-worker",
+        context: str = START_METHOD,
+        start_timeout: float = START_TIMEOUT_S,
+    ):
+        ctx = multiprocessing.get_context(context)
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_child, args=(main, child, args), name=name, daemon=True)
+        with bare_main():
+            self.process.start()
+        child.close()  # the worker's end lives in the worker only: its exit is our EOF, ours is its EOF
+        if not self.conn.poll(start_timeout):
+            self.stop()
+            raise RuntimeError(f"the worker did not start within {start_timeout:.0f} s")
+        msg = self.conn.recv()
+        if msg[0] != "ready":
+            self.stop()
+            raise RuntimeError(f"the worker sent {msg[0]!r} instead of 'ready'")
+        self.pid = msg[1]
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def send(self, msg) -> bool:
+        try:
+            self.conn.send(msg)
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def receive(self, timeout: float):
+        """The next message, None if none came within timeout; raises EOFError when the worker is gone."""
+        if self.conn.poll(timeout):
+            return self.conn.recv()
+        if not self.process.is_alive() and not self.conn.poll(0):
+            raise EOFError("the worker exited")
+        return None
+
+    def stop(self, grace_s: float = 0.0) -> int | None:
+        """Wait up to grace_s for the worker to exit, kill it if it has not, close the pipe; its exit code."""
+        self.process.join(grace_s)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.conn.close()
+        return self.process.exitcode
+
+    def quit(self) -> None:
+        """Ask the worker to return from `main` (("quit",) on its pipe), and make sure it has."""
+        self.send(("quit",))
+        self.stop(grace_s=2)
+
+
+class WorkerPool:
+    """Started workers kept for the next jobs. `take` hands out an idle one or starts one; `park` takes it
+    back; a reaper thread stops the workers idle longer than idle_s. `warm` starts one in the background
+    ahead of the first job. The caller bounds how many are taken at once; with at most one warming, the
+    pool then never holds more workers than the caller's bound."""
+
+    def __init__(
+        self,
+        start: Callable[[], WorkerProcess],
+        idle_s: float,
+        on_start_failed: Callable[[Exception], None] = lambda exc: None,
+    ):
+        self.idle_s = idle_s
+        self._start = start
+        self._on_start_failed = on_start_failed
+        self._lock = threading.Condition()
+        self._idle: list[tuple[WorkerProcess, float]] = []  # (worker, when it became idle), oldest first
+        self._warming = False
+        self._reaper: threading.Thread | None = None
+
+    @property
+    def idle(self) -> int:
+        """Idle workers kept for the next jobs."""
+        with self._lock:
+            return len(self._idle)
+
+    def warm(self) -> None:
+        """Start one worker in the background unless one is idle or already starting."""
+        with self._lock:
+            if self._idle or self._warming:
+                return
+            self._warming = True
+        threading.Thread(target=self._warm, name="worker-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        worker = None
+        try:
+            worker = self._start()
+        except Exception as exc:
+            self._on_start_failed(exc)
+        finally:
+            with self._lock:
+                self._warming = False
+                if worker is not None:
+                    self._park(worker)
+                self._lock.notify_all()
+
+    def take(self) -> WorkerProcess:
+        """An idle worker that is still alive, or a new one (raises what starting one raises)."""
+        with self._lock:
+            while self._warming:  # its worker will be ours: never more workers than the caller's bound
+                self._lock.wait(POLL_S)
+            while self._idle:
+                worker, _ = self._idle.pop()
+                if worker.alive:
+                    return worker
+                worker.stop()
+        return self._start()
+
+    def park(self, worker: WorkerProcess) -> None:
+        """Keep a worker that finished its job for the next one."""
+        with self._lock:
+            self._park(worker)
+
+    def _park(self, worker: WorkerProcess) -> None:  # with the lock held
+        self._idle.append((worker, time.monotonic()))
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap_forever, name="worker-reaper", daemon=True)
+            self._reaper.start()
+
+    def reap(self, idle_s: float | None = None) -> int:
+        """Stop the workers idle at least idle_s (default: the pool's); returns how many."""
+        limit = self.idle_s if idle_s is None else idle_s
+        now = time.monotonic()
+        with self._lock:
+            old = [w for w, since in self._idle if now - since >= limit]
+            self._idle = [(w, since) for w, since in self._idle if now - since < limit]
+        for worker in old:
+            worker.quit()
+        return len(old)
+
+    def _reap_forever(self) -> None:
+        while True:
+            time.sleep(REAP_EVERY_S)
+            self.reap()
+
+    def close(self) -> None:
+        """Stop the idle workers (taken ones are the caller's to park or stop)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker, _ in idle:
+            worker.quit()

@@ -1,0 +1,99 @@
+"""The worker-process helper (lora_ui/workers/process.py): idle workers quit by themselves, and no worker
+outlives its server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from lora_ui.workers import process
+from lora_ui.workers.fit_worker import start_fit_worker
+from lora_ui.workers.process import WorkerPool
+
+BOUND_S = 120  # generous bound for waits on a busy machine (a worker imports torch); never a timing assertion
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(cond, what):
+    deadline = time.monotonic() + BOUND_S
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_worker_runs_niced_and_the_pool_reaps_it_when_idle(monkeypatch):
+    """The reaper thread alone (nobody calls reap) stops a parked worker once it has idled idle_s."""
+    monkeypatch.setattr(process, "REAP_EVERY_S", 0.05)
+    pool = WorkerPool(start_fit_worker, idle_s=0.3)
+    try:
+        worker = pool.take()  # none idle: a new one
+        me = psutil.Process()
+        child = psutil.Process(worker.pid)
+        assert child.ppid() == os.getpid() and child.nice() == min(me.nice() + process.NICE, 19)
+        pool.park(worker)
+        assert pool.idle == 1 and pool.take() is worker  # parked workers are reused
+        pool.park(worker)
+        wait_for(lambda: pool.idle == 0, "the reaper")
+        wait_for(lambda: not worker.alive, "the worker to quit")
+        assert worker.process.exitcode == 0  # it was asked to quit, not killed
+    finally:
+        pool.close()
+
+
+# A stand-in server: two fit workers, one busy with a task that never ends and one idle after its task,
+# when the server is killed (SIGKILL: no atexit, no shutdown, no `quit` message).
+_SERVER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from lora_ui.workers.fit import FitRunner
+from tests.fit_gate import GateTask
+
+folder = sys.argv[2]
+runner = FitRunner(max_running=2, processes=True)
+done, busy = GateTask(folder, "idle"), GateTask(folder, "busy")
+jobs = [runner.submit(done), runner.submit(busy)]
+while not (done.started() and busy.started()):
+    time.sleep(0.01)
+done.open()
+while jobs[0].active:
+    time.sleep(0.01)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def exited(proc: psutil.Process) -> bool:
+    """Gone, or a zombie (on a machine whose init does not reap orphans)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_workers_quit_when_their_server_is_killed(tmp_path):
+    from tests.fit_gate import GateTask
+
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(ROOT), str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    workers = []
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        workers = [psutil.Process(GateTask(str(tmp_path), name).pid()) for name in ("idle", "busy")]
+        assert workers[0].pid != workers[1].pid
+        assert all(w.is_running() and w.ppid() == server.pid for w in workers)
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+        for w in workers:
+            wait_for(lambda w=w: exited(w), f"worker {w.pid} to quit")
+    finally:
+        server.kill()
+        for w in workers:
+            if not exited(w):
+                w.kill()  # the test failed: leave no orphan behind
