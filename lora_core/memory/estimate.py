@@ -72,7 +72,7 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup) -> MemoryEstimate:
     live = live_model(config, spec, setup)  # first: the state bytes read the models its trace built
     st = state_bytes(config, spec, setup)
     sh = shard(st, setup)
-    r = spec.r if spec is not None else 1
+    r = (spec.rank or 1) if spec is not None else 1  # IA3 has no rank: its sizes do not depend on one
     phases = live.phases(setup.batch, setup.seq, r, sh.grad_fraction)
     paged = sh.optimizer if setup.optimizer.startswith("paged") else 0
     resident = sh.weights + sh.optimizer - paged + sh.gathered
