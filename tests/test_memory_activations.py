@@ -144,3 +144,45 @@ def test_a_rank_pattern_that_differs_by_layer_is_refused():
     plain = LoraSpec(r=4, target_modules=("q_proj", "v_proj"), rank_pattern={"q_proj": 16})
     setup = TrainingSetup(method="lora", batch=2, seq=32)
     assert estimate_memory(deep, same, setup) == estimate_memory(deep, plain, setup)
+
+
+def test_autocast_stays_out_of_a_custom_functions_backward_but_not_out_of_a_recompute():
+    """Real autocast is off while loss.backward() runs (it is called outside the autocast block), so the Python
+    backward of a custom autograd Function (LoHa's HadaWeight) computes in its tensors' dtype; a checkpoint's
+    recompute re-enters the forward's autocast (torch/utils/checkpoint.py). The emulation must do both."""
+    from torch.utils.checkpoint import checkpoint, set_checkpoint_early_stop
+
+    from lora_core.memory.kernels import DeviceEmulation
+
+    seen = []
+    phase = ["forward"]
+
+    class Product(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a @ b
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            grad_a = grad.float() @ b.T
+            seen.append(("function backward", grad_a.dtype))
+            return grad_a, a.T @ grad.float()
+
+    def block(x, w):
+        y = (x * 3) @ w  # saves x * 3, which the backward recomputes
+        seen.append((phase[0], y.dtype))  # forward, then the recompute during backward
+        return y
+
+    a, b, c = (torch.empty(4, 4, device="meta", requires_grad=True) for _ in range(3))
+    emu = DeviceEmulation("cuda", torch.bfloat16, autocast=True)
+    with emu:
+        out = Product.apply(a, b)
+        with set_checkpoint_early_stop(False):  # the recompute runs to the end of block: `seen` sees it
+            y = checkpoint(block, out.float(), c, use_reentrant=False)
+            emu.end_forward()
+            phase[0] = "recompute"
+            emu.backward(y.float().sum())
+    assert out.dtype == torch.bfloat16
+    assert seen == [("forward", torch.bfloat16), ("recompute", torch.bfloat16), ("function backward", torch.float32)]
