@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from lora_core.memory.estimate import MemoryEstimate, estimate_memory
@@ -13,13 +12,17 @@ from lora_core.memory.setup import TrainingSetup
 SEGMENTS = ("base_weights", "adapters", "optimizer", "live", "overhead")
 
 
-def methods_for(setup: TrainingSetup) -> tuple[str, ...]:
-    return ("full", "lora", "qlora") if setup.device == "cuda" else ("full", "lora")
+def methods_for(setup: TrainingSetup, spec=None) -> tuple[str, ...]:
+    """The methods compared: no 4-bit base on the CPU, nor for LoHa/LoKr (PEFT has no 4-bit layer for them:
+    lora_core/memory/family.py check_recipe)."""
+    if setup.device != "cuda" or (spec is not None and spec.adapter in ("loha", "lokr")):
+        return ("full", "lora")
+    return ("full", "lora", "qlora")
 
 
 def compare_methods(config: dict, spec, setup: TrainingSetup) -> dict[str, MemoryEstimate]:
-    """The same step as full fine-tuning, LoRA and QLoRA (the spec's DoRA flag applies to both LoRAs)."""
-    return {m: estimate_memory(config, spec, setup.replace(method=m)) for m in methods_for(setup)}
+    """The same step as full fine-tuning, the spec's adapter and the adapter on a 4-bit base."""
+    return {m: estimate_memory(config, spec, setup.replace(method=m)) for m in methods_for(setup, spec)}
 
 
 def segments(e: MemoryEstimate) -> dict[str, int]:
@@ -40,13 +43,13 @@ def segments(e: MemoryEstimate) -> dict[str, int]:
 def peak_series(config: dict, spec, setup: TrainingSetup, variable: str, values) -> dict[str, list[int]]:
     """device_total_bytes per method as `variable` (rank | seq | batch) takes `values`."""
     out: dict[str, list[int]] = {}
-    methods = [m for m in methods_for(setup) if variable != "rank" or m != "full"]
+    methods = [m for m in methods_for(setup, spec) if variable != "rank" or m != "full"]
     for m in methods:
         row = []
         for v in values:
             sp, st = spec, setup.replace(method=m)
             if variable == "rank":
-                sp = dataclasses.replace(spec, r=int(v))
+                sp = spec.with_rank(int(v))  # AdaLoRA: init_r; IA3 has none (the curve is flat)
             else:
                 st = st.replace(**{variable: int(v)})
             row.append(estimate_memory(config, sp, st).device_total_bytes)

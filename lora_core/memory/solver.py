@@ -7,7 +7,6 @@ estimates; each estimate is a lookup in the cached fit (trace.py), not a new tra
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from lora_core.errors import LoraLabError
@@ -30,7 +29,7 @@ class Solution:
 
 def _total(config, spec, setup, variable: str, value: int) -> int:
     if variable == "rank":
-        spec = dataclasses.replace(spec, r=value)
+        spec = spec.with_rank(value)  # AdaLoRA: init_r
     else:
         setup = setup.replace(**{variable: value})
     return estimate_memory(config, spec, setup).device_total_bytes
@@ -41,6 +40,8 @@ def largest_fitting(config: dict, spec, setup: TrainingSetup, capacity_bytes: in
     capacity_bytes = positive_int("capacity", capacity_bytes, maximum=10**15)
     if variable == "rank" and setup.method == "full":
         raise LoraLabError("rank only applies to lora and qlora")
+    if variable == "rank" and spec.rank is None:
+        raise LoraLabError(f"{spec.label} has no rank")
     limit = min(_LIMITS[variable], MAX_DIM)
 
     def fits(v: int) -> tuple[bool, int]:
