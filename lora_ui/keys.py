@@ -34,6 +34,10 @@ MEM_RANK = "mem_rank"
 MEM_DORA = "mem_dora"
 MEM_BIAS = "mem_bias"  # none | lora_only | all
 MEM_SAVE = "mem_save"  # modules_to_save, comma-separated
+MEM_ADAPTER = "mem_adapter"  # lora | vera | loha | lokr | ia3 | adalora (lora_core.family.ADAPTERS)
+MEM_RANK_PATTERN = "mem_rank_pattern"  # PEFT rank_pattern as q_proj=16,v_proj=4
+MEM_RSLORA = "mem_rslora"
+MEM_FEEDFORWARD = "mem_ff"  # IA3 feedforward_modules, comma-separated
 MEM_METHOD = "mem_method"
 MEM_PRECISION = "mem_precision"
 MEM_OPTIMIZER = "mem_optimizer"

@@ -21,8 +21,12 @@ def methods_for(setup: TrainingSetup, spec=None) -> tuple[str, ...]:
 
 
 def compare_methods(config: dict, spec, setup: TrainingSetup) -> dict[str, MemoryEstimate]:
-    """The same step as full fine-tuning, the spec's adapter and the adapter on a 4-bit base."""
-    return {m: estimate_memory(config, spec, setup.replace(method=m)) for m in methods_for(setup, spec)}
+    """The same step as full fine-tuning, the spec's adapter and the adapter on a 4-bit base (the setup's own
+    method always: one PEFT cannot run raises its LoraLabError here)."""
+    methods = methods_for(setup, spec)
+    if setup.method not in methods:
+        methods = (*methods, setup.method)
+    return {m: estimate_memory(config, spec, setup.replace(method=m)) for m in methods}
 
 
 def segments(e: MemoryEstimate) -> dict[str, int]:
