@@ -1,15 +1,20 @@
 # The commands people type. `make run` serves the app; `make test` runs the whole suite (browser tests included).
+# Both set themselves up on a fresh Debian machine: missing system packages are installed when run as root
+# with apt-get, or named in one line with the command to run (.ci/ensure-system-packages).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 HOST ?= 127.0.0.1
+# What the browser tests need from the system (see .ci/ensure-system-packages for what each is for).
+TEST_PACKAGES := chromium fonts-noto-core nginx-light
 # Two workers: the suite is mostly waiting on Streamlit servers and AppTest reruns (8 min with -n 2 on 2 cores).
 PYTEST_ARGS ?= -n 2
 STUDENTS ?= 10,20,30
 
-.PHONY: run test lint fmt bench load clean
+.PHONY: run test lint fmt bench load clean system-packages
 
 $(PY):
+	@.ci/ensure-system-packages python3-venv
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
@@ -21,13 +26,18 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(VENV)/.app-installed $@
 
+# lora_ui/serve.py: `streamlit run app.py`, warmed up before the server starts (health "ok" means warm).
 run: $(VENV)/.app-installed
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(HOST)
+	$(PY) -m lora_ui.serve --server.port $(PORT) --server.address $(HOST)
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
 
-test: $(VENV)/.dev-installed lint
+# system-packages comes first: on a machine that lacks them, make test stops before it builds anything.
+system-packages:
+	@.ci/ensure-system-packages $(TEST_PACKAGES)
+
+test: system-packages $(VENV)/.dev-installed lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev-installed

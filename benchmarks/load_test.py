@@ -44,6 +44,9 @@ from pathlib import Path
 import psutil
 import websocket
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lora_ui import serve  # the repository root is on sys.path when this runs as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_APP = Path(__file__).resolve().parent / "baseline_app.py"
 NGINX_TEMPLATE = Path(__file__).resolve().parent / "nginx" / "nginx.conf.template"
@@ -520,18 +523,23 @@ def wait_healthy(base_url: str, procs: list[subprocess.Popen], timeout: float = 
 def start_streamlit(
     app: Path, port: int, log_path: Path, *, options: list[str] = (), profile: Path | None = None
 ) -> subprocess.Popen:
-    """`streamlit run` from the repository root, so .streamlit/config.toml applies to ours and the baseline.
+    """A server started from the repository root, so .streamlit/config.toml applies to ours and the baseline.
+    Ours is started as the README says, `make run`'s command (lora_ui/serve.py: warmed up before it serves);
+    the baseline with `streamlit run`.
 
     options: extra `--section.name value` pairs for both apps (e.g. to try a config change without editing
-    config.toml); profile: write a cProfile of every script run there (benchmarks/profiled_server.py)."""
+    config.toml); profile: write a cProfile of every script run there (benchmarks/profiled_server.py, which
+    starts ours the same way)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_CLIENT_SHOW_ERROR_DETAILS="full")
-    if profile is None:
-        cmd = [sys.executable, "-m", "streamlit"]
-    else:
-        cmd = [sys.executable, str(Path(__file__).resolve().parent / "profiled_server.py")]
+    opts = ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true", *options]
+    if profile is not None:
+        cmd = [sys.executable, str(Path(__file__).resolve().parent / "profiled_server.py"), "run", str(app)]
         env["LORA_LAB_PROFILE"] = str(profile)
-    cmd += ["run", str(app), "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", *options]
+    elif Path(app).resolve() == serve.APP:
+        cmd = serve.command(sys.executable)
+    else:
+        cmd = [sys.executable, "-m", "streamlit", "run", str(app)]
+    cmd += opts
     with open(log_path, "ab") as fh:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
 

@@ -1,17 +1,18 @@
 #!/usr/bin/env python
 """How long the Memory page takes to answer a change, complete (activations included), in a warm server.
 
-Runs the real page (pages/memory.py through AppTest from app.py, in this process, as the server runs it) and
-times each rerun's wall clock, script and all: the server time a student waits for. The process is warmed the
-way the server warms itself (imports, the default Memory view). Then, for every preset, in the order a
-student clicking through would meet them:
+Starts the real server (benchmarks/timed_server.py: `streamlit run app.py`, logging each script run's wall
+and thread CPU time on the server) and drives it over Streamlit's websocket as a browser tab does
+(benchmarks/load_test.Session). After one warm-up visit of the Memory page (the server's own warm-up does
+the same before it answers health checks), for every preset, in the order a student clicking through meets
+them:
 
-- preset: switch the model (method lora, precision bf16: new recipes are traced for it);
-- precision: switch to each precision, then to each method under it (a new precision is new recipes;
-  a method switch answers from the same estimates, all three methods are computed together).
+- preset: switch the model (method lora, precision bf16);
+- precision: switch to each precision, then to each method under it.
 
-Every run must show the complete estimate (the "peak" metric) or, where the core refuses the combination,
-its error; the table says which. `traces` counts the recipes traced during that run.
+Reported per change: the server's wall time for the rerun (the script run itself: what the issue's 250 ms
+counts), its thread CPU time, and the tab's latency. Every run must end with the complete estimate (its
+"The peak comes during the ..." line) or, where the core refuses the combination, its st.error; the table says which.
 
     python benchmarks/memory_answer.py --out docs/memory_speed.md
     python benchmarks/memory_answer.py --presets llama-3-8b,gpt2 --json /tmp/memory_answer.json
@@ -25,12 +26,18 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load_test as lt
+import page_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 GOAL_MS = 250.0  # issue "Instant from the first visitor": complete within 250 ms of server time
+PEAK_TEXT = "The peak comes during the"  # lora_ui/strings/memory.py EN["phase"]: shown with the estimate
 
 
 def main(argv=None) -> int:
@@ -38,58 +45,71 @@ def main(argv=None) -> int:
     parser.add_argument("--presets", help="comma-separated preset names (default: all)")
     parser.add_argument("--json", help="write every timed run here")
     parser.add_argument("--out", help="write the markdown table here")
+    parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
-    from streamlit.testing.v1 import AppTest
-
-    from lora_core.memory import setup as setup_mod
-    from lora_core.memory import trace
-    from lora_core.presets import PRESETS
+    from lora_core.memory.setup import METHODS, PRECISIONS
+    from lora_core.presets import PRESETS, load_preset
     from lora_ui import keys
 
+    def default_targets(config: dict) -> tuple[str, ...]:
+        """PEFT's default targets for the model type (what a student types first after all-linear)."""
+        from lora_core.arch import inventory
+        from lora_core.spec import default_targets as peft_default
+
+        return peft_default(config.get("model_type", ""), inventory(config).target_names)
+
     presets = args.presets.split(",") if args.presets else list(PRESETS)
-    traced = []
-    original = trace.build_live_model
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url, runlog = page_cost.start(ROOT / "app.py", Path(tmp), nodelay=True)
+        try:
+            s = lt.Session(url, timeout=args.timeout)
+            s.connect()
+            r = s.rerun("memory")  # the warm-up visit
+            assert r.ok, r
 
-    def counting(*a, **kw):
-        traced.append(1)
-        return original(*a, **kw)
+            def change(kind: str, preset: str, method: str, precision: str, key: str, value, field="string_value"):
+                before = runlog.stat().st_size
+                r = s.move(s.widgets[key], field, value)
+                with open(runlog) as fh:
+                    fh.seek(before)
+                    runs = [json.loads(line) for line in fh if line.strip()]
+                if not r.ok:
+                    raise SystemExit(f"{preset} {method} {precision}: {r.status} {r.exceptions}")
+                complete = any(PEAK_TEXT in t for t in r.texts)
+                row = {
+                    "change": kind, "preset": preset, "method": method, "precision": precision,
+                    "server_ms": round(1000 * sum(x["wall_s"] for x in runs), 1),
+                    "cpu_ms": round(1000 * sum(x["thread_s"] for x in runs), 1),
+                    "latency_ms": round(1000 * r.latency_s, 1), "runs": len(runs),
+                    "complete": complete, "error": r.error_alerts[0] if r.error_alerts else "",
+                }  # fmt: skip
+                rows.append(row)
+                print(f"{preset:14s} {kind:9s} {method:5s} {precision:8s} server {row['server_ms']:6.1f} ms "
+                      f"cpu {row['cpu_ms']:6.1f} ms latency {row['latency_ms']:6.1f} ms "
+                      f"{'complete' if complete else 'ERROR ' + row['error'][:60]}", flush=True)  # fmt: skip
 
-    trace.build_live_model = counting
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-    at.run()
-    at.switch_page("pages/memory.py")
-    at.run()  # the warm server has run the default view once (imports, the default preset's recipes)
-    rows = []
-
-    def timed(change: str, preset: str, method: str, precision: str, widget, value) -> None:
-        traced.clear()
-        start = time.perf_counter()
-        widget.set_value(value).run()
-        ms = (time.perf_counter() - start) * 1000
-        if at.exception:
-            raise SystemExit(f"{preset} {method} {precision}: exception {at.exception[0].value}")
-        complete = any(m.label and "peak" in m.label.lower() for m in at.metric)
-        error = at.error[0].value if at.error else ""
-        rows.append(
-            {
-                "change": change, "preset": preset, "method": method, "precision": precision,
-                "ms": round(ms, 1), "traces": len(traced), "complete": complete, "error": error,
-            }
-        )  # fmt: skip
-        print(f"{preset:14s} {change:9s} {method:5s} {precision:8s} {ms:7.1f} ms traces={len(traced)} "
-              f"{'complete' if complete else 'ERROR ' + error[:60]}", flush=True)  # fmt: skip
-
-    for preset in presets:
-        at.radio(key=keys.MEM_METHOD).set_value("lora").run()
-        at.selectbox(key=keys.MEM_PRECISION).set_value("bf16").run()
-        timed("preset", preset, "lora", "bf16", at.selectbox(key=keys.MEM_PRESET), preset)
-        for precision in setup_mod.PRECISIONS:
-            timed("precision", preset, "lora", precision, at.selectbox(key=keys.MEM_PRECISION), precision)
-            for method in setup_mod.METHODS:
-                timed("method", preset, method, precision, at.radio(key=keys.MEM_METHOD), method)
+            for preset in presets:
+                s.move(s.widgets[keys.MEM_METHOD], "string_value", "lora")
+                s.move(s.widgets[keys.MEM_PRECISION], "string_value", "bf16")
+                change("preset", preset, "lora", "bf16", keys.MEM_PRESET, preset)
+                for precision in PRECISIONS:
+                    change("precision", preset, "lora", precision, keys.MEM_PRECISION, precision)
+                    for method in METHODS:
+                        change("method", preset, method, precision, keys.MEM_METHOD, method)
+                # Beyond the precomputed grid: recipes traced when asked (PEFT's default targets, then DoRA).
+                s.move(s.widgets[keys.MEM_METHOD], "string_value", "lora")
+                s.move(s.widgets[keys.MEM_PRECISION], "string_value", "bf16")
+                targets = ",".join(default_targets(load_preset(preset)))
+                change("targets", preset, "lora", "bf16", keys.MEM_TARGETS, targets)
+                change("dora", preset, "lora", "bf16", keys.MEM_DORA, True, "bool_value")
+                s.move(s.widgets[keys.MEM_DORA], "bool_value", False)
+                s.move(s.widgets[keys.MEM_TARGETS], "string_value", "all-linear")
+            s.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
     text = report(rows)
     print(text)
@@ -101,34 +121,44 @@ def main(argv=None) -> int:
 
 
 def report(rows: list[dict]) -> str:
-    ms = [r["ms"] for r in rows]
-    over = [r for r in rows if r["ms"] > GOAL_MS]
+    grid = [r for r in rows if r["change"] in ("preset", "precision", "method")]
+    ms = [r["server_ms"] for r in grid]
+    over = [r for r in grid if r["server_ms"] > GOAL_MS]
+    traced = [r["server_ms"] for r in rows if r not in grid]
     q = statistics.quantiles(ms, n=20) if len(ms) > 1 else ms * 19
     lines = [
-        "# Memory page: time to a complete answer, per change (benchmarks/memory_answer.py)",
+        "# Memory page: server time to a complete answer, per change (benchmarks/memory_answer.py)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()} ({os.cpu_count()} cores), "
-        f"torch {__import__('torch').__version__}: {len(rows)} reruns of the real page in one warm process.",
-        f"p50 {statistics.median(ms):.0f} ms, p95 {q[18]:.0f} ms, max {max(ms):.0f} ms; "
-        f"{len(over)} of {len(rows)} over {GOAL_MS:.0f} ms; "
-        f"{sum(not r['complete'] for r in rows)} without a complete estimate.",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()} ({os.cpu_count()} cores, load "
+        f"average {os.getloadavg()[0]:.1f} at the end), torch {__import__('torch').__version__}: {len(rows)} "
+        "reruns of the real page by one tab on a warm server. Server time: the script run's wall clock.",
+        f"Within the precomputed grid (every preset x method x precision): p50 {statistics.median(ms):.0f} ms, "
+        f"p95 {q[18]:.0f} ms, max {max(ms):.0f} ms; {len(over)} of {len(grid)} over {GOAL_MS:.0f} ms. "
+        f"Changes traced when asked: p50 {statistics.median(traced or [0]):.0f} ms, max {max(traced or [0]):.0f} ms. "
+        f"{sum(not r['complete'] for r in rows)} of {len(rows)} runs without a complete estimate.",
         "",
-        "Per preset: the preset switch, the slowest precision switch (new recipes traced), the slowest method "
-        "switch (answered from the same estimates), and the recipes traced.",
+        "Per preset (ms of server time; thread CPU in brackets): the preset switch, the slowest precision switch "
+        "and the slowest method switch (the precomputed grid), then two changes beyond it, traced when asked: "
+        "PEFT's default targets instead of all-linear, then DoRA on.",
         "",
-        "| preset | preset switch ms | slowest precision switch ms | slowest method switch ms | traces | complete |",
-        "|---|---:|---:|---:|---:|---|",
+        "| preset | preset switch | slowest precision switch | slowest method switch | targets (traced) | "
+        "DoRA (traced) | complete |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for preset in dict.fromkeys(r["preset"] for r in rows):
         mine = [r for r in rows if r["preset"] == preset]
         first = next(r for r in mine if r["change"] == "preset")
-        prec = max((r for r in mine if r["change"] == "precision"), key=lambda r: r["ms"])
-        meth = max((r for r in mine if r["change"] == "method"), key=lambda r: r["ms"])
+        prec = max((r for r in mine if r["change"] == "precision"), key=lambda r: r["server_ms"])
+        meth = max((r for r in mine if r["change"] == "method"), key=lambda r: r["server_ms"])
+        traced = [next((r for r in mine if r["change"] == c), None) for c in ("targets", "dora")]
+        traced_cells = " | ".join(f"{r['server_ms']:.0f} ({r['cpu_ms']:.0f})" if r else "-" for r in traced)
         errors = sorted({r["error"][:80] for r in mine if not r["complete"]})
         complete = "all" if not errors else f"no: {'; '.join(errors)}"
         lines.append(
-            f"| {preset} | {first['ms']:.0f} | {prec['ms']:.0f} ({prec['precision']}) | "
-            f"{meth['ms']:.0f} ({meth['method']}, {meth['precision']}) | {sum(r['traces'] for r in mine)} | {complete} |"
+            f"| {preset} | {first['server_ms']:.0f} ({first['cpu_ms']:.0f}) | "
+            f"{prec['server_ms']:.0f} ({prec['cpu_ms']:.0f}; {prec['precision']}) | "
+            f"{meth['server_ms']:.0f} ({meth['cpu_ms']:.0f}; {meth['method']}, {meth['precision']}) | "
+            f"{traced_cells} | {complete} |"
         )
     return "\n".join(lines) + "\n"
 

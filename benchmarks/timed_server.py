@@ -1,4 +1,5 @@
-"""`streamlit run`, logging the server-side cost of every script run (used by benchmarks/page_cost.py).
+"""`streamlit run` (our app.py as `make run` starts it: lora_ui/serve.py), logging the server-side cost of every
+script run (used by benchmarks/page_cost.py).
 
     LORA_LAB_RUN_LOG=runs.jsonl python benchmarks/timed_server.py run app.py --server.port 8501
 
@@ -21,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 _lock = threading.Lock()
 
@@ -58,12 +60,23 @@ def _install_nodelay() -> None:
     base_events._set_nodelay = set_nodelay
 
 
+def run_as_make_run_does(argv: list[str]) -> int:
+    """`run app.py ...` for our app goes through lora_ui/serve.py (warmed up, as `make run` starts it);
+    any other script (the baseline app) through Streamlit's own CLI."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from lora_ui import serve
+
+    if argv[:1] == ["run"] and len(argv) > 1 and Path(argv[1]).resolve() == serve.APP:
+        return serve.serve(argv[2:])
+    from streamlit.web.cli import main
+
+    sys.argv = ["streamlit", *argv]
+    return main()
+
+
 if __name__ == "__main__":
     if os.environ.get("LORA_LAB_RUN_LOG"):
         _install_timing(os.environ["LORA_LAB_RUN_LOG"])
     if os.environ.get("LORA_LAB_NODELAY") == "1":
         _install_nodelay()
-    from streamlit.web.cli import main
-
-    sys.argv = ["streamlit", *sys.argv[1:]]
-    sys.exit(main())
+    sys.exit(run_as_make_run_does(sys.argv[1:]))

@@ -7,6 +7,8 @@ without app.py (runtime/pages_manager.py, `uses_pages_directory`; runtime/script
 on a shared link such as /matrix?r=32 would get the page without the router: no language switch, no
 page titles. Every page calls `ensure_routed()` first; on that one run it switches the process to
 st.navigation routing and reruns, which then goes through app.py as every later run does.
+`make run` (lora_ui/serve.py) switches the mode off before its server starts, so there this guard never
+fires; it stays for `streamlit run app.py` and AppTest, which start in the old mode.
 """
 
 from __future__ import annotations

@@ -9,11 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lora_core import config, params, spec
+from lora_core.config import parse_config
 from lora_core.errors import LoraLabError
 from lora_core.validate import MAX_LAYERS
-
-config = pytest.importorskip("lora_core.config", reason="the config parser lands with the params issue")
-parse_config = config.parse_config
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(SETTINGS, max_examples=25)
@@ -94,8 +93,6 @@ def test_mutated_config_parses_and_counts_or_fails_cleanly(changes):
     parsed = clean(parse_config, json.dumps(cfg).encode())
     if parsed is None:
         return
-    params = pytest.importorskip("lora_core.params")
-    spec = pytest.importorskip("lora_core.spec")
     clean(params.count_params, parsed, spec.LoraSpec(r=4, target_modules="all-linear"))
 
 

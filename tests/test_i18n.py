@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import inspect
 import re
 import string
 from pathlib import Path
@@ -142,22 +141,6 @@ def test_tr_is_per_call_not_global():
 # --- the language switch, in AppTest -------------------------------------------------------------------
 
 
-def lang_url_works() -> bool:
-    """A radio bound with bind="query-params" and a format_func keeps its *label* in the URL, so ?lang=te
-    is rejected (streamlit 1.67, session_state._seed_widget_from_url checks formatted_options)."""
-    from lora_ui.i18n import language_selector
-
-    tree = ast.parse(inspect.getsource(language_selector).lstrip())
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
-        names = {kw.arg for kw in call.keywords}
-        if {"bind", "format_func"} <= names:
-            return False
-    return True
-
-
-needs_lang_url = pytest.mark.skipif(
-    not lang_url_works(), reason="i18n.language_selector rejects ?lang=te; apply the fix in docs/i18n.md"
-)
 PAGES = ["learn", "matrix", "model", "memory", "fit"]
 
 
@@ -171,7 +154,6 @@ def test_sidebar_switch_turns_the_page_telugu(app_test, page):
     assert not TELUGU.search(at.title[0].value), at.title[0].value
 
 
-@needs_lang_url
 @pytest.mark.parametrize("page", PAGES)
 def test_lang_query_param_opens_the_page_in_telugu(app_test, page):
     at = app_test(page=page, query={"lang": "te"})
@@ -181,7 +163,6 @@ def test_lang_query_param_opens_the_page_in_telugu(app_test, page):
     assert TELUGU.search(at.sidebar.radio(key="lang").label)
 
 
-@needs_lang_url
 def test_unknown_lang_falls_back_to_english(app_test):
     at = app_test(page="learn", query={"lang": "xx"})
     assert not at.exception

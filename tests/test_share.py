@@ -159,17 +159,10 @@ def open_once(app_test, page, query):
     return app_test(query=query) if page == "learn" else app_test(page=page, query=query)
 
 
-def app_calls_share() -> bool:
-    from tests.conftest import APP
-
-    return "share.report_bad_params" in open(APP, encoding="utf-8").read()
-
-
 @pytest.mark.parametrize("page", list(PAGE_PREFIXES))
 def test_every_shareable_input_restores_from_the_url(app_test, page):
     cases = shareable_keys(app_test, page)
-    if not cases:
-        pytest.skip(f"no URL-bound inputs with keys in keys.py on the {page} page yet")
+    assert cases, f"no URL-bound inputs with keys in keys.py on the {page} page"
     for key, _kind, _default, text, expected in cases:
         at = app_test(page=page, query={key: text})
         assert not at.exception, (key, at.exception)
@@ -181,13 +174,11 @@ def test_every_shareable_input_restores_from_the_url(app_test, page):
         assert not at.warning or all(key not in w.value for w in at.warning)
 
 
-@pytest.mark.skipif(not app_calls_share(), reason="app.py does not call lora_ui.share yet (docs/i18n.md)")
 @pytest.mark.parametrize("page", list(PAGE_PREFIXES))
 @pytest.mark.parametrize("junk", ["abc", "-4", "9" * 30, "<b>x</b>", "", "1e400"])
 def test_a_malformed_value_gives_the_default_and_a_note(app_test, page, junk):
     cases = [c for c in shareable_keys(app_test, page) if c[1] != "text_input"]
-    if not cases:
-        pytest.skip(f"no URL-bound inputs on the {page} page yet")
+    assert cases, f"no URL-bound number or choice inputs on the {page} page"
     for key, _kind, default, *_ in cases:
         at = open_once(app_test, page, {key: junk})
         assert not at.exception, (key, junk, at.exception)
@@ -199,7 +190,6 @@ def test_a_malformed_value_gives_the_default_and_a_note(app_test, page, junk):
         assert len(notes) == 1, (key, junk, [w.value for w in at.warning])
 
 
-@pytest.mark.skipif(not app_calls_share(), reason="app.py does not call lora_ui.share yet (docs/i18n.md)")
 def test_matrix_link_box_carries_the_restored_rank(app_test):
     at = app_test(page="matrix", query={keys.MATRIX_R: "32"})
     assert at.slider(key=keys.MATRIX_R).value == 32
@@ -207,7 +197,6 @@ def test_matrix_link_box_carries_the_restored_rank(app_test):
     assert link.startswith("/matrix?") and "r=32" in link
 
 
-@pytest.mark.skipif(not app_calls_share(), reason="app.py does not call lora_ui.share yet (docs/i18n.md)")
 def test_learn_note_for_a_bad_rank(app_test):
     at = open_once(app_test, "learn", {keys.LEARN_R: "many"})
     assert at.slider(key=keys.LEARN_R).value == 8

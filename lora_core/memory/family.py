@@ -59,7 +59,6 @@ def _for_memory(config_json: str, spec):
 
     from lora_core.params import count_params
 
-    targets = count_params(json.loads(config_json), spec).targets  # validates targets and patterns
     changes: dict = {}
     if hasattr(spec, "alpha"):
         changes["alpha"] = _ALPHA
@@ -70,6 +69,9 @@ def _for_memory(config_json: str, spec):
     if spec.adapter == "adalora":
         changes.update(target_r=1, total_step=1)  # the rank allocator's schedule, not its tensors
     if getattr(spec, "rank_pattern", ()):
+        # every layer's rank: only here does the estimate need the full-depth model's module list (a 70B
+        # preset's takes seconds to build; the traces and state bytes build 2 or 3 layers)
+        targets = count_params(json.loads(config_json), spec).targets
         changes["rank_pattern"] = _per_pattern_ranks(spec, targets)
     return dataclasses.replace(spec, **changes) if changes else spec
 
@@ -110,7 +112,8 @@ def rank_key(config: dict, spec) -> int:
 
 def lokr_whole_rank(config: dict, spec) -> int:
     """The smallest r at which every LoKr module without a rank_pattern entry keeps w1 and w2 whole:
-    w2 once r >= max(b, d)/2, w1 (with decompose_both) once r >= max(a, c)/2 (lokr/layer.py 199-204)."""
+    w2 once r >= max(b, d)/2, w1 (with decompose_both) once r >= max(a, c)/2 (lokr/layer.py 199-204).
+    `spec`: its memory form (for_memory), whose rank_pattern keys match in a 2-layer model too."""
     return _lokr_whole_rank(_config_key(config), spec.with_rank(1))
 
 
@@ -120,10 +123,13 @@ def _lokr_whole_rank(config_json: str, spec) -> int:
 
     from lora_core.family.patterns import pattern_key
     from lora_core.family.shapes import factorization
+    from lora_core.memory.recipe import layer_count, with_layers
     from lora_core.params import count_params
 
+    config = json.loads(config_json)
+    config = with_layers(config, min(layer_count(config), 2))  # layers are alike; the traces build 2 and 3
     whole = 1
-    for t in count_params(json.loads(config_json), spec).targets:
+    for t in count_params(config, spec).targets:
         if pattern_key(spec.rank_pattern, t.name) is not None:
             continue  # a fixed rank: its form does not change with r
         in_m, in_n = factorization(t.in_features, spec.decompose_factor)  # (c, d)

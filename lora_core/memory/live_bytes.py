@@ -42,18 +42,19 @@ def _schema_is_functional(func) -> bool:
     )
 
 
+_PLAIN = (bool, int, float, str, torch.dtype, torch.device, torch.layout, torch.memory_format, type(None))
+
+
 def _meta_key(value):
     """What a meta-device op's output shapes can depend on: tensor metadata and the non-tensor arguments."""
     if isinstance(value, torch.Tensor):
-        if value.device != _META:
+        if not value.is_meta:
             raise TypeError("not a meta tensor")
         return (value.dtype, value.shape, value.stride(), value.storage_offset())
-    if isinstance(value, (list, tuple)):
-        return tuple(_meta_key(v) for v in value)
-    if value is None or isinstance(
-        value, (bool, int, float, str, torch.dtype, torch.device, torch.layout, torch.memory_format)
-    ):
+    if isinstance(value, _PLAIN):
         return value
+    if isinstance(value, (list, tuple)):
+        return tuple([_meta_key(v) for v in value])
     raise TypeError(f"unhashable argument {type(value).__name__}")
 
 
@@ -82,7 +83,7 @@ class _MetaOps:
         if not functional:
             return func(*args, **kwargs)
         try:
-            key = (func, _meta_key(args), _meta_key(tuple(sorted(kwargs.items()))))
+            key = (func, _meta_key(args), _meta_key(tuple(sorted(kwargs.items())))) if kwargs else (func, _meta_key(args))
         except TypeError:
             return func(*args, **kwargs)
         known = self.outputs.get(key)

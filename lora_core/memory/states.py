@@ -181,7 +181,7 @@ _EMBEDDING_NAMES = ("embed_tokens", "lm_head")
 _BUILT: BoundedCache[tuple[ParamInfo, ...]] = BoundedCache(64)
 
 
-def _built_key(config: dict, spec, setup: TrainingSetup) -> str:
+def built_key(config: dict, spec, setup: TrainingSetup) -> str:
     from lora_core.memory.family import spec_key
 
     sp = spec_key(config, spec) if spec is not None and setup.method != "full" else None
@@ -254,7 +254,7 @@ def model_infos(model, setup: TrainingSetup, r: int | None, spec=None) -> tuple[
 def remember_model(config: dict, spec, setup: TrainingSetup, model, r: int | None) -> None:
     """Keep the parameters of a recipe model someone built anyway (the activation trace builds the same
     models, at rank r), so that the state bytes need no build of their own."""
-    key = _built_key(config, spec, setup)
+    key = built_key(config, spec, setup)
     if key not in _BUILT:
         _BUILT.put(key, model_infos(model, setup, r if setup.method != "full" else None, spec))
 
@@ -264,7 +264,7 @@ def _infos_at(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]
     from lora_core.memory.family import rank_is_variable, rank_key
     from lora_core.memory.trace import _R
 
-    key = _built_key(config, spec, setup)
+    key = built_key(config, spec, setup)
     infos = _BUILT.get(key)
     if infos is None:
         r = None
@@ -278,11 +278,20 @@ def _infos_at(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]
 
 
 @lru_cache(maxsize=16)
-def _param_infos(key: str) -> tuple[ParamInfo, ...]:
-    """The recipe model's parameters, read off a model of at most 3 layers: a 70B model's 80 layers take
-    seconds to build and adapt on the meta device, 3 take milliseconds. The tensors a third layer adds to a
-    2-layer model stand for the real model's layers 3..L (tests/test_memory_states_depth.py checks this against
-    full-depth builds of every preset)."""
+def base_param_infos(key: str) -> tuple[ParamInfo, ...]:
+    """The recipe model's parameters at its rank key (key: `built_key`; sizes as numel * r**rank_power), read
+    off a model of at most 3 layers: a 70B model's 80 layers take seconds to build and adapt on the meta
+    device, 3 take milliseconds. The tensors a third layer adds to a 2-layer model stand for the real model's
+    layers 3..L (tests/test_memory_states_depth.py checks this against full-depth builds of every preset). The
+    presets' common recipes come precomputed (precomputed.py)."""
+    from lora_core.memory import precomputed
+
+    known = precomputed.param_infos(key)
+    return known if known is not None else build_param_infos(key)
+
+
+def build_param_infos(key: str) -> tuple[ParamInfo, ...]:
+    """base_param_infos without the precomputed file: from the models (built now, or by a trace)."""
     from lora_core.family.specs import spec_from_dict
 
     data = json.loads(key)
@@ -300,7 +309,7 @@ def _param_infos(key: str) -> tuple[ParamInfo, ...]:
 def param_infos(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]:
     """Every parameter of the recipe's model (spec: its memory form, lora_core/memory/family.py), at the spec's
     rank: each tensor's numel * r**rank_power (the exactness tests run at r=4, so they check this too)."""
-    base = _param_infos(_built_key(config, spec, setup))
+    base = base_param_infos(built_key(config, spec, setup))
     r = spec.rank if spec is not None and setup.method != "full" else None
     if not r or r == 1:
         return base

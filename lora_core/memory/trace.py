@@ -126,11 +126,15 @@ def _undominated(live: np.ndarray, grads: np.ndarray) -> np.ndarray:
     (fully sharded and not) are all at most another op's can never be the peak: dropping it is exact."""
     rows = np.unique(np.concatenate([live, live - grads], axis=1), axis=0)  # (ops, 2 * terms), no repeats
     rows = rows[np.argsort(-rows.sum(axis=1), kind="stable")]
-    kept: list[np.ndarray] = []
-    for row in rows:
-        if not kept or not (np.stack(kept) >= row).all(axis=1).any():
-            kept.append(row)
-    out = np.stack(kept)
+    # The largest rows dominate most others: drop those at once, then settle the few left one by one.
+    top = rows[:16]
+    dominated = (top[None, :, :] >= rows[:, None, :]).all(axis=2)  # (ops, top)
+    dominated[np.arange(min(len(rows), 16)), np.arange(min(len(rows), 16))] = False  # not by itself
+    rows = rows[~dominated.any(axis=1)]
+    out = rows[:1]
+    for row in rows[1:]:
+        if not (out >= row).all(axis=1).any():
+            out = np.vstack([out, row])
     t = live.shape[1]
     return np.stack([out[:, :t], out[:, :t] - out[:, t:]], axis=1)  # (kept, 2, terms): live, grads
 
@@ -190,11 +194,14 @@ def is_cached(config: dict, spec, setup: TrainingSetup) -> bool:
 
 
 def live_model(config: dict, spec, setup: TrainingSetup) -> LiveModel:
-    """The live-bytes model for this architecture, adapter spec and recipe (cached; else traced now)."""
+    """The live-bytes model for this architecture, adapter spec and recipe: cached, precomputed for the
+    presets' common recipes (precomputed.py), else traced now."""
+    from lora_core.memory import precomputed
+
     key = cache_key(config, spec, setup)
     model = CACHE.get(key)
     if model is None:
-        model = build_live_model(config, spec, setup)
+        model = precomputed.live_model(key) or build_live_model(config, spec, setup)
         CACHE.put(key, model)
     return model
 
@@ -234,7 +241,8 @@ def _record(config: dict, spec, setup: TrainingSetup, layers: int, point) -> Ste
 
 def _polynomials(record: StepRecord, point, check: StepRecord | None, check_point) -> list[dict] | None:
     """Each storage's polynomial from `record`; with `check`, None unless every one gives its size there."""
-    polys = [_factor(int(n), point) for n in record.nbytes]
+    known: dict[int, dict] = {}  # a step has a few dozen distinct sizes among thousands of storages
+    polys = [known.get(n) or known.setdefault(n, _factor(n, point)) for n in record.nbytes.tolist()]
     if check is None:
         return polys
     same = (

@@ -1,6 +1,6 @@
 """Real-browser fixtures: one streamlit server and one headless Debian Chromium per test session.
 
-Playwright's own browser download fails here, so Playwright drives /usr/bin/chromium (installed by .ci/run).
+Playwright's own browser download fails here, so Playwright drives /usr/bin/chromium (make test installs it).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from lora_ui import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LORA_LAB_CHROMIUM", "/usr/bin/chromium")
@@ -39,7 +41,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 240.0) -> None:
+    """Until /_stcore/health says ok. The launcher warms up first (lora_ui/serve.py): ~10 s on an idle
+    2-core machine, several times that while the rest of the suite runs beside it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -56,11 +60,12 @@ def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 90.0) -
 
 @contextlib.contextmanager
 def streamlit_server(log_path: Path | None = None):
-    """`streamlit run app.py` on a free loopback port, with full errors; yields the base URL, stops it after."""
+    """The app as `make run` starts it (lora_ui/serve.py: warmed up, then `streamlit run app.py`), on a free
+    loopback port, with full errors; yields the base URL once healthy, stops it after."""
     port = free_port()
     env = dict(os.environ, STREAMLIT_CLIENT_SHOW_ERROR_DETAILS="full", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    cmd = serve.command(sys.executable, "--server.port", str(port), "--server.address", "127.0.0.1")
+    cmd += ["--server.headless", "true"]
     with open(log_path or os.devnull, "w") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -77,7 +82,7 @@ def streamlit_server(log_path: Path | None = None):
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
-    """Base URL of one `streamlit run app.py` shared by the session's browser tests."""
+    """Base URL of one app server (as `make run` starts it) shared by the session's browser tests."""
     with streamlit_server(tmp_path_factory.mktemp("server") / "streamlit.log") as base:
         yield base
 
@@ -86,7 +91,7 @@ def app_server(tmp_path_factory):
 def browser():
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         pytest.fail(
-            f"{CHROMIUM} not found: install Debian's chromium (.ci/run does) to run the browser tests"
+            f"{CHROMIUM} not found: install Debian's chromium (make test does) to run the browser tests"
         )
     from playwright.sync_api import sync_playwright
 

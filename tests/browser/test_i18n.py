@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, no_exception, open_app
-from tests.test_i18n import lang_url_works
 
 # The Learn page is the default page: Streamlit serves it at "/" ("/learn" shows "Page not found").
 PAGES = ["", "matrix", "model", "memory", "fit"]
@@ -25,9 +24,6 @@ TELUGU = re.compile(r"[\u0C00-\u0C7F]")
 LATIN_FONT_DIRS = ["/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/liberation"]
 LETTERS = ["క", "మ", "ఆ", "ఱ", "ఙ", "ో"]
 
-needs_lang_url = pytest.mark.skipif(
-    not lang_url_works(), reason="i18n.language_selector rejects ?lang=te; apply the fix in docs/i18n.md"
-)
 
 MEASURE_JS = """([letters]) => {
   const width = (text, family) => {
@@ -48,7 +44,6 @@ MEASURE_JS = """([letters]) => {
 }"""
 
 
-@needs_lang_url
 @pytest.mark.parametrize("path", PAGES)
 def test_page_in_telugu(page, app_server, path):
     open_app(page, app_server, path, "lang=te")
@@ -60,7 +55,6 @@ def test_page_in_telugu(page, app_server, path):
     assert TELUGU.search(page.locator("[data-testid='stSidebar']").inner_text())
 
 
-@needs_lang_url
 def test_self_hosted_font_is_served_and_loaded(page, app_server):
     fonts = []
     page.on("response", lambda r: fonts.append((r.status, r.url)) if "/app/static/fonts/" in r.url else None)
@@ -74,7 +68,6 @@ def test_self_hosted_font_is_served_and_loaded(page, app_server):
     assert info["check"]
 
 
-@needs_lang_url
 @pytest.mark.slow
 def test_telugu_glyphs_render_without_system_fonts(browser, app_server, tmp_path):
     latin = next((d for d in LATIN_FONT_DIRS if Path(d).is_dir()), None)

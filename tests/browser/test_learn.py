@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.browser.conftest import no_exception, open_app, wait_for_metrics, wait_idle
-from tests.test_share import app_calls_share
 
 
 def test_learn_page_shows_the_live_example(page, app_server):
@@ -49,7 +46,6 @@ def test_try_it_link_carries_the_learn_rank_to_matrix(page, app_server):
     wait_for_metrics(page, [f"{(10_000 + 10_000) * 16:,}"])
 
 
-@pytest.mark.skipif(not app_calls_share(), reason="app.py does not call lora_ui.share yet (docs/i18n.md)")
 def test_copy_link_box_shows_this_view(page, app_server):
     open_app(page, app_server, "matrix", "r=32")
     box = page.locator("[data-testid='stSidebar'] [data-testid='stCode']")

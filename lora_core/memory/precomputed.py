@@ -1,0 +1,186 @@
+"""Every preset's common recipes, traced ahead of time, so that the Memory page answers them without a trace.
+
+A recipe nobody has asked for yet is traced when it is asked for (trace.py): 30-150 ms per recipe on one core
+of our 2-core server, 100-400 ms for the encoder-decoder T5, and a precision switch asks for three (full
+fine-tuning, LoRA, QLoRA). So the grid a class clicks through first, every preset x method x precision x
+gradient checkpointing x attention kernel at the page's default adapter spec, is computed by
+`python -m lora_core.memory.precomputed` into data/presets.npz: each recipe's live-bytes model (the
+candidate peaks of trace.LiveModel) and the parameter list its state bytes are read from (states.ParamInfo).
+
+The file holds exactly what the tracer computes: tests/test_memory_precomputed.py recomputes entries and
+compares them. It is stamped with a fingerprint of the code and library versions it was computed with
+(`fingerprint`); when they differ, for example after an edit to the adapters, the file is ignored (every
+recipe is traced, as without it) and the test says to run the command again. Loading is lazy: an entry is
+read from the archive the first time it is asked for. No pickles: numpy arrays only (allow_pickle=False).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+# The code whose edits change the numbers in the file (relative to lora_core/).
+SOURCES = (
+    "arch.py",
+    "params.py",
+    "spec.py",
+    "family/patterns.py",
+    "family/shapes.py",
+    "family/specs.py",
+    "memory/adapters.py",
+    "memory/family.py",
+    "memory/family_layers.py",
+    "memory/kernels.py",
+    "memory/live_bytes.py",
+    "memory/lora_layers.py",
+    "memory/recipe.py",
+    "memory/setup.py",
+    "memory/states.py",
+    "memory/trace.py",
+)
+FILE = "presets.npz"  # in lora_core/memory/data/
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def fingerprint() -> str:
+    """torch's and transformers' versions and the text of SOURCES: what the numbers were computed with."""
+    import torch
+    import transformers
+
+    h = hashlib.sha256(f"torch {torch.__version__} transformers {transformers.__version__}".encode())
+    root = resources.files("lora_core")
+    for name in SOURCES:
+        h.update(name.encode())
+        h.update(root.joinpath(name).read_bytes())
+    return h.hexdigest()
+
+
+def entry_id(key: str) -> str:
+    """The archive name of a cache key (trace.cache_key or states' built key: JSON holding the whole config)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def grid():
+    """(preset, spec, setup) of every precomputed recipe: the Memory page's default adapter spec on every
+    preset, every method and precision, with and without gradient checkpointing, both attention kernels."""
+    from lora_core.memory.setup import ATTENTIONS, METHODS, PRECISIONS, TrainingSetup
+    from lora_core.presets import PRESETS
+    from lora_core.spec import LoraSpec
+
+    spec = LoraSpec(r=1, alpha=16, target_modules="all-linear")  # lora_ui/memory_inputs.py: page defaults
+    for name, method, precision, ckpt, attention in itertools.product(
+        PRESETS, METHODS, PRECISIONS, (False, True), ATTENTIONS
+    ):
+        yield name, spec, TrainingSetup(method=method, precision=precision, grad_checkpointing=ckpt, attention=attention)
+
+
+def compute(entries) -> dict[str, np.ndarray]:
+    """The archive's arrays for these (preset, spec, setup) entries; recipes the core refuses are left out."""
+    from lora_core.errors import LoraLabError
+    from lora_core.memory import states, trace
+    from lora_core.presets import load_preset
+
+    arrays: dict[str, np.ndarray] = {"fingerprint": np.array(fingerprint())}
+    for name, spec, setup in entries:
+        config = load_preset(name)
+        key = entry_id(trace.cache_key(config, spec, setup))
+        if f"{key}.peaks" not in arrays:
+            try:
+                model = trace.build_live_model(config, spec, setup)
+            except LoraLabError:  # e.g. LoRA on Mixtral's fused experts: the page shows that error
+                continue
+            arrays.update(_live_arrays(key, model))
+        infos_key = states.built_key(config, spec, setup)
+        pid = entry_id(infos_key)
+        if f"{pid}.names" not in arrays:
+            arrays.update(_infos_arrays(pid, states.build_param_infos(infos_key)))
+    return arrays
+
+
+def write(path=None) -> None:
+    target = path or resources.files("lora_core.memory").joinpath("data", FILE)
+    np.savez_compressed(target, **compute(grid()))
+
+
+def _live_arrays(key: str, model) -> dict[str, np.ndarray]:
+    blocks = [c for depth in model.peaks for c in depth]
+    offsets = np.cumsum([0] + [len(b) for b in blocks])
+    return {
+        f"{key}.terms": np.asarray(model.terms, dtype=np.int64).reshape(-1, 3),
+        f"{key}.peaks": np.concatenate(blocks).astype(np.int64),  # coefficients are whole bytes
+        f"{key}.offsets": np.concatenate([offsets, [model.layers]]).astype(np.int64),
+    }
+
+
+def _infos_arrays(key: str, infos) -> dict[str, np.ndarray]:
+    flags = [p.trainable | p.adapter << 1 | p.quantizable << 2 | p.buffer << 3 | p.saved << 4 for p in infos]
+    ints = [
+        (p.numel, f, p.count, _DTYPES.index(p.dtype), p.rank_power) for p, f in zip(infos, flags, strict=True)
+    ]
+    return {
+        f"{key}.names": np.array([p.name for p in infos]),
+        f"{key}.ints": np.array(ints, dtype=np.int64).reshape(-1, 5),
+    }
+
+
+@cache
+def _archive():
+    """The archive, if it was computed with this code (else None: every recipe is traced)."""
+    path = resources.files("lora_core.memory").joinpath("data", FILE)
+    if not path.is_file():
+        return None
+    data = np.load(path, allow_pickle=False)
+    if str(data["fingerprint"]) != fingerprint():
+        return None
+    return data, frozenset(data.files)
+
+
+def live_model(key: str):
+    """The precomputed trace.LiveModel of a cache key, or None."""
+    from lora_core.memory.trace import LiveModel
+
+    found = _archive()
+    eid = entry_id(key)
+    if found is None or f"{eid}.peaks" not in found[1]:
+        return None
+    data = found[0]
+    peaks, offsets = data[f"{eid}.peaks"].astype(np.float64), data[f"{eid}.offsets"]
+    blocks = [peaks[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 2)]
+    half = len(blocks) // 2
+    terms = tuple(tuple(int(v) for v in t) for t in data[f"{eid}.terms"])
+    return LiveModel(terms, (tuple(blocks[:half]), tuple(blocks[half:])), int(offsets[-1]))
+
+
+def param_infos(key: str):
+    """The precomputed parameter list (at its rank key: states.base_param_infos) of a states built key, or None."""
+    from lora_core.memory.states import ParamInfo
+
+    found = _archive()
+    eid = entry_id(key)
+    if found is None or f"{eid}.names" not in found[1]:
+        return None
+    data = found[0]
+    names, ints = data[f"{eid}.names"], data[f"{eid}.ints"]
+    return tuple(
+        ParamInfo(
+            name=str(n),
+            numel=int(numel),
+            dtype=_DTYPES[d],
+            trainable=bool(f & 1),
+            adapter=bool(f & 2),
+            quantizable=bool(f & 4),
+            count=int(count),
+            rank_power=int(k),
+            buffer=bool(f & 8),
+            saved=bool(f & 16),
+        )
+        for n, (numel, f, count, d, k) in zip(names, ints.tolist(), strict=True)
+    )
+
+
+if __name__ == "__main__":
+    write()
