@@ -23,6 +23,9 @@ MODEL_ALPHA = "alpha"
 MODEL_BIAS = "bias"
 MODEL_DORA = "dora"
 MODEL_SAVE = "save"
+MODEL_ADAPTER = "adapter"  # lora | vera | loha | lokr | ia3 | adalora (lora_core.family.ADAPTERS)
+MODEL_RSLORA = "rslora"
+MODEL_FEEDFORWARD = "feedforward"  # IA3 feedforward_modules
 MODEL_UPLOAD = "model_upload"  # file uploads cannot live in a URL
 
 # Memory page: ?mem_preset=llama-3-8b&mem_method=qlora&mem_batch=4 ...

@@ -38,6 +38,18 @@ EN = {
     "row.ia3": "IA3",
     "row.adalora": "AdaLoRA",
     "unavailable": "not available here: PEFT's {adapter} cannot adapt these target modules",
+    # Model page: the family side by side
+    "table_header": "The LoRA family on these modules",
+    "table_caption": "Every type on the target modules above, with their rank r, alpha and modules_to_save "
+    "(bias where the type has one; AdaLoRA counted at init_r = r). Trainable % as PEFT's "
+    "print_trainable_parameters shows it. Checkpoint: what save_pretrained writes, adapters in fp32 (PEFT's "
+    "default), trained biases and copies in the dtype config.json names. ◀ marks the type chosen above, whose "
+    "PEFT config follows.",
+    "col.type": "type",
+    "col.trainable": "trainable params",
+    "col.share": "trainable %",
+    "col.checkpoint": "adapter checkpoint",
+    "col.expresses": "what the update can express",
     # Memory page
     "rank_help": "The rank of every targeted module without a rank_pattern entry. AdaLoRA: its starting rank, "
     "init_r. IA3 has no rank.",
@@ -88,6 +100,17 @@ TE = {
     "row.ia3": "IA3",
     "row.adalora": "AdaLoRA",
     "unavailable": "ఇక్కడ కుదరదు: PEFT {adapter} ఈ లక్ష్య మాడ్యూల్‌లను అడాప్ట్ చేయలేదు",
+    "table_header": "ఈ మాడ్యూల్‌లపై LoRA కుటుంబం",
+    "table_caption": "పైన ఎంచుకున్న లక్ష్య మాడ్యూల్‌లపై, అదే ర్యాంక్ r, ఆల్ఫా, modules_to_save తో ప్రతి రకం (బయాస్ "
+    "అమరిక ఉన్న రకాలకు బయాస్ కూడా; AdaLoRA ను init_r = r వద్ద లెక్కించాం). శిక్షణ పొందే శాతం PEFT "
+    "print_trainable_parameters చూపే విధంగానే. చెక్‌పాయింట్: save_pretrained రాసేది; అడాప్టర్లు fp32 లో (PEFT "
+    "డిఫాల్ట్), శిక్షణ పొందే బయాస్‌లు, కాపీలు config.json చెప్పే రకంలో. ◀ గుర్తు పైన ఎంచుకున్న రకాన్ని చూపుతుంది; "
+    "దాని PEFT కాన్ఫిగరేషన్ కింద ఉంది.",
+    "col.type": "రకం",
+    "col.trainable": "శిక్షణ పొందే పారామితులు",
+    "col.share": "శిక్షణ పొందే శాతం",
+    "col.checkpoint": "అడాప్టర్ చెక్‌పాయింట్",
+    "col.expresses": "మార్పు ఏమి చెప్పగలదు",
     "rank_help": "rank_pattern లో ఎంట్రీ లేని ప్రతి లక్ష్య మాడ్యూల్ ర్యాంక్. AdaLoRA కు ఇది మొదటి ర్యాంక్, init_r. IA3 కు "
     "ర్యాంక్ ఉండదు.",
     "rank_pattern": "మాడ్యూల్ వారీ ర్యాంక్‌లు (rank_pattern)",

@@ -102,13 +102,13 @@ def test_module_table_csv_downloads_on_click(page, app_server):
     """The CSV is made when the button is clicked (a callable: not on every rerun); it holds the table."""
     open_app(page, app_server, "model")
     wait_idle(page)
-    button = page.get_by_role("button", name="Download CSV")
+    button = page.get_by_role("button", name="Download CSV").first  # the module table's (the family's follows)
     button.wait_for()
     with page.expect_download() as info:
         button.click()
     text = open(info.value.path(), encoding="utf-8").read()
     header, *rows = text.strip().splitlines()
-    assert header == "module,kind,weight shape,count,LoRA params"
+    assert header == "module,kind,weight shape,count,adapter params"
     assert len(rows) == 2  # q_proj and v_proj, PEFT's default targets for llama
     assert sum(int(r.rsplit(",", 1)[1]) for r in rows) == llama2_qv(8)
     assert no_exception(page)
