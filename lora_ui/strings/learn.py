@@ -125,8 +125,8 @@ EN = {
     ),
     "family.vera": (
         "**VeRA** (Kopiczko et al. 2024) uses one pair of random matrices A and B, frozen and shared by every "
-        "layer, and trains only two scaling vectors per layer. The paper reports ten times fewer trainable "
-        "parameters than LoRA at the same quality: a choice when many small adapters must be stored."
+        "layer, and trains only two scaling vectors per layer. The paper reports far fewer trainable "
+        "parameters than LoRA for the same quality: a choice when many small adapters must be stored."
     ),
     "family.loha": (
         "**LoHa** (FedPara, Hyeon-Woo et al. 2022) trains two rank-r pairs and multiplies their products entry "
@@ -334,8 +334,8 @@ TE = {
     ),
     "family.vera": (
         "**VeRA** (Kopiczko బృందం, 2024) ప్రతి లేయర్ పంచుకునే, ఫ్రీజ్ చేసిన ఒకే జత యాదృచ్ఛిక మ్యాట్రిక్స్‌లు A, B "
-        "వాడుతుంది; ప్రతి లేయర్‌లో రెండు స్కేలింగ్ వెక్టర్లకు మాత్రమే శిక్షణ ఇస్తుంది. అదే నాణ్యతకు LoRA కంటే పది "
-        "రెట్లు తక్కువ శిక్షణ పొందే పారామితులు సరిపోయాయని పేపర్ చెబుతుంది: చాలా చిన్న అడాప్టర్లను నిల్వ చేయాల్సినప్పుడు "
+        "వాడుతుంది; ప్రతి లేయర్‌లో రెండు స్కేలింగ్ వెక్టర్లకు మాత్రమే శిక్షణ ఇస్తుంది. అదే నాణ్యతకు LoRA కంటే చాలా "
+        "తక్కువ శిక్షణ పొందే పారామితులు సరిపోయాయని పేపర్ చెబుతుంది: చాలా చిన్న అడాప్టర్లను నిల్వ చేయాల్సినప్పుడు "
         "దీన్ని ఎంచుకుంటారు."
     ),
     "family.loha": (
