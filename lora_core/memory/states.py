@@ -182,9 +182,11 @@ _BUILT: BoundedCache[tuple[ParamInfo, ...]] = BoundedCache(64)
 
 
 def built_key(config: dict, spec, setup: TrainingSetup) -> str:
-    from lora_core.memory.family import spec_key
+    """The key of a recipe model's parameter list: the spec in its memory form at its rank key (family.py), so
+    that every spec answered by the same built model shares it (and the precomputed file's entries match)."""
+    from lora_core.memory.family import for_memory, spec_key
 
-    sp = spec_key(config, spec) if spec is not None and setup.method != "full" else None
+    sp = spec_key(config, for_memory(config, spec)) if spec is not None and setup.method != "full" else None
     # device: where the model is adapted decides whether AdaLoRA's ranknum trains (family_layers.SVDLinear)
     st = {"method": setup.method, "precision": setup.precision, "device": setup.device}
     return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
