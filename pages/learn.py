@@ -27,8 +27,8 @@ FAMILY = ("lora", "rslora", "dora", "vera", "loha", "lokr", "ia3", "adalora", "l
 FAMILY_SOURCES = (
     "Kalajdzievski, “A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA”, arXiv:2312.03732 (2023).",
     "Liu et al., “DoRA: Weight-Decomposed Low-Rank Adaptation”, ICML 2024, arXiv:2402.09353.",
-    "Kopiczko, Blankevoort, Asano, “VeRA: Vector-based Random Matrix Adaptation”, ICLR 2024, arXiv:2310.11454.",
-    "Hyeon-Woo, Ye-Bin, Oh, “FedPara: Low-Rank Hadamard Product for Communication-Efficient Federated "
+    "Kopiczko et al., “VeRA: Vector-based Random Matrix Adaptation”, ICLR 2024, arXiv:2310.11454.",
+    "Hyeon-Woo et al., “FedPara: Low-Rank Hadamard Product for Communication-Efficient Federated "
     "Learning”, ICLR 2022, arXiv:2108.06098.",
     "Yeh et al., “Navigating Text-To-Image Customization: From LyCORIS Fine-Tuning to Model Evaluation”, "
     "ICLR 2024, arXiv:2309.14859.",
@@ -36,7 +36,7 @@ FAMILY_SOURCES = (
     "NeurIPS 2022, arXiv:2205.05638.",
     "Zhang et al., “Adaptive Budget Allocation for Parameter-Efficient Fine-Tuning” (AdaLoRA), ICLR 2023, "
     "arXiv:2303.10512.",
-    "Hayou, Ghosh, Yu, “LoRA+: Efficient Low Rank Adaptation of Large Models”, ICML 2024, arXiv:2402.12354.",
+    "Hayou et al., “LoRA+: Efficient Low Rank Adaptation of Large Models”, ICML 2024, arXiv:2402.12354.",
 )
 
 # Where "Try it yourself" points: Memory gets the same Llama-2-7B q,v r=8 adapter as the Model link.
