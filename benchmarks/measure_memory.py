@@ -1,7 +1,19 @@
 """Measured peak memory of real training steps next to the prediction: the validation table.
 
     python benchmarks/measure_memory.py                  # CPU rows -> docs/validation.md (a few minutes)
-    python benchmarks/measure_memory.py --device cuda    # the same rows on your GPU (prints the table)
+    python benchmarks/measure_memory.py --device cuda --json /tmp/gpu.json   # GPU rows (~8 min on an H200)
+    python benchmarks/gpu_rows.py --measured /tmp/gpu.json --write            # ... into docs/validation.md
+    python benchmarks/measure_memory.py --device cuda --dry-run               # the GPU rows' predictions only
+
+GPU rows (`gpu_rows()`): real-size Qwen2.5-0.5B, GPT-2, Llama-3.2-1B and 3B from lora_core/presets with random
+weights built on the GPU (nothing downloaded); LoRA and DoRA (PEFT, r=16 on all linear layers), full
+fine-tuning, QLoRA when bitsandbytes imports (NF4 with double quantization, as transformers' bitsandbytes
+integration builds it); with and without gradient checkpointing; two sequence lengths; batch 4; bf16; torch's
+default AdamW (foreach on CUDA). Per row: max_memory_allocated() and max_memory_reserved() of a steady step
+(after one warm-up step; the peaks are reset before it, the cache is not) beside the predicted ones. The model
+is set up, then torch.cuda.empty_cache() releases what setting it up left cached (the replay starts from an
+empty device with the parameters allocated one by one). A row the estimate says cannot fit the card is
+skipped; rows stop starting once --budget-s seconds have passed (the rest are listed as not run).
 
 Each row builds a model from a config with random weights (nothing downloaded) through the estimator's own
 recipe (lora_core/memory/recipe.py), adapted by PEFT itself (tests/peft_oracle.py; the estimator traces our
@@ -83,7 +95,7 @@ TARGETS = {
 
 @dataclass(frozen=True)
 class Row:
-    arch: str
+    arch: str  # a key of ARCHS, or a preset name (lora_core/presets)
     method: str  # full | lora | dora | qlora
     precision: str
     batch: int
@@ -92,6 +104,7 @@ class Row:
     attention: str = "sdpa"
     optimizer: str = "adamw"
     targets: str = ""  # "" = TARGETS[arch]; or "all-linear"
+    rank: int = 8
 
 
 ROWS = [  # bf16 rows are short: bf16 matmuls are slow on CPUs without AVX512-BF16/AMX
@@ -117,13 +130,46 @@ ROWS = [  # bf16 rows are short: bf16 matmuls are slow on CPUs without AVX512-BF
 ]
 
 
+# GPU rows: real-size presets, two sequence lengths each (GPT-2's positions stop at 1024).
+GPU_MODELS = ("qwen2.5-0.5b", "gpt2", "llama-3.2-1b", "llama-3.2-3b")
+GPU_SEQS = {"gpt2": (256, 1024)}
+GPU_DEFAULT_SEQS = (512, 2048)
+GPU_BATCH = 4
+
+
+def gpu_rows() -> list[Row]:
+    """Per model: LoRA at both lengths with and without checkpointing; DoRA; full fine-tuning and QLoRA short
+    without and long with checkpointing (9 rows per model)."""
+    rows = []
+    for preset in GPU_MODELS:
+        short, long = GPU_SEQS.get(preset, GPU_DEFAULT_SEQS)
+        kw = dict(targets="all-linear", rank=16)
+        for seq in (short, long):
+            for ckpt in (False, True):
+                rows.append(Row(preset, "lora", "bf16", GPU_BATCH, seq, ckpt, **kw))
+        rows.append(Row(preset, "dora", "bf16", GPU_BATCH, short, **kw))
+        rows.append(Row(preset, "full", "bf16", GPU_BATCH, short))
+        rows.append(Row(preset, "full", "bf16", GPU_BATCH, long, checkpointing=True))
+        rows.append(Row(preset, "qlora", "bf16", GPU_BATCH, short, **kw))
+        rows.append(Row(preset, "qlora", "bf16", GPU_BATCH, long, checkpointing=True, **kw))
+    return rows
+
+
+def config_of(row: Row) -> dict:
+    if row.arch in ARCHS:
+        return ARCHS[row.arch]
+    from lora_core.presets import load_preset
+
+    return load_preset(row.arch)
+
+
 def spec_and_setup(row: Row, device: str):
     from lora_core.memory import TrainingSetup
     from lora_core.spec import LoraSpec
 
     method = {"dora": "lora"}.get(row.method, row.method)
-    targets = row.targets or TARGETS[row.arch]
-    spec = LoraSpec(r=8, alpha=16, target_modules=targets, use_dora=row.method == "dora")
+    targets = row.targets or TARGETS.get(row.arch, "all-linear")
+    spec = LoraSpec(r=row.rank, alpha=2 * row.rank, target_modules=targets, use_dora=row.method == "dora")
     setup = TrainingSetup(
         method=method,
         precision=row.precision,
@@ -190,20 +236,64 @@ def live_tensors(model, opt):
     return out
 
 
+def quantize_nf4(model):
+    """The frozen Linear (and GPT-2 Conv1D) weights transformers' bitsandbytes integration would load in 4 bits
+    (the estimator's rule, lora_core/memory/states.py), replaced by bitsandbytes Linear4bit: NF4, double
+    quantization, bf16 compute (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+    bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16))."""
+    import bitsandbytes as bnb
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    from lora_core.memory.states import quantizable_weights
+
+    quant = quantizable_weights(model)
+    for name, module in list(model.named_modules()):
+        if getattr(module, "weight", None) is None or id(module.weight) not in quant:
+            continue
+        weight = module.weight.data
+        if isinstance(module, Conv1D):
+            weight = weight.t()  # (nx, nf) -> (out, in), as transformers transposes Conv1D for bnb
+        out_f, in_f = weight.shape
+        q = bnb.nn.Linear4bit(
+            in_f, out_f, bias=module.bias is not None, compute_dtype=torch.bfloat16, compress_statistics=True,
+            quant_type="nf4", device="cpu",
+        )  # fmt: skip
+        q.weight = bnb.nn.Params4bit(
+            weight.to("cpu").contiguous(), requires_grad=False, compress_statistics=True, quant_type="nf4"
+        )
+        if module.bias is not None:
+            q.bias = torch.nn.Parameter(module.bias.data.to("cpu"), requires_grad=False)
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, q)
+        del module, weight
+        q.to("cuda")  # quantizes on the way
+    torch.cuda.empty_cache()
+    return model
+
+
 def measure(row: Row, device: str) -> dict:
     import torch
 
     from lora_core.memory.recipe import build_training_model, forward_loss, make_optimizer
 
-    config = ARCHS[row.arch]
+    config = config_of(row)
     spec, setup = spec_and_setup(row, device)
     from tests.peft_oracle import peft_adapt  # the measured model is PEFT's own (the estimator traces ours)
 
+    adapt = peft_adapt
+    if setup.method == "qlora":
+
+        def adapt(model, spec, config=None):
+            return peft_adapt(quantize_nf4(model), spec, config)
+
     model = build_training_model(
-        config, spec if setup.method != "full" else None, setup, device="cpu", adapt=peft_adapt
+        config, spec if setup.method != "full" else None, setup, device=device, adapt=adapt
     )
     if device == "cuda":
         model.to("cuda")
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()  # what building and casting the model left cached (the replay starts empty)
     opt = make_optimizer(model.parameters(), setup)
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(0, config["vocab_size"], (row.batch, row.seq), generator=gen).to(device)
@@ -250,7 +340,7 @@ def predict(row: Row, device: str):
     from lora_core.memory import estimate_memory
 
     spec, setup = spec_and_setup(row, device)
-    return estimate_memory(ARCHS[row.arch], spec, setup)
+    return estimate_memory(config_of(row), spec, setup)
 
 
 def describe(row: Row) -> str:
@@ -262,7 +352,79 @@ def describe(row: Row) -> str:
         bits.append(row.optimizer)
     if row.targets:
         bits.append(row.targets)
+    if row.rank != 8 and row.method != "full":
+        bits.append(f"r={row.rank}")
     return ", ".join(bits)
+
+
+def bitsandbytes_available() -> bool:
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception:  # ImportError, or a build without CUDA support
+        return False
+    return True
+
+
+def run_cuda(rows: list[Row], budget_s: float, dry_run: bool = False) -> list[dict]:
+    """The GPU rows, measured (or, with dry_run, predicted only: this works without a GPU)."""
+    import torch
+
+    have_bnb = bitsandbytes_available()
+    device_name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    capacity = torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else None
+    start = time.perf_counter()
+    out = []
+    for row in rows:
+        entry = {"row": describe(row), "device": device_name}
+        est = predict(row, "cuda")
+        entry.update(params=est.total_params, predicted=est.peak_bytes, predicted_reserved=est.reserved_bytes,
+                     reserved_source=est.reserved_source, phase=est.phase)  # fmt: skip
+        if row.method == "qlora" and not have_bnb:
+            entry["note"] = "not measured: bitsandbytes does not import"
+        elif dry_run:
+            entry["note"] = "prediction only (--dry-run)"
+        elif capacity is not None and est.device_total_bytes > capacity:
+            entry["note"] = f"skipped: predicted {est.device_total_bytes / 2**30:.1f} GiB exceeds the card"
+        elif time.perf_counter() - start > budget_s:
+            entry["note"] = f"not run: the {budget_s:.0f} s budget was spent"
+        else:
+            try:
+                m = measure(row, "cuda")
+            except torch.cuda.OutOfMemoryError:
+                entry["note"] = "out of memory"
+            else:
+                entry.update(measured=m["peak"], reserved=m["reserved"], seconds=m["seconds"], losses=m["losses"])
+                entry["error_pct"] = 100.0 * (est.peak_bytes - m["peak"]) / m["peak"]
+                entry["reserved_error_pct"] = 100.0 * (est.reserved_bytes - m["reserved"]) / m["reserved"]
+            finally:
+                import gc
+
+                gc.collect()
+                torch.cuda.empty_cache()
+        out.append(entry)
+        status = entry.get("note") or f"reserved {entry['reserved_error_pct']:+.2f} %"
+        print(f"{entry['row']}: {status}", file=sys.stderr, flush=True)
+    return out
+
+
+def markdown_cuda(results: list[dict]) -> str:
+    mib = 1 << 20
+    lines = [
+        "| # | configuration | GPU | predicted allocated (MiB) | measured allocated (MiB) | error | "
+        "predicted reserved (MiB) | measured reserved (MiB) | error |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, e in enumerate(results, 1):
+        if "measured" not in e:
+            lines.append(f"| {i} | {e['row']} | {e['device']} | {e['predicted'] / mib:,.0f} | | "
+                         f"| {e['predicted_reserved'] / mib:,.0f} | | {e['note']} |")  # fmt: skip
+            continue
+        lines.append(
+            f"| {i} | {e['row']} | {e['device']} | {e['predicted'] / mib:,.0f} | {e['measured'] / mib:,.0f} "
+            f"| {e['error_pct']:+.2f} % | {e['predicted_reserved'] / mib:,.0f} | {e['reserved'] / mib:,.0f} "
+            f"| {e['reserved_error_pct']:+.2f} % |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def run(device: str, rows: list[Row]) -> list[dict]:
@@ -330,8 +492,20 @@ def main(argv=None) -> int:
         help="replace the table in docs/validation.md (between its markers)",
     )
     p.add_argument("--from-json", type=Path, help="re-render a table from an earlier --json file (no runs)")
+    p.add_argument("--budget-s", type=float, default=420.0, help="cuda: start no row after this many seconds")
+    p.add_argument("--dry-run", action="store_true", help="cuda: list the GPU rows with their predictions only")
     args = p.parse_args(argv)
-    rows = ROWS if not args.rows else [ROWS[int(i) - 1] for i in args.rows.split(",")]
+    pool = gpu_rows() if args.device == "cuda" else ROWS
+    rows = pool if not args.rows else [pool[int(i) - 1] for i in args.rows.split(",")]
+    if args.device == "cuda":
+        results = json.loads(args.from_json.read_text()) if args.from_json else run_cuda(rows, args.budget_s, args.dry_run)
+        table = markdown_cuda(results)
+        print(table)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        if args.table:
+            args.table.write_text(table)
+        return 0
     results = json.loads(args.from_json.read_text()) if args.from_json else run(args.device, rows)
     table = markdown(results, args.device)
     if args.write_docs:

@@ -5,7 +5,8 @@ Two modes (issue 4):
 - regression: the seed article's experiment (002), see lora_core.fit_regression.
 
 Both report the floor (Eckart–Young; X-weighted in regression mode), the loss history, the learned ΔW
-and its singular values beside the target's, the merged W + ΔW and the merge check. Callers pass
+and its singular values beside the target's, the merged W + ΔW and the merge check. A fit stops when it is done (within a small tolerance of the floor, or when the loss
+has stopped improving; lora_core.fit_trainer), the step and time caps being guards. Callers pass
 `callback(step, loss)` for live progress and `should_stop()` for cancellation.
 """
 
@@ -31,7 +32,8 @@ from lora_core.fit_trainer import TrainOutcome, init_lora, train_adam
 from lora_core.validate import positive_float, positive_int
 
 # Defaults, tuned so that the default matrix fit ends within 1 % of the floor (tests/test_fit.py;
-# docs/fit.md "Tuning"). The matrix is small enough to train live on one core in well under a second.
+# docs/fit.md "Tuning"). The matrix is small enough to train live on one core in well under a second: it
+# converges after about 200 steps (docs/fit.md "Stopping").
 DEFAULT_ROWS = 64  # rows of ΔW (out_features)
 DEFAULT_COLS = 48  # cols of ΔW (in_features)
 DEFAULT_TRUE_RANK = 8  # rank k of the generated signal
@@ -39,7 +41,7 @@ DEFAULT_PROFILE = "geometric"  # singular values halve: each extra rank buys les
 DEFAULT_NOISE = 0.05  # noise std per entry; the signal's entries have RMS 1
 DEFAULT_R = 4  # LoRA rank r, below k: the fit stops at a visible floor
 DEFAULT_ALPHA = 8.0  # lora_alpha; scaling alpha / r = 2 (PEFT's default lora_alpha is 8)
-DEFAULT_STEPS = 1000  # Adam step cap
+DEFAULT_STEPS = 1000  # Adam step cap: a guard; a default fit converges long before it
 DEFAULT_LR = 0.02  # Adam step size at step 0, decayed by a half cosine (lora_core.fit_trainer)
 DEFAULT_MAX_SECONDS = 120.0  # wall-clock cap of one fit
 
@@ -65,6 +67,7 @@ class FitSettings:
     seed: int = 0  # seeds the data, lora_A's init and the held-out inputs
     target_loss: float | None = None  # stop as soon as the loss is at most this
     max_seconds: float = DEFAULT_MAX_SECONDS  # wall-clock cap of the training loop
+    converge: bool = True  # stop when done (floor or plateau, lora_core.fit_trainer); False: run to the cap
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -76,6 +79,8 @@ class FitSettings:
         if self.target_loss is not None:
             set_(self, "target_loss", positive_float("target loss", self.target_loss, allow_zero=True))
         set_(self, "max_seconds", positive_float("max seconds", self.max_seconds, maximum=MAX_FIT_SECONDS))
+        if not isinstance(self.converge, bool):
+            raise LoraLabError(f"converge must be True or False, got {self.converge!r}")
 
     @property
     def scaling(self) -> float:
@@ -93,10 +98,11 @@ def train(
     lora_A: torch.Tensor,
     lora_B: torch.Tensor,
     *,
+    floor: float | None = None,
     callback: Callback = None,
     should_stop: StopFlag = None,
 ) -> TrainOutcome:
-    """Adam on (lora_A, lora_B) under the settings' step cap, time cap, learning rate and target loss."""
+    """Adam on (lora_A, lora_B) under the settings' rules: target loss, convergence to `floor`, the caps."""
     return train_adam(
         loss_fn,
         lora_A,
@@ -104,6 +110,8 @@ def train(
         steps=settings.steps,
         lr=settings.lr,
         target_loss=settings.target_loss,
+        floor=floor,
+        converge=settings.converge,
         max_seconds=settings.max_seconds,
         callback=callback,
         should_stop=should_stop,
@@ -183,7 +191,7 @@ def fit_matrix(
     if on_floor is not None:
         on_floor(floor)  # before training, so a live chart can draw the floor line at once
     lora_A, lora_B = init_lora(rows, cols, settings.r, g)
-    out = train(settings, loss_fn, lora_A, lora_B, callback=callback, should_stop=should_stop)
+    out = train(settings, loss_fn, lora_A, lora_B, floor=floor, callback=callback, should_stop=should_stop)
     learned = s * (lora_B @ lora_A)  # (rows, cols)
     final = float(((target.double() - learned.double()) ** 2).sum()) / entries  # recomputed, float64
     return _result(
@@ -246,7 +254,7 @@ def fit_regression(
         on_floor(floor)
     lora_A, lora_B = init_lora(d_out, d_in, settings.r, g)  # Linear(d_in -> d_out): A (r, d_in), B (d_out, r)
     loss_fn = lambda a, b: problem.loss(a, b, s)  # noqa: E731
-    out = train(settings, loss_fn, lora_A, lora_B, callback=callback, should_stop=should_stop)
+    out = train(settings, loss_fn, lora_A, lora_B, floor=floor, callback=callback, should_stop=should_stop)
     return _result(
         settings,
         out,

@@ -26,7 +26,7 @@ class FitResult:
     optimal_loss: float  # the floor: best loss any rank-r update reaches (Eckart–Young)
     steps: int  # Adam steps taken
     seconds: float  # wall clock of the whole run: data, precompute, training, floor, merge check
-    stop_reason: str  # target, steps, time or cancelled (lora_core.fit_trainer.STOP_*)
+    stop_reason: str  # target, floor, plateau, steps, time or cancelled (lora_core.fit_trainer.STOP_*)
     target_delta: torch.Tensor  # (rows, cols) the ΔW to learn
     learned_delta: torch.Tensor  # (rows, cols) s * B @ A (regression: s * A^T B^T, theta's orientation)
     target_sigma: tuple[float, ...]  # singular values of target_delta, largest first

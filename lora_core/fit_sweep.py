@@ -1,7 +1,8 @@
 """The rank sweep: final loss against r beside the floor, to show that rank beyond the change buys nothing.
 
 Each rank is a short fit on the same target (or the same regression data, whose precompute is shared),
-so the sweep stays cheap: at most SWEEP_POINTS ranks and SWEEP_MAX_STEPS Adam steps each.
+so the sweep stays cheap: at most SWEEP_POINTS ranks, each stopping when it converges to its own floor
+(lora_core.fit_trainer) and after SWEEP_MAX_STEPS Adam steps at most.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from lora_core.fit_targets import eckart_young_floor, singular_values
 from lora_core.fit_trainer import STOP_CANCELLED, init_lora
 
 SWEEP_POINTS = 8  # ranks tried at most
-SWEEP_MAX_STEPS = 600  # per rank; the default lr reaches its floor well inside this (docs/fit.md "Tuning")
+SWEEP_MAX_STEPS = 600  # per rank, a guard; ranks up to the true rank converge well inside it (docs/fit.md)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def _settings(settings: FitSettings, r: int) -> FitSettings:
         r=r,
         alpha=settings.scaling * r,
         steps=min(settings.steps, SWEEP_MAX_STEPS),
-        target_loss=None,  # every rank trains to its step cap, so the points compare
+        target_loss=None,  # every rank trains until it converges to its own floor (or its cap): the points compare
     )
 
 
@@ -53,19 +54,21 @@ def _sweep(
     shape: tuple[int, int],
     seed_offset: int,
     loss: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
-    point: Callable[[int, torch.Tensor, torch.Tensor, float], SweepPoint],
+    floor: Callable[[int], float],
+    final: Callable[[torch.Tensor, torch.Tensor, float], float],
     should_stop: StopFlag,
 ) -> tuple[SweepPoint, ...]:
-    """A short fit per rank: lora_B (shape[0], r), lora_A (r, shape[1]); `point` scores each one."""
+    """A short fit per rank: lora_B (shape[0], r), lora_A (r, shape[1]); `final` scores each one."""
     points = []
     for r in ranks:
         st = _settings(settings, r)
         s = st.scaling
+        best = floor(r)
         lora_A, lora_B = init_lora(*shape, r, torch.Generator().manual_seed(st.seed + seed_offset))
-        out = train(st, lambda a, b, s=s: loss(a, b, s), lora_A, lora_B, should_stop=should_stop)
+        out = train(st, lambda a, b, s=s: loss(a, b, s), lora_A, lora_B, floor=best, should_stop=should_stop)
         if out.stop_reason == STOP_CANCELLED:
             break
-        points.append(point(r, lora_A, lora_B, s))
+        points.append(SweepPoint(r, final(lora_A, lora_B, s), best))
     return tuple(points)
 
 
@@ -78,11 +81,13 @@ def sweep_matrix(
     def loss(a: torch.Tensor, b: torch.Tensor, s: float) -> torch.Tensor:
         return ((target - s * (b @ a)) ** 2).sum() / (rows * cols)  # (rows, cols) residual
 
-    def point(r: int, a: torch.Tensor, b: torch.Tensor, s: float) -> SweepPoint:
-        final = float(((target.double() - s * (b @ a).double()) ** 2).sum()) / (rows * cols)
-        return SweepPoint(r, final, eckart_young_floor(sigma, r, rows * cols))
+    def floor(r: int) -> float:
+        return eckart_young_floor(sigma, r, rows * cols)
 
-    return _sweep(ranks, settings, (rows, cols), 0, loss, point, should_stop)
+    def final(a: torch.Tensor, b: torch.Tensor, s: float) -> float:
+        return float(((target.double() - s * (b @ a).double()) ** 2).sum()) / (rows * cols)
+
+    return _sweep(ranks, settings, (rows, cols), 0, loss, floor, final, should_stop)
 
 
 def sweep_regression(
@@ -91,8 +96,11 @@ def sweep_regression(
     d_in, d_out = data.theta.shape
     problem = reg.WhitenedProblem(data.X, data.y, data.theta)  # built once for every rank
 
-    def point(r: int, a: torch.Tensor, b: torch.Tensor, s: float) -> SweepPoint:
-        return SweepPoint(r, problem.direct_loss(data.X, a, b, s), problem.floor(r, settings.seed))
+    def floor(r: int) -> float:
+        return problem.floor(r, settings.seed)
+
+    def final(a: torch.Tensor, b: torch.Tensor, s: float) -> float:
+        return problem.direct_loss(data.X, a, b, s)
 
     # +1: the regression fit's init stream (lora_core.fit.fit_regression)
-    return _sweep(ranks, settings, (d_out, d_in), 1, problem.loss, point, should_stop)
+    return _sweep(ranks, settings, (d_out, d_in), 1, problem.loss, floor, final, should_stop)

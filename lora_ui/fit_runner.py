@@ -88,6 +88,7 @@ class FitJob:
     elapsed: float = 0.0  # seconds the fit has trained (reported by the worker)
     in_process: bool = False  # ran in a worker process (False: in a thread, the fallback)
     finished_at: float | None = None
+    ended: threading.Event = field(default_factory=threading.Event)  # set once the job is no longer active
     _gone_since: float | None = None
     _alive_checked: float = 0.0
 
@@ -121,6 +122,10 @@ class FitJob:
     @property
     def active(self) -> bool:
         return self.state in (QUEUED, RUNNING)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the job to end; True if it has."""
+        return self.ended.wait(timeout)
 
     @property
     def step(self) -> int:
@@ -274,6 +279,7 @@ class FitRunner:
     def _run(self, job: FitJob, work: Callable[[Any], Any], threads: int) -> None:
         if not self._acquire(job):
             job.state, job.finished_at = CANCELLED, time.monotonic()
+            job.ended.set()
             return
         try:
             worker = self._take_worker() if self.use_processes else None
@@ -286,6 +292,7 @@ class FitRunner:
             job.error, job.state = exc, ERROR
         finally:
             job.finished_at = time.monotonic()
+            job.ended.set()
             self._release(job)
 
     def _run_here(self, job: FitJob, work: Callable[[Any], Any], threads: int) -> None:

@@ -68,6 +68,7 @@ FIT_ALPHA = "fit_alpha"
 FIT_STEPS = "fit_steps"
 FIT_LR = "fit_lr"
 FIT_SEED = "fit_seed"
+FIT_CONVERGE = "fit_converge"  # stop when converged (floor or plateau); false: train to the step cap
 FIT_UPLOAD = "fit_upload"  # file uploads cannot live in a URL
 FIT_TRAIN = "fit_train"  # buttons: not bound to the URL
 FIT_STOP = "fit_stop"

@@ -20,6 +20,7 @@ from lora_core.errors import LoraLabError
 from lora_core.fit_regression import MAX_SAMPLES, SHIFTS
 from lora_core.fit_targets import MAX_SIDE, NUMERIC_KINDS, PROFILES, parse_target
 from lora_core.fit_task import FIT, SWEEP, FitTask, Generated, Regression
+from lora_core.fit_trainer import FLOOR_TOLERANCE
 from lora_ui import fit_charts
 from lora_ui import keys as K
 from lora_ui.fit_runner import QUEUED, get_runner, session_alive_check
@@ -111,12 +112,20 @@ def controls_ui() -> dict:
         tr("fit.lr"), 1e-5, 1.0, core.DEFAULT_LR, step=0.005, format="%.4f", key=K.FIT_LR, bind="query-params"
     )
     spec["seed"] = d5.number_input(tr("fit.seed"), 0, 2**31 - 1, 0, key=K.FIT_SEED, bind="query-params")
+    spec["converge"] = st.checkbox(
+        tr("fit.converge"), True, help=tr("fit.converge_help"), key=K.FIT_CONVERGE, bind="query-params"
+    )
     return spec
 
 
 def settings_of(spec: dict) -> core.FitSettings:
     return core.FitSettings(
-        r=spec["r"], alpha=spec["alpha"], steps=spec["steps"], lr=spec["lr"], seed=spec["seed"]
+        r=spec["r"],
+        alpha=spec["alpha"],
+        steps=spec["steps"],
+        lr=spec["lr"],
+        seed=spec["seed"],
+        converge=spec["converge"],
     )
 
 
@@ -212,7 +221,8 @@ def draw_results(job) -> None:
     cols[2].metric(tr("fit.metric.gap"), f"{100 * gap:.2f} %")
     cols[3].metric(tr("fit.metric.steps"), f"{p['steps']:,}")
     cols[4].metric(tr("fit.metric.seconds"), f"{p['seconds']:.2f}")
-    stopped = tr("fit.stop_reason", reason=tr(f"fit.reason.{p['stop_reason']}"))
+    reason = tr(f"fit.reason.{p['stop_reason']}", tolerance=f"{100 * FLOOR_TOLERANCE:g} %")
+    stopped = tr("fit.stop_reason", reason=reason)
     st.caption(join_sentences(stopped, tr("fit.floor_note")))  # two sentences, a full stop between
     show_chart(
         fit_charts.loss_chart(p["losses"], p["optimal_loss"], loss_labels()), "fit_loss", key="fit_loss_chart"
@@ -305,6 +315,9 @@ if st.session_state.pop(K.FIT_TRAIN_ASKED, False) and not busy:
         job = get_runner().submit(task, total_steps=task.total_steps, alive=session_alive_check())
         st.session_state[K.FIT_JOB] = job
         st.session_state.pop(K.FIT_SWEEP_ASKED, None)  # a sweep click belonged to the previous fit
+        # A default fit is done in a fraction of a second: wait that long and draw its results in this
+        # run, rather than a live panel whose first poll (REDRAW_S) and rerun would come after it ended.
+        job.wait(REDRAW_S)
 
 if job is None:
     st.info(tr("fit.no_fit"))

@@ -43,9 +43,18 @@ DEFAULT = default_setup()
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
 def compare_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup):
+    """The three methods on the fast path (the methods chart, like the curves: docs/memory.md "Speed")."""
     from lora_core.memory.series import compare_methods
 
-    return compare_methods(json.loads(config_json), spec, setup)
+    return compare_methods(json.loads(config_json), spec, setup, replay=False)
+
+
+@st.cache_data(max_entries=_CACHE, show_spinner=False)
+def estimate_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup):
+    """The chosen method's estimate with the caching-allocator replay: the headline and the fits table."""
+    from lora_core.memory import estimate_memory
+
+    return estimate_memory(json.loads(config_json), spec, setup)
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
@@ -56,10 +65,11 @@ def series_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, variab
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
-def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, capacity: int, variable: str):
+def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, gpu_name: str, variable: str):
     from lora_core.memory.solver import largest_fitting
 
-    return largest_fitting(json.loads(config_json), spec, setup, capacity, variable)
+    card = gpu(gpu_name)
+    return largest_fitting(json.loads(config_json), spec, setup, card.bytes, variable, gpu=card)
 
 
 def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
@@ -244,8 +254,20 @@ def summary_ui(e, setup: TrainingSetup) -> None:
     c3.metric(tr("memory.metric_trainable"), f"{e.trainable_params:,}")
     c4.metric(tr("memory.metric_checkpoint"), fmt_size(e.checkpoint_bytes))
     st.caption(tr("memory.phase", phase=tr(f"memory.phase.{e.phase}")))
+    st.caption(band_text())
     if setup.gpus > 1:
         st.caption(tr("memory.per_gpu", sharding=tr(f"memory.sharding.{setup.sharding}"), gpus=setup.gpus))
+
+
+def band_text() -> str:
+    """The GPU validation's band and the margin "Fits on" uses (lora_core/memory/uncertainty.py)."""
+    from lora_core.memory.uncertainty import gpu_band
+
+    band = gpu_band()
+    if not band.rows:
+        return tr("memory.band_none")
+    low, high, margin = band.percent()
+    return tr("memory.band", rows=band.rows, low=f"{low:+.1f}", high=f"{high:+.1f}", margin=f"{margin:.1f}")
 
 
 def components_ui(e, setup: TrainingSetup) -> None:
@@ -262,12 +284,13 @@ def components_ui(e, setup: TrainingSetup) -> None:
     ]
     cols = st.columns(4)
     for i, (name, value, fmt) in enumerate(parts):
+        why = "reserved_rounded" if name == "reserved" and e.reserved_source != "replay" else name
         with cols[i % 4]:
             st.markdown(f"**{tr(f'memory.comp.{name}')}**: {tr('memory.gib', v=fmt_gib(value))}")
-            st.caption(tr(f"memory.why.{name}", **fmt))
+            st.caption(tr(f"memory.why.{why}", **fmt))
 
 
-def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates) -> None:
+def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates, current) -> None:
     from lora_core.memory.series import SEGMENTS, fits_on, segments
 
     method_names = {m: tr(f"memory.method.{m}") for m in estimates}
@@ -279,18 +302,19 @@ def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates)
     )
 
     st.subheader(tr("memory.fits_header"))
-    current = estimates[setup.method]
+    fits = fits_on(current)  # the replayed estimate of the chosen method
     rows = [
         {
             tr("memory.col.gpu"): f.gpu.name,
             tr("memory.col.vendor_gb"): f.gpu.vendor_gb,
-            tr("memory.col.fits"): tr("memory.yes") if f.fits else tr("memory.no"),
+            tr("memory.col.capacity"): f.gpu.total_mib,
+            tr("memory.col.fits"): tr(f"memory.{f.verdict}"),
             tr("memory.col.headroom"): round(f.headroom_bytes / GiB, 2),
         }
-        for f in fits_on(current)
+        for f in fits
     ]
     show_table(pd.DataFrame(rows), "memory-fits-on", key="mem_fits_csv")
-    st.caption(tr("memory.fits_caption"))
+    st.caption(tr("memory.fits_caption", margin=f"{100 * fits[0].margin:.1f}"))
 
     c1, c2 = st.columns(2)
     # Each curve is cached without the input it sweeps (the rank curve does not depend on the current rank,
@@ -340,12 +364,13 @@ def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, name: str,
         st.info(tr("family.solve_rank_none", adapter=ADAPTER_LABELS[spec.adapter]))
         return
     card = gpu(name)
-    sol = solve_cached(config_json, spec, setup, card.bytes, variable)
+    sol = solve_cached(config_json, spec, setup, name, variable)
     fmt = {
         "var": tr(f"memory.var.{variable}"),
         "gpu": name,
         "cap": fmt_gib(card.bytes),
         "used": fmt_gib(sol.used_bytes),
+        "margin": f"{100 * sol.margin:.1f}",
     }
     if sol.value == 0:
         st.warning(tr("memory.solve_none", **fmt))
@@ -360,11 +385,11 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
     # Presets answer in a fraction of a second; an uploaded architecture's first trace takes a few seconds.
     with st.spinner(None if traced_already(config, spec, setup) else tr("memory.tracing")):
         estimates = compare_cached(config_json, spec, setup)
-    current = estimates[setup.method]
+        current = estimate_cached(config_json, spec, setup)
     summary_ui(current, setup)
     components_ui(current, setup)
     try:
-        charts_ui(config_json, spec, setup, estimates)
+        charts_ui(config_json, spec, setup, estimates, current)
     except LoraLabError as exc:
         show_error(exc)
     name, variable = solver_inputs_ui()  # drawn once per run, from here on whatever happens

@@ -9,7 +9,22 @@ from lora_core import fit_regression as reg
 from lora_core.fit import DEFAULT_R, FitSettings, fit_matrix, fit_regression, run_matrix, run_regression
 from lora_core.fit_sweep import sweep_matrix, sweep_ranks
 from lora_core.fit_targets import eckart_young_floor, make_target, singular_values
-from lora_core.fit_trainer import STOP_CANCELLED, STOP_TARGET, STOP_TIME, lr_at
+from lora_core.fit_trainer import (
+    FLOOR_TOLERANCE,
+    PLATEAU_PATIENCE,
+    STOP_CANCELLED,
+    STOP_FLOOR,
+    STOP_PLATEAU,
+    STOP_STEPS,
+    STOP_TARGET,
+    STOP_TIME,
+    ZERO_LOSS,
+    Adam,
+    Convergence,
+    init_lora,
+    lr_at,
+    train_adam,
+)
 
 SMALL = {"rows": 20, "cols": 16}
 
@@ -21,10 +36,17 @@ def test_loss_decreases():
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_default_matrix_fit_ends_within_one_percent_of_the_floor(seed):
-    res = run_matrix(settings=FitSettings(seed=seed))  # every other value at its default
+def test_default_matrix_fit_stops_by_convergence_within_one_percent_of_the_floor(seed):
+    res = run_matrix(settings=FitSettings(seed=seed))  # every other value at its default (the page's)
     assert res.optimal_loss > 0  # r=4 < k=8 with noise: a visible floor
+    assert res.stop_reason == STOP_FLOOR and res.steps < FitSettings().steps  # done, not cut by the cap
     assert res.final_loss <= 1.01 * res.optimal_loss
+    assert res.losses[-1] <= res.optimal_loss * (1 + FLOOR_TOLERANCE)
+
+
+def test_without_convergence_a_fit_runs_to_its_step_cap():
+    res = run_matrix(settings=FitSettings(steps=400, converge=False))
+    assert res.stop_reason == STOP_STEPS and res.steps == 400 and len(res.losses) == 400 + 1
 
 
 def test_adapter_changes_while_the_base_stays_bit_identical():
@@ -54,7 +76,9 @@ def test_merged_equals_unmerged_within_float32_rounding():
 def test_rank_at_least_true_rank_without_noise_reaches_about_zero():
     res = run_matrix(**SMALL, true_rank=3, settings=FitSettings(r=4, steps=1000), noise=0.0)
     assert res.optimal_loss < 1e-10
-    assert res.final_loss < 1e-6  # the signal's entries have mean square 1
+    # a floor of about zero: the fit stops a millionth below where it started (entries of mean square 1)
+    assert res.stop_reason == STOP_FLOOR and res.losses[-1] <= ZERO_LOSS * res.losses[0]
+    assert res.final_loss < 1.001e-6
 
 
 def test_rank_below_true_rank_stops_at_the_floor_not_below():
@@ -101,6 +125,92 @@ def test_cancel_target_and_time_stops():
     assert res.stop_reason == STOP_TIME and res.steps <= 1
 
 
+def test_caps_still_stop_a_converging_fit():
+    res = run_matrix(settings=FitSettings(steps=50))  # the default fit needs ~200 steps to converge
+    assert res.stop_reason == STOP_STEPS and res.steps == 50
+    res = run_matrix(settings=FitSettings(max_seconds=1e-9))
+    assert res.stop_reason == STOP_TIME and res.steps <= 1
+
+
+def test_plateau_stops_a_fit_that_cannot_reach_its_floor():
+    """VeRA-like: lora_A frozen at a random matrix, only B trains, so the Eckart–Young floor is out of reach."""
+    target = make_target(**SMALL, true_rank=6, profile="flat", seed=0)
+    floor = eckart_young_floor(singular_values(target), 2, target.numel())
+    g = torch.Generator().manual_seed(0)
+    frozen_A = torch.randn(2, SMALL["cols"], generator=g) / 4  # (r, cols), never trained
+    lora_A, lora_B = init_lora(SMALL["rows"], SMALL["cols"], 2, g)
+    out = train_adam(
+        lambda a, b: ((target - 2 * (b @ frozen_A)) ** 2).sum() / target.numel(),
+        lora_A,
+        lora_B,
+        steps=5000,
+        lr=0.02,
+        floor=floor,
+    )
+    # the best any B reaches with this A: the target's rows projected on A's row space
+    a64 = frozen_A.double()
+    best_B_loss = float(
+        ((target.double() @ (torch.eye(SMALL["cols"]) - torch.linalg.pinv(a64) @ a64)) ** 2).sum()
+    )
+    best_B_loss /= target.numel()
+    assert out.stop_reason == STOP_PLATEAU and out.steps < 5000
+    assert best_B_loss > 1.1 * floor  # out of reach indeed
+    assert out.losses[-1] <= 1.01 * best_B_loss  # it stopped once it had learned what B alone can
+
+
+def test_plateau_stops_a_fit_whose_learning_rate_is_too_small():
+    res = run_matrix(settings=FitSettings(lr=1e-7))
+    assert res.stop_reason == STOP_PLATEAU and res.steps == PLATEAU_PATIENCE
+    assert res.final_loss > 100 * res.optimal_loss
+
+
+def test_convergence_rules():
+    floor = 0.5
+    rules = Convergence(floor)
+    assert rules.check(0, 1.0) is None
+    assert rules.check(1, floor * (1 + 2 * FLOOR_TOLERANCE)) is None
+    assert rules.check(2, floor * (1 + FLOOR_TOLERANCE)) == STOP_FLOOR
+    # a floor of zero: a millionth of the starting loss counts as there, unless the caller set a target
+    assert Convergence(0.0).check(0, 3.0) is None
+    zero = Convergence(0.0)
+    zero.check(0, 3.0)
+    assert zero.check(1, ZERO_LOSS * 3.0) == STOP_FLOOR
+    targeted = Convergence(0.0, zero_floor_ok=False)
+    targeted.check(0, 3.0)
+    assert targeted.check(1, ZERO_LOSS * 3.0) is None
+    # plateau: a constant loss is no improvement; the rule waits PLATEAU_PATIENCE steps after the last best
+    flat = Convergence(None)
+    assert [flat.check(t, 2.0) for t in range(PLATEAU_PATIENCE)] == [None] * PLATEAU_PATIENCE
+    assert flat.check(PLATEAU_PATIENCE, 2.0) == STOP_PLATEAU
+    # a loss falling 1 % per step keeps making new bests
+    falling = Convergence(None)
+    assert all(falling.check(t, 0.99**t) is None for t in range(3 * PLATEAU_PATIENCE))
+
+
+def test_our_adam_equals_torch_optim_adam_step_for_step():
+    """Bit for bit, with the cosine schedule, and a parameter without a gradient on some steps (skipped)."""
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(20, 16, generator=g)
+    a0, b0 = torch.randn(3, 16, generator=g), torch.randn(20, 3, generator=g) / 10
+    ours = [a0.clone().requires_grad_(True), b0.clone().requires_grad_(True)]
+    ref = [a0.clone().requires_grad_(True), b0.clone().requires_grad_(True)]
+    adam, torch_adam = Adam(ours), torch.optim.Adam(ref, lr=0.02)  # torch's defaults otherwise
+    for step in range(300):
+        lr = lr_at(step, 300, 0.02)
+        for (a, b), opt in ((ours, adam), (ref, torch_adam)):
+            a_used = a if step % 5 else a.detach()  # every 5th step A gets no gradient
+            loss = ((target - 2 * b @ a_used) ** 2).sum()
+            opt.zero_grad()
+            loss.backward()
+            if opt is torch_adam:
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                opt.step()
+            else:
+                opt.step(lr)
+        assert torch.equal(ours[0], ref[0]) and torch.equal(ours[1], ref[1]), step
+
+
 def test_lr_schedule_is_a_half_cosine():
     assert lr_at(0, 100, 0.1) == pytest.approx(0.1)
     assert lr_at(100, 100, 0.1) == pytest.approx(0.001)  # LR_FLOOR_FRACTION * lr
@@ -123,6 +233,27 @@ def test_regression_reaches_the_x_weighted_floor():
     brute = brute_force_regression_floor(data, 1)
     assert res.optimal_loss == pytest.approx(brute, rel=1e-4)
     assert brute * (1 - 1e-4) <= res.final_loss <= 1.01 * brute
+
+
+def test_whitened_loss_gradient_is_autograds():
+    """The fused loss writes its gradient out; torch.autograd.gradcheck compares it with finite differences."""
+    g = torch.Generator().manual_seed(0)
+    Lt = torch.triu(torch.randn(7, 7, generator=g, dtype=torch.float64)) + 3 * torch.eye(
+        7, dtype=torch.float64
+    )
+    M = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    a = torch.randn(2, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    fused = lambda a, b: reg._WhitenedLoss.apply(a, b, Lt, M, 1.5, 35.0)  # noqa: E731
+    assert torch.autograd.gradcheck(fused, (a, b))
+    plain = ((1.5 * (Lt @ a.T) @ b.T - M) ** 2).sum() / 35.0
+    assert float(fused(a, b).detach()) == pytest.approx(float(plain.detach()), rel=1e-12)
+
+
+def test_gram_equals_the_full_product():
+    X = torch.randn(50, 13, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for blocks in (1, 3, 4):
+        assert torch.allclose(reg.gram(X, blocks), X.T @ X, rtol=1e-12, atol=1e-12)
 
 
 def test_regression_training_loss_is_the_full_data_mse():
@@ -158,7 +289,7 @@ def test_regression_needs_full_column_rank():
 
 def test_rank_sweep_sits_on_the_floor_past_the_true_rank():
     target = make_target(**SMALL, true_rank=3, noise=0.0, seed=0)
-    pts = sweep_matrix(target, (1, 2, 3, 4), FitSettings(r=DEFAULT_R, steps=600))
+    pts = sweep_matrix(target, (1, 2, 3, 4), FitSettings(r=DEFAULT_R, steps=600))  # each rank converges
     assert [p.r for p in pts] == [1, 2, 3, 4]
     assert pts[0].floor > pts[1].floor > pts[2].floor
     for p in pts:

@@ -351,3 +351,89 @@ def test_the_app_takes_numeric_uploads_only():
     with pytest.raises(LoraLabError, match=r"one of \.npy, \.csv"):
         parse_target("face.png", png_bytes(5, 3), NUMERIC_KINDS)
     assert parse_target("t.csv", b"1,2\n3,4\n", NUMERIC_KINDS).tolist() == [[1, 2], [3, 4]]
+
+
+# The issue's default command (issue 12, "Fits stop when done"), flag for flag.
+DEFAULT_FIT = [
+    "--mode",
+    "matrix",
+    "--rows",
+    "64",
+    "--cols",
+    "48",
+    "--true-rank",
+    "8",
+    "--noise",
+    "0.05",
+    "--rank",
+    "4",
+]
+
+
+def test_cli_default_fit_ends_by_convergence_within_one_percent_of_the_floor(capsys):
+    from lora_core.fit import DEFAULT_STEPS
+
+    code, out, _ = run_cli(capsys, *DEFAULT_FIT, "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["stop_reason"] == "floor"
+    assert payload["steps"] < DEFAULT_STEPS and len(payload["losses"]) == payload["steps"] + 1
+    assert payload["final_loss"] <= 1.01 * payload["optimal_loss"]
+    code, out, _ = run_cli(capsys, *DEFAULT_FIT)
+    assert code == 0 and "floor (converged" in out  # the table says why it stopped, in words
+
+
+def test_cli_no_converge_trains_to_the_step_cap(capsys):
+    code, out, _ = run_cli(capsys, *DEFAULT_FIT, "--steps", "300", "--no-converge", "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["stop_reason"] == "steps" and payload["steps"] == 300
+
+
+def test_cli_has_words_for_every_stop_reason():
+    from lora_core.commands.fit import STOP_WORDS
+    from lora_core.fit_trainer import STOP_REASONS
+
+    assert set(STOP_WORDS) == set(STOP_REASONS)
+
+
+def test_a_fresh_cli_process_never_imports_dynamo_or_transformers():
+    """The seed experiment's path in a new interpreter: torch.optim.Adam's first construction imports
+    torch._dynamo (~2 s), and transformers is the Memory page's; neither belongs on a fit's path."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from lora_core.cli import main\n"
+        "runs = [['fit', '--mode', 'regression', '--samples', '300', '--rows', '21', '--cols', '20',\n"
+        "         '--rank', '1', '--target-loss', '1e-3'], ['fit', '--mode', 'matrix', '--json']]\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    codes = [main(argv) for argv in runs]\n"
+        "heavy = ('torch._dynamo', 'torch._inductor', 'transformers', 'sympy')\n"
+        "print(json.dumps({'codes': codes, 'loaded': sorted({m.split('.')[0] if m.split('.')[0] != 'torch'\n"
+        "    else '.'.join(m.split('.')[:2]) for m in sys.modules if m.startswith(heavy)})}))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"codes": [0, 0], "loaded": []}
+
+
+def test_the_entry_point_flushes_its_output_before_it_exits():
+    """`python -m lora_core` leaves with os._exit (no torch teardown): its JSON must still arrive whole."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as for most users
+    for extra in ([], ["--json"]):  # the table is smaller than a pipe's buffer: lost without the flush
+        argv = [sys.executable, "-m", "lora_core", "fit", *DEFAULT_FIT, *extra]
+        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        if extra:
+            assert json.loads(done.stdout)["stop_reason"] == "floor"
+        else:
+            assert done.stdout.splitlines()[-1].startswith("max |merged - unmerged|")  # the table's last row

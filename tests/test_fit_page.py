@@ -77,3 +77,30 @@ def test_fit_strings_have_english_and_telugu():
     for key, text in fit.TE.items():
         if key not in symbolic and text != "LoRA rank r":
             assert any("\u0c00" <= ch <= "\u0c7f" for ch in text), key
+
+
+def test_default_fit_stops_by_convergence_and_says_so_in_both_languages(app_test):
+    from lora_core.fit_trainer import FLOOR_TOLERANCE
+    from lora_ui.i18n import tr
+
+    for lang in ("en", "te"):
+        at = app_test(page="fit", query={"lang": lang})  # every control at its default
+        at.button(key=K.FIT_TRAIN).click().run()
+        wait_done(at)
+        at.run()
+        assert not at.exception, at.exception
+        payload = at.session_state[K.FIT_JOB].result.payload
+        assert payload["stop_reason"] == "floor" and payload["steps"] < at.number_input(key=K.FIT_STEPS).value
+        reason = tr("fit.reason.floor", lang=lang, tolerance=f"{100 * FLOOR_TOLERANCE:g} %")
+        assert any(reason in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+def test_converge_box_off_trains_to_the_step_cap(app_test):
+    at = app_test(page="fit", query={K.FIT_STEPS: "300", K.FIT_CONVERGE: "false"})
+    assert at.checkbox(key=K.FIT_CONVERGE).value is False
+    at.button(key=K.FIT_TRAIN).click().run()
+    wait_done(at)
+    at.run()
+    assert not at.exception, at.exception
+    payload = at.session_state[K.FIT_JOB].result.payload
+    assert payload["stop_reason"] == "steps" and payload["steps"] == 300

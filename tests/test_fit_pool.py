@@ -42,7 +42,9 @@ def runner():
 
 
 def tiny_fit(steps: int = 20, kind: str = FIT) -> FitTask:
-    return FitTask(kind, FitSettings(r=2, steps=steps), generated=Generated(12, 10, 3, "geometric", 0.0))
+    """Exactly `steps` Adam steps (converge=False: no stop at the floor), so every count below is known."""
+    settings = FitSettings(r=2, steps=steps, converge=False)
+    return FitTask(kind, settings, generated=Generated(12, 10, 3, "geometric", 0.0))
 
 
 def test_a_fit_runs_in_a_worker_and_streams_its_losses(runner):

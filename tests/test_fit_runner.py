@@ -144,3 +144,22 @@ def test_the_real_session_check_cancels_fits_when_the_websocket_drops(monkeypatc
     wait_for(lambda: runner.running == 0 and runner.waiting == 0, "the slots freed")  # just after the states
     assert started == [running.id]  # the queued fit never ran
     gate.set()
+
+
+def test_wait_returns_when_the_job_ends_and_not_before():
+    """The page waits up to REDRAW_S for a quick fit to end, to draw its results in the same run."""
+    runner = FitRunner(max_running=1)
+    gate = threading.Event()
+    job = runner.submit(gated_work(gate, []))
+    wait_for(lambda: job.state == RUNNING, "the fit to start")
+    assert job.wait(0.05) is False and job.active
+    gate.set()
+    assert job.wait(BOUND_S) is True and job.state == DONE
+    queued_then_cancelled = FitRunner(max_running=1)
+    blocker = queued_then_cancelled.submit(gated_work(threading.Event(), []))
+    wait_for(lambda: blocker.state == RUNNING, "the blocking fit")
+    waiting = queued_then_cancelled.submit(gated_work(threading.Event(), []))
+    waiting.cancel()
+    assert waiting.wait(BOUND_S) is True and waiting.state == CANCELLED  # ended while queued
+    blocker.cancel()
+    assert blocker.wait(BOUND_S) is True

@@ -320,3 +320,46 @@ def test_invariants(ops, expandable, split_max):
     assert done.final_allocated == 0
     assert done.final_reserved == 0
     assert done.segments == 0
+
+
+def _state(alloc):
+    free = {k: [(size, addr) for size, addr, _ in v] for k, v in alloc._free.items() if v}
+    return (alloc.allocated, alloc.reserved, alloc.requested, alloc.peak_allocated, alloc.peak_reserved,
+            alloc.peak_requested, alloc.segments, alloc.device_allocs, free)  # fmt: skip
+
+
+def _both(events):
+    from lora_core.memory.allocator import CachingAllocator, _run, _run_plain
+
+    general, plain = CachingAllocator(), CachingAllocator()
+    _run(general, events, {}, [], [])  # malloc/free, one call per event
+    _run_plain(plain, events, {})  # the inlined default-configuration path the estimate uses
+    return _state(general), _state(plain)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 64 * MiB), st.booleans()), max_size=120))
+def test_the_inlined_default_path_equals_the_general_one(ops):
+    events, live = [], []
+    for i, (pick, size, do_free) in enumerate(ops):
+        if do_free and live:
+            events.append(Free(live.pop(pick % len(live))))
+        else:
+            events.append(Alloc(i, size))
+            live.append(i)
+    events.append(EmptyCache())
+    events += [Alloc("after", 3 * MiB), Free("after")]
+    general, plain = _both(events)
+    assert general == plain
+
+
+def test_the_inlined_path_on_a_real_training_run():
+    from lora_core.memory import TrainingSetup, reserve
+    from lora_core.memory.events import run_events
+    from lora_core.spec import LoraSpec
+    from tests.test_memory_configs import LLAMA_GQA
+
+    spec, setup = LoraSpec(r=4), TrainingSetup(method="lora", batch=2, seq=64)
+    warmup, steady = run_events(reserve._plan(LLAMA_GQA, spec, setup), reserve.run_parts(LLAMA_GQA, spec, setup), 2, 64, 4)
+    general, plain = _both(warmup + steady + steady)
+    assert general == plain

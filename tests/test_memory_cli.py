@@ -106,6 +106,46 @@ def test_lora_paper_checkpoint_point(capsys):
     assert out["checkpoint_bytes"] == 96 * 4 * (12288 + 3 * 12288) * 4
 
 
+def test_band_margin_reserved_and_fits_keys(capsys, tiny_config):
+    from lora_core.memory.gpus import GPUS
+    from lora_core.memory.uncertainty import gpu_band
+
+    out = run_json(capsys, ["memory", "--config", tiny_config, "--method", "lora", "--batch", "2", "--seq", "16"])
+    assert out["reserved_source"] == "replay"
+    assert out["reserved_bytes"] >= out["peak_bytes"] >= out["live_peak_bytes"]
+    band = gpu_band()
+    assert out["band_rows"] == band.rows and out["margin_pct"] == round(100 * band.margin, 2)
+    assert out["band_low_pct"] <= out["band_high_pct"]
+    assert [f["gpu"] for f in out["fits"]] == [g.name for g in GPUS]
+    assert {f["verdict"] for f in out["fits"]} <= {"yes", "tight", "no"}
+    cpu = run_json(capsys, ["memory", "--config", tiny_config, "--method", "lora", "--device", "cpu"])
+    assert cpu["fits"] == [] and cpu["margin_pct"] is None and cpu["reserved_source"] == "rounding"
+
+
+def test_seq_lens_show_reserved_growth(capsys, tiny_config):
+    out = run_json(capsys, ["memory", "--config", tiny_config, "--method", "lora", "--seq-lens", "16,64,32,64"])
+    growth = out["reserved_growth"]
+    assert growth["seqs"] == [16, 64, 32, 64]
+    assert growth["reserved_bytes"] == sorted(growth["reserved_bytes"])  # the cache only grows
+    assert len(growth["peak_allocated_bytes"]) == 4
+
+
+def test_optimizer_impl_flag(capsys, tiny_config):
+    base = ["memory", "--config", tiny_config, "--method", "lora"]
+    fused = run_json(capsys, [*base, "--optimizer-impl", "fused"])
+    foreach = run_json(capsys, [*base, "--optimizer-impl", "foreach"])
+    assert fused["optimizer_temp_bytes"] == 0 < foreach["optimizer_temp_bytes"]
+
+
+@pytest.mark.parametrize(
+    "extra", [["--seq-lens", "16,x"], ["--seq-lens", "0"], ["--optimizer-impl", "turbo"], ["--seq-lens", "16", "--device", "cpu"]]
+)
+def test_bad_new_flags_are_one_line_exit_2(capsys, tiny_config, extra):
+    assert main(["memory", "--config", tiny_config, "--method", "lora", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+
+
 # --- the adapter family: the same flags as `params` -------------------------------------------------------
 
 FAMILY_ARGS = [

@@ -127,6 +127,31 @@ def test_curves_cached_without_their_own_input_match_the_core(app_test):
     assert [round(y * 2**30) for y in lora["y"]] == want["lora"]
 
 
+@pytest.mark.parametrize(
+    "lang,margin_word,band_word,verdicts",
+    [
+        ("en", "margin", "uncertainty band", {"yes", "tight", "no"}),
+        ("te", "మార్జిన్", "అనిశ్చితి పరిధి", {"అవును", "బొటాబొటిగా సరిపోతుంది", "లేదు"}),
+    ],
+)
+def test_band_and_margin_are_shown_in_either_language(app_test, lang, margin_word, band_word, verdicts):
+    """The estimate's band (GPU validation) and the margin "Fits on" uses, with the numbers the core derives
+    from the committed validation rows; the fits table gives yes / tight / no per card at its capacity."""
+    from lora_core.memory.gpus import GPUS
+    from lora_core.memory.uncertainty import gpu_band
+
+    at = app_test(page="memory", query={**QUERY, "lang": lang})
+    assert not at.exception, at.exception
+    low, high, margin = gpu_band().percent()
+    captions = [c.value for c in at.caption]
+    band = [c for c in captions if band_word in c]
+    assert band and f"{low:+.1f}" in band[0] and f"{high:+.1f}" in band[0] and f"{margin:.1f}" in band[0]
+    assert any(margin_word in c and f"{margin:.1f}" in c for c in captions if c not in band)  # the fits caption
+    (fits,) = [d.value for d in at.dataframe if len(d.value) == len(GPUS)]
+    assert set(fits.iloc[:, 3]) <= verdicts
+    assert list(fits.iloc[:, 2]) == [g.total_mib for g in GPUS]
+
+
 # --- the adapter family -----------------------------------------------------------------------------------
 
 FAMILY = [

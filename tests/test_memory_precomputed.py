@@ -91,3 +91,18 @@ def test_a_memory_change_on_a_preset_never_starts_a_trace(app_test, no_tracing):
         assert not at.exception, (key, value, at.exception)
         assert not at.error, (key, value, [e.value for e in at.error])
         assert at.metric, (key, value)
+
+
+def test_a_stored_step_reads_back_as_the_traced_one():
+    """The allocator replay's input (reserve.py): the 3-layer record and its size polynomials."""
+    from lora_ui.memory_inputs import default_view
+
+    config, spec, setup = default_view()
+    stored = precomputed.traced_steps(trace.record_key(config, spec, setup))
+    fresh = trace.build_traced_steps(config, spec, setup)
+    assert stored is not None and stored.records[0] is None and stored.layers == fresh.layers
+    got, want = stored.records[1], fresh.records[1]
+    for field in ("births", "deaths", "grads", "kinds", "seq_round"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    assert (got.ops, got.forward_end, got.layers) == (want.ops, want.forward_end, want.layers)
+    assert stored.polys[1] == fresh.polys[1]

@@ -57,10 +57,13 @@ def test_memory_figures_are_lora_core_memory_estimates():
     f = by_name("qlora_65b")
     assert f["gpu_total"] == e.device_total_bytes
     assert f["trainable"] == e.trainable_params
-    # Rank barely changes memory: r = 64 costs more than r = 8, but little next to the total.
+    # Rank barely changes memory: r = 64 costs more than r = 8, but little next to the total. The totals are
+    # replayed through the caching allocator: r = 64's adapters on Llama-3.2-3B are ~0.8 MB tensors (64 x 3072
+    # fp32), packed two to a 2 MiB small-pool segment with their gradients, AdamW states and foreach
+    # temporaries, so reserved grows by more than their bytes (1.0 GB of tensors, 1.8 GB reserved).
     r8, r64 = by_name("rank_r8"), by_name("rank_r64")
     assert r64["more_than_r8"] == r64["gpu_total"] - r8["gpu_total"] > 0
-    assert r64["more_than_r8"] < 0.15 * r8["gpu_total"]
+    assert r64["more_than_r8"] < 0.2 * r8["gpu_total"]
 
 
 def test_seed_fit_counts_the_fit_pages_regression():

@@ -6,6 +6,15 @@ from lora_core.commands import CommandResult, add_json_flag, format_pairs
 from lora_core.errors import LoraLabError
 
 MODES = ("matrix", "regression")
+# The table's words for lora_core.fit_trainer.STOP_* (the JSON keeps the bare value).
+STOP_WORDS = {
+    "target": "the loss reached --target-loss",
+    "floor": "converged: the loss is at the floor",
+    "plateau": "converged: the loss stopped improving",
+    "steps": "the step cap",
+    "time": "the time cap",
+    "cancelled": "cancelled",
+}
 
 
 def register(subparsers) -> None:
@@ -14,7 +23,7 @@ def register(subparsers) -> None:
         help="train a rank-r LoRA on a target ΔW (matrix) or on y = X(θ+ΔW) (regression)",
         description=(
             "matrix: fit --mode matrix (--target FILE.npy | --rows M --cols N --true-rank K [--noise S]) "
-            "--rank R [--alpha A] [--steps N] [--lr LR] [--seed S] [--target-loss L] [--json]. "
+            "--rank R [--alpha A] [--steps N] [--lr LR] [--seed S] [--target-loss L] [--no-converge] [--json]. "
             "regression: fit --mode regression --samples N --rows D_IN --cols D_OUT --rank R "
             "[--shift ones|lowrank] [--target-loss L] [--seed S] ... [--json]"
         ),
@@ -36,6 +45,11 @@ def register(subparsers) -> None:
     p.add_argument("--seed", metavar="S", help="random seed")
     p.add_argument("--target-loss", metavar="L", help="stop once the loss is at most L")
     p.add_argument("--max-seconds", metavar="T", help="wall-clock cap of the training loop")
+    p.add_argument(
+        "--no-converge",
+        action="store_true",
+        help="train to the step cap: do not stop at the floor or on a plateau",
+    )
     add_json_flag(p)
     p.set_defaults(run=run)
 
@@ -78,7 +92,8 @@ def run(args) -> CommandResult:
         if v is not None
     }
     default_r = fit.DEFAULT_R if mode == "matrix" else fit.DEFAULT_REG_R
-    settings = fit.FitSettings(r=args.rank if args.rank is not None else default_r, **kw)
+    rank = args.rank if args.rank is not None else default_r
+    settings = fit.FitSettings(r=rank, converge=not args.no_converge, **kw)
 
     if mode == "matrix":
         if wrong := _given(args, "samples", "shift", "shift_rank"):
@@ -116,7 +131,7 @@ def run(args) -> CommandResult:
             ("ΔW shape", f"{rows:,} x {cols:,}"),
             ("rank r / alpha", f"{result.r} / {result.alpha:g}"),
             ("Adam steps", result.steps),
-            ("stopped by", result.stop_reason),
+            ("stopped by", f"{result.stop_reason} ({STOP_WORDS[result.stop_reason]})"),
             ("final loss", f"{result.final_loss:.6g}"),
             ("floor (best rank-r loss)", f"{result.optimal_loss:.6g}"),
             ("seconds", f"{result.seconds:.3f}"),

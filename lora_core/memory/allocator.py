@@ -229,6 +229,9 @@ class CachingAllocator:
         self._free: dict[tuple[bool, int], list] = {}  # (small, stream) -> sorted [(size, addr, block)]
         self._unmapped: dict[tuple[bool, int], list] = {}  # (small, stream) -> sorted [(addr, block)]
         self._next_addr = 0
+        # round_size and get_allocation_size without roundup_power2_divisions, inlined in malloc (speed only)
+        divs = self.config.roundup_power2_divisions
+        self._plain_round = divs == 0 or divs == (0,) * ROUNDUP_INTERVALS
 
     # -- the public operations ---------------------------------------------------------------------------
     def malloc(self, nbytes: int, stream: int = 0) -> _Block | None:
@@ -237,9 +240,20 @@ class CachingAllocator:
         if nbytes == 0:
             return None
         cfg = self.config
-        size = round_size(nbytes, cfg)
-        key = (size <= SMALL_SIZE, stream)
-        alloc_size = allocation_size(size, cfg)
+        if self._plain_round:  # round_size (cpp:2585-2597) and get_allocation_size (cpp:3115-3123)
+            size = MIN_BLOCK_SIZE if nbytes < MIN_BLOCK_SIZE else -(-nbytes // MIN_BLOCK_SIZE) * MIN_BLOCK_SIZE
+            if size <= SMALL_SIZE:
+                key, alloc_size = (True, stream), SMALL_BUFFER
+            else:
+                key = (False, stream)
+                if size < MIN_LARGE_ALLOC:
+                    alloc_size = cfg.large_segment_size
+                else:
+                    alloc_size = -(-size // ROUND_LARGE) * ROUND_LARGE
+        else:
+            size = round_size(nbytes, cfg)
+            key = (size <= SMALL_SIZE, stream)
+            alloc_size = allocation_size(size, cfg)
         block = self._get_free_block(key, size)
         if block is None:
             block = self._alloc_block(key, size, alloc_size)  # cpp:1477-1489
@@ -544,9 +558,12 @@ class Replay:
 
 
 def _run(
-    alloc: CachingAllocator, events: Iterable, live: dict, allocated: list, reserved: list
+    alloc: CachingAllocator, events: Iterable, live: dict, allocated: list | None, reserved: list | None
 ) -> int | None:
-    """Apply events; append the statistics after each. Returns the index of an out-of-memory event, or None."""
+    """Apply events; append the statistics after each (unless the lists are None). Returns the index of an
+    out-of-memory event, or None."""
+    if allocated is None or reserved is None:
+        return _run_quiet(alloc, events, live)
     malloc, free = alloc.malloc, alloc.free
     add_a, add_r = allocated.append, reserved.append
     for index, ev in enumerate(events):
@@ -569,6 +586,153 @@ def _run(
                 return index
         add_a(alloc.allocated)
         add_r(alloc.reserved)
+    return None
+
+
+def _plain(config: AllocatorConfig) -> bool:
+    """The default configuration: no expandable segments, no max_split_size, no capacity, no power-2 rounding."""
+    divs = config.roundup_power2_divisions
+    return (
+        not config.expandable_segments
+        and config.max_split_size is None
+        and config.capacity is None
+        and (divs == 0 or divs == (0,) * ROUNDUP_INTERVALS)
+    )
+
+
+def _run_plain(alloc: CachingAllocator, events: Iterable, live: dict) -> None:
+    """_run_quiet for the default configuration with malloc and free inlined: the same rules as
+    CachingAllocator.malloc/free (round_size, get_pool, get_allocation_size, best fit, should_split,
+    free_block's merges) without the branches the default configuration never takes. Speed only: the
+    estimate replays ~10^4 events per step; tests/test_memory_allocator.py checks it against the general path."""
+    free_lists = alloc._free
+    large_segment = alloc.config.large_segment_size
+    allocated, requested = alloc.allocated, alloc.requested
+    peak_a, peak_q = alloc.peak_allocated, alloc.peak_requested
+    reserved, peak_r = alloc.reserved, alloc.peak_reserved
+    segments, device_allocs = alloc.segments, alloc.device_allocs
+    new_address = alloc._new_address
+    pop = live.pop
+    for index, ev in enumerate(events):
+        n = len(ev)
+        if n == 1:  # Free(id): free -> free_block -> try_merge_blocks (prev, then next) -> cache
+            try:
+                block = pop(ev[0])
+            except KeyError:
+                raise ValueError(f"event {index}: free of {ev[0]!r}, which is not allocated") from None
+            if block is None:
+                continue
+            allocated -= block.size
+            requested -= block.requested
+            block.allocated = False
+            blocks = free_lists.setdefault(block.seg.key, [])
+            prev = block.prev
+            if prev is not None and not prev.allocated:
+                del blocks[bisect_left(blocks, (prev.size, prev.addr))]
+                block.addr = prev.addr
+                block.prev = prev.prev
+                if block.prev is not None:
+                    block.prev.next = block
+                block.size += prev.size
+            nxt = block.next
+            if nxt is not None and not nxt.allocated:
+                del blocks[bisect_left(blocks, (nxt.size, nxt.addr))]
+                block.next = nxt.next
+                if block.next is not None:
+                    block.next.prev = block
+                block.size += nxt.size
+            insort(blocks, (block.size, block.addr, block))
+            continue
+        if n == 0:  # EmptyCache(): through the general path
+            (alloc.allocated, alloc.requested, alloc.peak_allocated, alloc.peak_requested) = (
+                allocated, requested, peak_a, peak_q
+            )
+            alloc.reserved, alloc.peak_reserved, alloc.segments = reserved, peak_r, segments
+            alloc.device_allocs = device_allocs
+            alloc.empty_cache()
+            reserved, segments = alloc.reserved, alloc.segments
+            continue
+        name, nbytes = ev[0], ev[1]
+        if name in live:
+            raise ValueError(f"event {index}: {name!r} is allocated twice")
+        if nbytes < 0:
+            raise ValueError(f"event {index}: negative size {nbytes}")
+        if nbytes == 0:
+            live[name] = None
+            continue
+        size = MIN_BLOCK_SIZE if nbytes < MIN_BLOCK_SIZE else -(-nbytes // MIN_BLOCK_SIZE) * MIN_BLOCK_SIZE
+        small = size <= SMALL_SIZE
+        key = (small, ev[2] if n > 2 else 0)
+        blocks = free_lists.get(key)
+        block = None
+        if blocks:
+            i = bisect_left(blocks, (size, -1))
+            if i < len(blocks):
+                block = blocks[i][2]
+                del blocks[i]
+        if block is None:  # alloc_block: a new segment of get_allocation_size
+            if small:
+                seg_size = SMALL_BUFFER
+            elif size < MIN_LARGE_ALLOC:
+                seg_size = large_segment
+            else:
+                seg_size = -(-size // ROUND_LARGE) * ROUND_LARGE
+            seg = _Segment(new_address(seg_size), seg_size, key, False, seg_size)
+            segments += 1
+            device_allocs += 1
+            reserved += seg_size
+            if reserved > peak_r:
+                peak_r = reserved
+            block = _Block(seg.base, seg_size, seg)
+        remaining = block.size - size
+        if remaining >= MIN_BLOCK_SIZE if small else remaining > SMALL_SIZE:  # should_split
+            seg = block.seg
+            head = _Block(block.addr, size, seg)
+            head.prev, head.next = block.prev, block
+            if block.prev is not None:
+                block.prev.next = head
+            block.prev = head
+            block.addr += size
+            block.size = remaining
+            insort(free_lists.setdefault(key, []), (remaining, block.addr, block))
+            block = head
+        block.allocated = True
+        block.requested = nbytes
+        allocated += block.size
+        requested += nbytes
+        if allocated > peak_a:
+            peak_a = allocated
+        if requested > peak_q:
+            peak_q = requested
+        live[name] = block
+    alloc.allocated, alloc.requested, alloc.peak_allocated, alloc.peak_requested = allocated, requested, peak_a, peak_q
+    alloc.reserved, alloc.peak_reserved, alloc.segments, alloc.device_allocs = reserved, peak_r, segments, device_allocs
+    return None
+
+
+def _run_quiet(alloc: CachingAllocator, events: Iterable, live: dict) -> int | None:
+    """_run without the per-event statistics (the peaks are kept by the allocator itself)."""
+    if _plain(alloc.config):
+        return _run_plain(alloc, events, live)
+    malloc, free, pop = alloc.malloc, alloc.free, live.pop
+    for index, ev in enumerate(events):
+        n = len(ev)
+        if n == 1:
+            try:
+                free(pop(ev[0]))
+            except KeyError:
+                raise ValueError(f"event {index}: free of {ev[0]!r}, which is not allocated") from None
+        elif n == 0:
+            alloc.empty_cache()
+        else:
+            if ev[0] in live:
+                raise ValueError(f"event {index}: {ev[0]!r} is allocated twice")
+            if ev[1] < 0:
+                raise ValueError(f"event {index}: negative size {ev[1]}")
+            try:
+                live[ev[0]] = malloc(ev[1], ev[2] if n > 2 else 0)
+            except OutOfMemory:
+                return index
     return None
 
 
@@ -657,7 +821,7 @@ def predict_max_reserved(
     for i in range(1 + max_steady_steps):
         alloc.reset_peak()
         before = alloc.device_allocs
-        oom = _run(alloc, warmup if i == 0 else steady, live, [], [])
+        oom = _run(alloc, warmup if i == 0 else steady, live, None, None)
         step = StepStats(
             alloc.peak_allocated, alloc.peak_reserved, alloc.reserved, alloc.device_allocs - before
         )

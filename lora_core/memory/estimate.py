@@ -13,21 +13,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lora_core.memory.setup import DTYPE_BYTES, TrainingSetup
+from lora_core.memory.setup import TrainingSetup
 from lora_core.memory.sharding import shard
 from lora_core.memory.states import state_bytes
 from lora_core.memory.trace import live_model
 
 MiB = 1 << 20
 GiB = 1 << 30
-# CUDA context (driver, kernels, cuBLAS handles): not counted by torch's allocator. An assumption, not a
-# measurement of ours: a few hundred MiB is typical with CUDA 12's lazy module loading; measure yours as
-# nvidia-smi's "used" minus torch.cuda.max_memory_reserved(). See docs/memory.md.
+# CUDA context (driver state, the loaded kernels' code, cuBLAS/cuDNN handles): memory nvidia-smi shows that
+# torch's allocator does not count. An assumption, not a measurement of ours: a few hundred MiB is typical with
+# CUDA 12's lazy module loading (CUDA_MODULE_LOADING=LAZY, the default since CUDA 11.7); it grows with the
+# kernels a run loads. Measure yours as nvidia-smi's "used" minus torch.cuda.memory_reserved().
+# docs/memory.md says the same; the Memory page shows it as its own line.
 CUDA_CONTEXT_BYTES = 512 * MiB
-# Caching-allocator model (c10/cuda/CUDACachingAllocator.cpp): blocks of 1-10 MiB come from 20 MiB segments
-# (kLargeBuffer), bigger ones are rounded to 2 MiB (kRoundLarge), small ones share 2 MiB segments.
-# We predict reserved = peak rounded up to 2 MiB plus one 20 MiB segment and one 2 MiB small segment.
-# Not validated on a GPU in this repository (docs/validation.md).
+# Without a replay (ZeRO/FSDP sharding, a model whose layers do not repeat op for op, the fast path of the
+# page's curves), reserved is the live peak rounded up to kRoundLarge (2 MiB) plus one large (20 MiB,
+# kLargeBuffer) and one small (2 MiB, kSmallBuffer) segment: c10/cuda/CUDACachingAllocator.cpp's segment sizes
+# (allocator.py cites the lines). A lower bound of what the replay finds, not a model of it.
 ROUND_LARGE = 2 * MiB
 LARGE_SEGMENT = 20 * MiB
 SMALL_SEGMENT = 2 * MiB
@@ -49,13 +51,15 @@ class MemoryEstimate:
     optimizer_peak_bytes: int
     peak_bytes: int  # predicted torch.cuda.max_memory_allocated()
     reserved_bytes: int  # predicted torch.cuda.max_memory_reserved()
-    cuda_context_bytes: int  # outside torch's counters
+    cuda_context_bytes: int  # outside torch's counters (an assumption: CUDA_CONTEXT_BYTES)
     paged_bytes: int  # paged optimizer states (cudaMallocManaged: outside torch's counters)
     device_total_bytes: int  # reserved + context + paged: what the card must hold
     checkpoint_bytes: int  # adapter (lora/qlora) or model (full) file size
     full_checkpoint_bytes: int
     trainable_params: int
     total_params: int
+    live_peak_bytes: int = 0  # the largest sum of live tensor bytes (the traced phases), before any rounding
+    reserved_source: str = "rounding"  # "replay": reserved and peak from the caching-allocator replay
 
     @property
     def phase(self) -> str:
@@ -65,8 +69,14 @@ class MemoryEstimate:
         return "forward" if best == self.forward_peak_bytes else "backward"
 
 
-def estimate_memory(config: dict, spec, setup: TrainingSetup) -> MemoryEstimate:
-    """Predicted memory of one training step of `config` with LoRA `spec` (ignored for full) and `setup`."""
+def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = True) -> MemoryEstimate:
+    """Predicted memory of one training step of `config` with LoRA `spec` (ignored for full) and `setup`.
+
+    replay: on CUDA without sharding, replay the run through the caching-allocator model (reserve.py) for
+    peak_bytes (max_memory_allocated) and reserved_bytes (max_memory_reserved). False: the fast path (live
+    peak, reserved by rounding), for sweeps that evaluate many shapes."""
+    from lora_core.memory import reserve
+
     if setup.method == "full":
         spec = None
     live = live_model(config, spec, setup)  # first: the state bytes read the models its trace built
@@ -74,16 +84,25 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup) -> MemoryEstimate:
     sh = shard(st, setup)
     r = (spec.rank or 1) if spec is not None else 1  # IA3 has no rank: its sizes do not depend on one
     phases = live.phases(setup.batch, setup.seq, r, sh.grad_fraction)
-    paged = sh.optimizer if setup.optimizer.startswith("paged") else 0
+    paged = sh.paged
     resident = sh.weights + sh.optimizer - paged + sh.gathered
-    # QLoRA: bitsandbytes dequantizes each NF4 weight to the compute dtype for its matmul (forward, and
-    # again for the input gradient in backward: bnb MatMul4Bit); one such copy at a time.
-    dequant = st.largest_quantized_params * DTYPE_BYTES[setup.compute_dtype] if setup.method == "qlora" else 0
-    fwd = resident + phases["forward_peak"] + dequant
-    bwd = resident + phases["backward_peak"] + dequant
+    # QLoRA's dequantized weights (bitsandbytes MatMul4Bit, forward and backward) are traced storages
+    # (live_bytes.KIND_DEQUANT), part of the phases.
+    fwd = resident + phases["forward_peak"]
+    bwd = resident + phases["backward_peak"]
     opt = resident + sh.gradients + sh.optimizer_temp
-    peak = int(max(fwd, bwd, opt))
+    live_peak = int(max(fwd, bwd, opt))
+    peak, source = live_peak, "rounding"
     reserved = math.ceil(peak / ROUND_LARGE) * ROUND_LARGE + LARGE_SEGMENT + SMALL_SEGMENT
+    # The replay has no events for AdaLoRA's rank allocator (its three copies of each adapter tensor, created
+    # after the first optimizer step: states.rank_allocator_bytes), so AdaLoRA keeps the live peak.
+    if replay and reserve.replayable(setup) and (spec is None or spec.adapter != "adalora"):
+        try:
+            run = reserve.predict(config, spec, setup)
+        except reserve.DepthError:
+            run = None
+        if run is not None:
+            peak, reserved, source = run.peak_allocated, run.reserved, "replay"
     context = CUDA_CONTEXT_BYTES if setup.device == "cuda" else 0
     return MemoryEstimate(
         setup=setup,
@@ -105,4 +124,6 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup) -> MemoryEstimate:
         full_checkpoint_bytes=st.full_checkpoint_bytes,
         trainable_params=st.trainable_params,
         total_params=st.total_params,
+        live_peak_bytes=live_peak,
+        reserved_source=source,
     )

@@ -12,14 +12,27 @@ with a TorchFunctionMode (thread-local: concurrent sessions are not affected):
      logsumexp of shape (B, H, S) in fp32.
    - memory-efficient (CUDA, fp32 or with a mask; `_efficient_attention_forward`): the same, plus the mask.
    - math: the real decomposition (`aten._scaled_dot_product_attention_math` via the meta kernel).
-   The backward allocates grad_q/k/v; CUDA flash also an fp32 dq accumulator (flash-attn 2
-   `mha_bwd`: dq_accum (B, S, H, D) fp32; the rounding of S to 128 is ignored).
-2. autocast (amp-* recipes): the ops on PyTorch's autocast lists are cast as autocast would
-   (torch/amp docs "Autocast Op Reference"; CUDA and CPU lists differ, both are listed below). The cast of a
-   leaf parameter that requires grad is cached for the whole forward, as autocast's `cached_cast` does.
+   The backward allocates grad_q/k/v. CUDA flash (PyTorch's bundled flash-attn 2, aten/src/ATen/native/
+   transformers/cuda/flash_attn/flash_api.cpp `mha_bwd`, signature in torch 2.13's installed flash_api.h:52)
+   then allocates, in this order and alive until it returns: softmax_d fp32 (B, H, round128(S)), dq_accum
+   fp32 (B, round128(S), H, round32(D)) and, with grouped-query attention (fewer key/value heads),
+   dk_expanded and dv_expanded (B, S, H_q, D) in q's dtype, summed into dk, dv at the end.
+   The memory-efficient kernel's logsumexp is (B, H, round32(S)) fp32 (kAlignLSE = 32: torch 2.13's
+   include/ATen/native/transformers/cuda/mem_eff_attention/kernel_forward.h:114, and torch/_meta_registrations.py
+   `meta__scaled_dot_product_efficient_attention`); its backward workspace is not modelled.
+   A size rounded up to a multiple of 128 or 32 rows is not a polynomial in S: the stand-in allocates it at the
+   traced S and tags it (`seq_round`), and the allocator replay (events.py) evaluates it at the rounded S.
+2. autocast (amp-* recipes): the ops on PyTorch's autocast lists are cast as autocast would. CUDA's lists are
+   torch 2.13's include/ATen/autocast_mode.h (AT_FORALL_LOWER_PRECISION_FP lines 820-853, AT_FORALL_FP32
+   855-914, AT_FORALL_FP32_SET_OPT_DTYPE 916-927), mapped to the Python functions that reach them; CPU's are
+   those the CPU validation rows measure (docs/validation.md). The cast of a leaf parameter that requires
+   grad is cached for the whole forward, as autocast's `cached_cast` does; every floating tensor argument of
+   an fp32-list op is cast (cached_cast applies to all tensor arguments).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -82,15 +95,26 @@ def attention_kernel(device: str, compute_dtype: torch.dtype, dropout: float, ha
     return "efficient"
 
 
+# Rounding multiples of the sequence length in kernel buffers (see the module docstring).
+FLASH_SEQ_ROUND = 128  # flash_api.cpp mha_bwd: seqlen_q_rounded = round_multiple(seqlen_q, 128)
+FLASH_HEAD_ROUND = 32  # flash_api.cpp mha_bwd: head_size_rounded = round_multiple(head_size, 32)
+EFFICIENT_LSE_ROUND = 32  # kernel_forward.h:114 kAlignLSE
+
+
+def _round_up(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
 class _FlashLike(torch.autograd.Function):
     """Saves (q, k, v, out, logsumexp[, mask]) like the fused kernels; computes nothing (meta tensors)."""
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, cuda_flash):
+    def forward(ctx, q, k, v, mask, kernel, emu):
         b, h, s = q.shape[0], q.shape[1], q.shape[2]  # q: (B, H, S, D)
         out = q.new_empty((*q.shape[:-1], v.shape[-1]))  # (B, H, S, Dv)
-        lse = q.new_empty((b, h, s), dtype=torch.float32)  # (B, H, S) fp32 logsumexp
-        ctx.cuda_flash = cuda_flash
+        with emu.rounded(EFFICIENT_LSE_ROUND if kernel == "efficient" else 1):
+            lse = q.new_empty((b, h, s), dtype=torch.float32)  # (B, H, S) fp32 logsumexp
+        ctx.kernel, ctx.emu = kernel, emu
         if mask is not None:
             ctx.save_for_backward(q, k, v, out, lse, mask)
         else:
@@ -100,29 +124,63 @@ class _FlashLike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         q, k, v = ctx.saved_tensors[:3]
-        if ctx.cuda_flash:
-            # flash-attn 2 backward: dq accumulator (B, S, H, D) in fp32, freed when backward returns
-            ctx.dq_accum = q.new_empty(q.shape, dtype=torch.float32)
-            del ctx.dq_accum
-        return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), None, None
+        grads = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        if ctx.kernel == "flash_cuda":
+            b, h, s, d = q.shape  # (B, H, S, D)
+            with ctx.emu.rounded(FLASH_SEQ_ROUND):
+                softmax_d = q.new_empty((b, h, s), dtype=torch.float32)  # (B, H, round128(S)) fp32
+                dq_accum = q.new_empty((b, s, h, _round_up(d, FLASH_HEAD_ROUND)), dtype=torch.float32)
+            expanded = ()
+            if k.shape[1] != h:  # grouped-query attention: (B, S_k, H_q, D) in q's dtype, then summed
+                expanded = (q.new_empty((b, k.shape[2], h, d)), q.new_empty((b, v.shape[2], h, v.shape[3])))
+            del softmax_d, dq_accum, expanded  # freed when mha_bwd returns
+        return *grads, None, None, None
 
 
-# Ops autocast runs in the lower precision (fp16/bf16): PyTorch "Autocast Op Reference".
+# Ops autocast runs in the lower precision (fp16/bf16).
+# CUDA: AT_FORALL_LOWER_PRECISION_FP (torch 2.13 include/ATen/autocast_mode.h:820-853): the convolutions,
+# prelu, addmm, addmv, addr, matmul, einsum, mm, mv, linalg_vecdot, linear, addbmm, baddbmm, bmm,
+# chain_matmul, linalg_multi_dot, the RNN cells and scaled_dot_product_attention.
 _LOWER_CUDA = {
     F.linear, torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm,
     torch.bmm, torch.Tensor.bmm, torch.baddbmm, torch.Tensor.baddbmm, torch.addmm, torch.Tensor.addmm,
-    torch.addbmm, torch.addmv, torch.mv, F.conv1d, F.conv2d, _F_SDPA,
+    torch.addbmm, torch.Tensor.addbmm, torch.addmv, torch.Tensor.addmv, torch.mv, torch.Tensor.mv, torch.addr,
+    torch.Tensor.addr, torch.einsum, torch.chain_matmul, torch.linalg.multi_dot, torch.linalg.vecdot,
+    F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d, F.prelu,
+    _F_SDPA,
 }  # fmt: skip
-_LOWER_CPU = _LOWER_CUDA - {torch.addmv, torch.mv}
-# Ops autocast runs in fp32. CUDA's list includes softmax, log_softmax, layer_norm, pow, rsqrt, sum, ...;
-# CPU's list does not (it has the losses: nll_loss, cross_entropy, mse_loss, ...).
+# CPU: the lists the CPU validation rows measure exactly (docs/validation.md); kept as they were.
+_LOWER_CPU = {
+    F.linear, torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm,
+    torch.bmm, torch.Tensor.bmm, torch.baddbmm, torch.Tensor.baddbmm, torch.addmm, torch.Tensor.addmm,
+    torch.addbmm, F.conv1d, F.conv2d, _F_SDPA,
+}  # fmt: skip
+# Ops autocast runs in fp32. CUDA: AT_FORALL_FP32 (autocast_mode.h:855-914) and AT_FORALL_FP32_SET_OPT_DTYPE
+# (916-927: softmax, log_softmax, sum, prod, cumsum, cumprod and the vector/matrix norms get dtype=float32,
+# which converts the input first, as the cast below does). The losses reach nll_loss / mse_loss / ...;
+# cross_entropy is log_softmax + nll_loss.
 _FP32_CUDA = {
-    F.softmax, torch.softmax, torch.Tensor.softmax, F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax,
-    F.layer_norm, F.group_norm, torch.pow, torch.Tensor.pow, torch.rsqrt, torch.Tensor.rsqrt, torch.exp,
-    torch.Tensor.exp, torch.sum, torch.Tensor.sum, F.cross_entropy, F.nll_loss, F.mse_loss, torch.norm,
-    torch.Tensor.norm, torch.cumsum, torch.Tensor.cumsum,
+    torch.acos, torch.asin, torch.cosh, torch.erfinv, torch.exp, torch.expm1, torch.log, torch.log10,
+    torch.log2, torch.log1p, torch.reciprocal, torch.rsqrt, torch.sinh, torch.tan, torch.pow,
+    torch.Tensor.acos, torch.Tensor.asin, torch.Tensor.cosh, torch.Tensor.erfinv, torch.Tensor.exp,
+    torch.Tensor.expm1, torch.Tensor.log, torch.Tensor.log10, torch.Tensor.log2, torch.Tensor.log1p,
+    torch.Tensor.reciprocal, torch.Tensor.rsqrt, torch.Tensor.sinh, torch.Tensor.tan, torch.Tensor.pow,
+    F.softplus, F.layer_norm, F.rms_norm, F.group_norm, torch.cosine_similarity, F.cosine_similarity,
+    F.poisson_nll_loss, F.cosine_embedding_loss, F.nll_loss, F.hinge_embedding_loss, F.kl_div, F.l1_loss,
+    F.smooth_l1_loss, F.huber_loss, F.mse_loss, F.margin_ranking_loss, F.multilabel_margin_loss,
+    F.soft_margin_loss, F.triplet_margin_loss, F.multi_margin_loss, F.binary_cross_entropy_with_logits,
+    torch.dist, torch.cdist, torch.renorm, torch.logsumexp, torch.Tensor.logsumexp, F.cross_entropy,
+    # AT_FORALL_FP32_SET_OPT_DTYPE
+    torch.prod, torch.Tensor.prod, F.softmax, torch.softmax, torch.Tensor.softmax, F.log_softmax,
+    torch.log_softmax, torch.Tensor.log_softmax, torch.cumprod, torch.Tensor.cumprod, torch.cumsum,
+    torch.Tensor.cumsum, torch.linalg.vector_norm, torch.linalg.matrix_norm, torch.sum, torch.Tensor.sum,
+    torch.norm, torch.Tensor.norm,
 }  # fmt: skip
 _FP32_CPU = {F.cross_entropy, F.nll_loss, F.mse_loss}
+# Autograd nodes between F.linear's output and its matmul (a 3-d input is flattened, multiplied, viewed back),
+# and the matmul nodes whose backward computes the input's gradient with the (dequantized) weight.
+_VIEW_NODES = {"ViewBackward0", "UnsafeViewBackward0", "ReshapeAliasBackward0", "AsStridedBackward0"}
+_MATMUL_NODES = {"MmBackward0", "AddmmBackward0", "BmmBackward0", "MatmulBackward0"}
 
 
 class DeviceEmulation(TorchFunctionMode):
@@ -138,6 +196,18 @@ class DeviceEmulation(TorchFunctionMode):
         self.in_backward = False
         self.lower = _LOWER_CPU if device == "cpu" else _LOWER_CUDA
         self.fp32 = _FP32_CPU if device == "cpu" else _FP32_CUDA
+        self.seq_round = 1  # read by the recorder: the sequence rounding of the buffer being allocated
+        self.recorder = None  # live_bytes._Recorder, for the QLoRA dequantize phantoms
+        self.quantized: dict[int, int] = {}  # id(frozen Linear weight) -> numel, held in 4 bits under QLoRA
+
+    @contextlib.contextmanager
+    def rounded(self, multiple: int):
+        """Buffers allocated inside have a sequence dimension the kernel rounds up to `multiple`."""
+        before, self.seq_round = self.seq_round, multiple
+        try:
+            yield
+        finally:
+            self.seq_round = before
 
     def end_forward(self) -> None:
         """Autocast clears its cast cache when the outermost autocast block exits (end of forward)."""
@@ -183,10 +253,46 @@ class DeviceEmulation(TorchFunctionMode):
             args = tuple(self._cast(a, self.compute_dtype) for a in args)
             kwargs = {k: self._cast(v, self.compute_dtype) for k, v in kwargs.items()}
         elif autocast and func in self.fp32 and "dtype" not in kwargs:
-            args = tuple(self._cast(a, torch.float32) if a is args[0] else a for a in args)
+            if self.device == "cpu":  # as the CPU validation rows measure (their losses take one float input)
+                args = tuple(self._cast(a, torch.float32) if a is args[0] else a for a in args)
+            else:
+                args = tuple(self._cast(a, torch.float32) for a in args)
         if func is _F_SDPA:
             return self._sdpa(*args, **kwargs)
+        if self.quantized and (func is F.linear or func is torch.addmm):
+            # F.linear(x, weight); GPT-2's Conv1D: torch.addmm(bias, x, weight) (transformers pytorch_utils.py)
+            if func is F.linear:
+                weight = args[1] if len(args) > 1 else kwargs.get("weight")
+            else:
+                weight = args[2] if len(args) > 2 else kwargs.get("mat2")
+            numel = self.quantized.get(id(weight))
+            if numel is not None:
+                return self._dequantized_linear(func, args, kwargs, numel, weight.element_size())
         return func(*args, **kwargs)
+
+    def _dequantized_linear(self, func, args, kwargs, numel: int, itemsize: int):
+        """F.linear on a weight bitsandbytes would hold in NF4: the dequantized copy (numel x compute dtype, and
+        the fp32 absmax of double quantization) is alive across the matmul in forward, and again across the
+        input-gradient matmul in backward (live_bytes.KIND_DEQUANT)."""
+        from lora_core.memory import live_bytes as lb
+
+        def dequant():
+            from lora_core.memory.states import NF4_BLOCK
+
+            sized = [(numel * itemsize, lb.KIND_DEQUANT), (-(-numel // NF4_BLOCK) * 4, lb.KIND_DQ_ABSMAX)]
+            return self.recorder.phantoms(sized)
+
+        held = dequant()
+        out = func(*args, **kwargs)
+        self.recorder.release(held)
+        node = out.grad_fn
+        while node is not None and type(node).__name__ in _VIEW_NODES:  # to the matmul's own node
+            node = node.next_functions[0][0] if node.next_functions else None
+        if node is not None and type(node).__name__ in _MATMUL_NODES:
+            pending: list[list[int]] = []
+            node.register_prehook(lambda _grads: pending.append(dequant()))
+            node.register_hook(lambda _gi, _go: self.recorder.release(pending.pop()) if pending else None)
+        return out
 
     def _sdpa(self, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
         kernel = attention_kernel(self.device, q.dtype, float(dropout_p), attn_mask is not None)
@@ -198,4 +304,4 @@ class DeviceEmulation(TorchFunctionMode):
                 enable_gqa=enable_gqa,
             )  # fmt: skip
         mask = attn_mask if kernel == "efficient" else None
-        return _FlashLike.apply(q, k, v, mask, kernel == "flash_cuda")
+        return _FlashLike.apply(q, k, v, mask, kernel, self)

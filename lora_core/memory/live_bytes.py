@@ -114,6 +114,31 @@ class _MetaOps:
 META_OPS = _MetaOps()
 
 
+# Kinds of storages (StepRecord.kinds). Besides the tensors the step creates, a CUDA trace records where
+# bitsandbytes' MatMul4Bit would hold a dequantized copy of a 4-bit weight (bitsandbytes/autograd/_functions.py
+# MatMul4Bit: forward `F.linear(A, F.dequantize_4bit(B, quant_state).to(A.dtype).t(), bias)`; backward
+# `torch.matmul(grad_output, F.dequantize_4bit(B, ctx.state).to(grad_output.dtype).t())`, only when A needs
+# a gradient): that copy exists only for QLoRA, so it is recorded on the LoRA stand-in and kept apart by kind.
+KIND_TENSOR = 0  # a storage the traced step created
+KIND_DEQUANT = 1  # QLoRA: the weight dequantized to the compute dtype, alive across its matmul
+# QLoRA with double quantization: dequantize_4bit first dequantizes the 8-bit absmax to an fp32 tensor of
+# numel/64 values (bitsandbytes/functional.py dequantize_4bit: `absmax = dequantize_blockwise(...)`). It dies
+# before the matmul; recording it alive across the matmul with the weight over-states the peak by at most
+# numel/16 bytes (3 % of the dequantized weight).
+KIND_DQ_ABSMAX = 2
+
+
+@dataclass(frozen=True)
+class LayerMarks:
+    """Where each layer of one stack of identical layers (a decoder's `layers`, GPT-2's `h`, T5's two
+    `block` lists) runs in the op sequence: op indices at its forward's entry and exit and at the start of
+    its backward (the autograd node that produced its output is about to run). None: not seen."""
+
+    forward_start: tuple[int | None, ...]
+    forward_end: tuple[int | None, ...]
+    backward_start: tuple[int | None, ...]
+
+
 @dataclass(frozen=True)
 class StepRecord:
     """The storages one traced step created, in order of birth."""
@@ -124,12 +149,17 @@ class StepRecord:
     grads: np.ndarray  # (storages,) bool: a parameter's .grad (kept after backward; sharded by ZeRO-2/3)
     ops: int  # ops recorded
     forward_end: int  # index of the op that produced the loss
+    # (storages,) int: 1, or the multiple the kernel rounds the sequence length up to in this buffer's size
+    # (kernels.py: flash backward 128, memory-efficient logsumexp 32); the size is evaluated at the rounded s
+    seq_round: np.ndarray | None = None
+    kinds: np.ndarray | None = None  # (storages,) int: KIND_TENSOR, KIND_DEQUANT, KIND_DQ_ABSMAX
+    layers: tuple[LayerMarks, ...] = ()  # one per stack of layers, in the order their forwards start
 
 
 class _Recorder:
     """A TorchDispatchMode that records the birth and death of every storage created inside it."""
 
-    def __init__(self, known: set[int]):
+    def __init__(self, known: set[int], emu=None):
         outer = self
 
         class Mode(TorchDispatchMode):
@@ -153,6 +183,9 @@ class _Recorder:
         self.births: list[int] = []
         self.deaths: list[int] = []
         self.nbytes: list[int] = []
+        self.rounds: list[int] = []
+        self.kinds: list[int] = []
+        self.emu = emu  # the DeviceEmulation: its `seq_round` tags the buffers it allocates
         self.ops = 0
 
     def _free(self, key: int) -> None:
@@ -169,7 +202,26 @@ class _Recorder:
         self.births.append(self.ops)
         self.deaths.append(-1)
         self.nbytes.append(st.nbytes())
+        self.rounds.append(self.emu.seq_round if self.emu is not None else 1)
+        self.kinds.append(KIND_TENSOR)
         self.refs.append(weakref.ref(st, lambda _r, k=key: self._free(k)))
+
+    def phantoms(self, sized: list[tuple[int, int]]) -> list[int]:
+        """Storages the traced code does not create but the modelled one would: (nbytes, kind) each, alive
+        from the next op on until `release`."""
+        out = []
+        for nbytes, kind in sized:
+            out.append(len(self.births))
+            self.births.append(self.ops)
+            self.deaths.append(-1)
+            self.nbytes.append(nbytes)
+            self.rounds.append(1)
+            self.kinds.append(kind)
+        return out
+
+    def release(self, handles: list[int]) -> None:
+        for i in handles:
+            self.deaths[i] = max(self.ops, self.births[i] + 1)
 
     def record(self, out) -> None:
         if isinstance(out, torch.Tensor):
@@ -183,8 +235,79 @@ class _Recorder:
         self.ops += 1
 
 
-def record_step(model, setup: TrainingSetup, b: int, s: int) -> StepRecord:
-    """Forward to the loss and backward of a meta-device recipe model: every storage it creates."""
+def layer_stacks(model, layers: int) -> list[torch.nn.ModuleList]:
+    """The model's stacks of `layers` identical layers: ModuleLists of that length whose members share one
+    class and hold parameters, outermost only (a decoder's `layers`; T5's encoder and decoder `block`)."""
+    found: list[torch.nn.ModuleList] = []
+    inside: set[int] = set()
+    for module in model.modules():
+        if id(module) in inside:
+            continue
+        if (
+            isinstance(module, torch.nn.ModuleList)
+            and len(module) == layers
+            and len({type(m) for m in module}) == 1
+            and any(True for _ in module[0].parameters())
+        ):
+            found.append(module)
+            inside |= {id(m) for m in module.modules()}
+    return found
+
+
+class _LayerHooks:
+    """Forward hooks that note where each layer's forward and backward start (LayerMarks). They read the
+    op counter and register a pre-hook on the autograd node of the layer's output; they neither create nor
+    keep tensors, so the traced storages are the same with or without them."""
+
+    def __init__(self, rec: _Recorder, stacks: list[torch.nn.ModuleList]):
+        self.rec = rec
+        self.forward = True  # checkpointing re-runs layers inside backward: those runs are not marked
+        self.marks = [[[None] * len(st) for _ in range(3)] for st in stacks]
+        self.order: list[int] = []  # stacks in the order their first layer ran
+        self.handles = []
+        for si, stack in enumerate(stacks):
+            for li, layer in enumerate(stack):
+                self.handles.append(layer.register_forward_pre_hook(self._pre(si, li)))
+                self.handles.append(layer.register_forward_hook(self._post(si, li)))
+
+    def _pre(self, si, li):
+        def hook(_module, _args):
+            if self.forward and self.marks[si][0][li] is None:
+                self.marks[si][0][li] = self.rec.ops
+                if si not in self.order:
+                    self.order.append(si)
+
+        return hook
+
+    def _post(self, si, li):
+        def hook(_module, _args, output):
+            if not self.forward or self.marks[si][1][li] is not None:
+                return
+            self.marks[si][1][li] = self.rec.ops
+            out = output[0] if isinstance(output, (tuple, list)) and output else output
+            if isinstance(out, torch.Tensor) and out.grad_fn is not None:
+
+                def started(_grads):
+                    if self.marks[si][2][li] is None:
+                        self.marks[si][2][li] = self.rec.ops
+
+                out.grad_fn.register_prehook(started)
+
+        return hook
+
+    def result(self) -> tuple[LayerMarks, ...]:
+        for h in self.handles:
+            h.remove()
+        return tuple(LayerMarks(*(tuple(m) for m in self.marks[si])) for si in self.order)
+
+
+def record_step(
+    model, setup: TrainingSetup, b: int, s: int, *, layers: int = 0, quantized: dict[int, int] | None = None
+) -> StepRecord:
+    """Forward to the loss and backward of a meta-device recipe model: every storage it creates.
+
+    layers: the model's depth, to mark where its layers run (0: no marks). quantized: id(weight) -> numel
+    of the frozen Linear weights bitsandbytes would hold in 4 bits (CUDA traces: dequantize phantoms)."""
     from lora_core.memory.kernels import DeviceEmulation
 
     params = list(model.parameters())
@@ -192,15 +315,20 @@ def record_step(model, setup: TrainingSetup, b: int, s: int) -> StepRecord:
         p.grad = None
     known = {p.untyped_storage()._cdata for p in params}
     known |= {buf.untyped_storage()._cdata for buf in model.buffers()}
-    rec = _Recorder(known)
     emu = DeviceEmulation(setup.device, recipe.torch_dtype(setup.compute_dtype), setup.autocast)
+    rec = _Recorder(known, emu)
+    emu.recorder, emu.quantized = rec, dict(quantized or {})
+    hooks = _LayerHooks(rec, layer_stacks(model, layers)) if layers else None
     input_ids = torch.zeros((b, s), dtype=torch.long, device=_META)  # (B, S)
     with emu, rec.mode:
         loss = recipe.forward_loss(model, input_ids, setup)
         emu.end_forward()
         forward_end = rec.ops - 1
+        if hooks is not None:
+            hooks.forward = False
         emu.backward(loss)
         del loss
+    marks = hooks.result() if hooks is not None else ()
     # A freed storage's address can be reused by a later one: a gradient is the storage alive under its key.
     grads = np.zeros(len(rec.births), dtype=bool)
     for p in params:
@@ -217,6 +345,9 @@ def record_step(model, setup: TrainingSetup, b: int, s: int) -> StepRecord:
         grads=grads,
         ops=rec.ops,
         forward_end=forward_end,
+        seq_round=np.asarray(rec.rounds, dtype=np.int64),
+        kinds=np.asarray(rec.kinds, dtype=np.int64),
+        layers=marks,
     )
 
 

@@ -7,6 +7,10 @@ gradient checkpointing x attention kernel at the page's default adapter spec, is
 `python -m lora_core.memory.precomputed` into data/presets.npz: each recipe's live-bytes model (the
 candidate peaks of trace.LiveModel) and the parameter list its state bytes are read from (states.ParamInfo).
 
+It also holds each recipe's traced 3-layer step (trace.TracedSteps: every storage's birth, death, size
+polynomial, kind and layer marks), from which reserve.py replays the caching allocator at any depth, batch,
+sequence and rank without a trace.
+
 The file holds exactly what the tracer computes: tests/test_memory_precomputed.py recomputes entries and
 compares them. It is stamped with a fingerprint of the code and library versions it was computed with
 (`fingerprint`); when they differ, for example after an edit to the adapters, the file is ignored (every
@@ -36,6 +40,7 @@ SOURCES = (
     "memory/family_layers.py",
     "memory/kernels.py",
     "memory/live_bytes.py",
+    "memory/precomputed.py",  # the archive's own layout
     "memory/lora_layers.py",
     "memory/recipe.py",
     "memory/setup.py",
@@ -94,6 +99,9 @@ def compute(entries) -> dict[str, np.ndarray]:
             except LoraLabError:  # e.g. LoRA on Mixtral's fused experts: the page shows that error
                 continue
             arrays.update(_live_arrays(key, model))
+        rid = entry_id(trace.record_key(config, spec, setup))
+        if f"{rid}.births" not in arrays:
+            arrays.update(_steps_arrays(rid, trace.traced_steps(config, spec, setup)))
         infos_key = states.built_key(config, spec, setup)
         pid = entry_id(infos_key)
         if f"{pid}.names" not in arrays:
@@ -125,6 +133,75 @@ def _infos_arrays(key: str, infos) -> dict[str, np.ndarray]:
         f"{key}.names": np.array([p.name for p in infos]),
         f"{key}.ints": np.array(ints, dtype=np.int64).reshape(-1, 5),
     }
+
+
+def _steps_arrays(key: str, steps) -> dict[str, np.ndarray]:
+    """The 3-layer record of trace.TracedSteps: int arrays per storage, polynomials as (row, i, j, k, coef)."""
+    rec, polys = steps.records[1], steps.polys[1]
+    distinct: dict[tuple, int] = {}  # a step has a few dozen distinct sizes among hundreds of storages
+    index = [distinct.setdefault(tuple(sorted(p.items())), len(distinct)) for p in polys]
+    terms = [(n, i, j, k, c) for poly, n in distinct.items() for (i, j, k), c in poly]
+    marks = [
+        -1 if v is None else v
+        for m in rec.layers
+        for part in (m.forward_start, m.forward_end, m.backward_start)
+        for v in part
+    ]
+    return {
+        # births ascend with the storage index and most storages live a few ops: stored as differences,
+        # which compress to a fraction of the raw op indices
+        f"{key}.births": np.diff(rec.births, prepend=0).astype(np.int32),
+        f"{key}.lifetimes": (rec.deaths - rec.births).astype(np.int32),
+        # gradient (bit 0), kind (bits 1-3: live_bytes.KIND_*), sequence rounding (bits 4-: 1, 32 or 128)
+        f"{key}.flags": (rec.grads.astype(np.int64) | rec.kinds << 1 | rec.seq_round << 4).astype(np.int32),
+        f"{key}.polys": np.asarray(terms, dtype=np.int64).reshape(-1, 5),  # (distinct poly, i, j, k, coef)
+        f"{key}.poly_index": np.asarray(index, dtype=np.int32),  # each storage's distinct poly
+        f"{key}.meta": np.asarray([rec.ops, rec.forward_end, steps.layers, len(rec.layers), *marks], dtype=np.int64),
+    }
+
+
+def traced_steps(key: str):
+    """The precomputed trace.TracedSteps of a record key (its 3-layer record; the 2-layer one is None), or None."""
+    from lora_core.memory.live_bytes import LayerMarks, StepRecord
+    from lora_core.memory.trace import TracedSteps
+
+    found = _archive()
+    eid = entry_id(key)
+    if found is None or f"{eid}.births" not in found[1]:
+        return None
+    data = found[0]
+    meta = data[f"{eid}.meta"].tolist()
+    ops, forward_end, layers, stacks = meta[:4]
+    marks = meta[4:]
+    per = len(marks) // stacks if stacks else 0  # forward starts, forward ends, backward starts
+    n = per // 3
+    known = [None if v < 0 else v for v in marks]
+    layer_marks = tuple(
+        LayerMarks(
+            tuple(known[s * per : s * per + n]),
+            tuple(known[s * per + n : s * per + 2 * n]),
+            tuple(known[s * per + 2 * n : (s + 1) * per]),
+        )
+        for s in range(stacks)
+    )
+    flags = data[f"{eid}.flags"].astype(np.int64)
+    births = np.cumsum(data[f"{eid}.births"].astype(np.int64))
+    distinct: dict[int, dict] = {}
+    for n, i, j, k, c in data[f"{eid}.polys"].tolist():
+        distinct.setdefault(n, {})[(i, j, k)] = c
+    polys = [distinct.get(n, {}) for n in data[f"{eid}.poly_index"].tolist()]
+    rec = StepRecord(
+        births=births,
+        deaths=births + data[f"{eid}.lifetimes"].astype(np.int64),
+        nbytes=np.zeros(len(births), dtype=np.int64),  # sizes at the traced shape are not kept: see polys
+        grads=(flags & 1).astype(bool),
+        ops=int(ops),
+        forward_end=int(forward_end),
+        seq_round=flags >> 4,
+        kinds=(flags >> 1) & 7,
+        layers=layer_marks,
+    )
+    return TracedSteps((None, rec), (None, polys), int(layers))
 
 
 @cache

@@ -20,13 +20,14 @@ def methods_for(setup: TrainingSetup, spec=None) -> tuple[str, ...]:
     return ("full", "lora", "qlora")
 
 
-def compare_methods(config: dict, spec, setup: TrainingSetup) -> dict[str, MemoryEstimate]:
+def compare_methods(config: dict, spec, setup: TrainingSetup, *, replay: bool = True) -> dict[str, MemoryEstimate]:
     """The same step as full fine-tuning, the spec's adapter and the adapter on a 4-bit base (the setup's own
-    method always: one PEFT cannot run raises its LoraLabError here)."""
+    method always: one PEFT cannot run raises its LoraLabError here).
+    replay=False: the fast path for each (estimate_memory), as the page's methods chart draws them."""
     methods = methods_for(setup, spec)
     if setup.method not in methods:
         methods = (*methods, setup.method)
-    return {m: estimate_memory(config, spec, setup.replace(method=m)) for m in methods}
+    return {m: estimate_memory(config, spec, setup.replace(method=m), replay=replay) for m in methods}
 
 
 def segments(e: MemoryEstimate) -> dict[str, int]:
@@ -45,7 +46,11 @@ def segments(e: MemoryEstimate) -> dict[str, int]:
 
 
 def peak_series(config: dict, spec, setup: TrainingSetup, variable: str, values) -> dict[str, list[int]]:
-    """device_total_bytes per method as `variable` (rank | seq | batch) takes `values`."""
+    """device_total_bytes per method as `variable` (rank | seq | batch) takes `values`.
+
+    Curves take the fast path (estimate_memory(replay=False): the live peak, reserved by rounding): a replay
+    per point would cost 20-300 ms each on the page's 2-core server (docs/memory.md "Speed"); the headline,
+    the fits table and the solver replay the allocator."""
     out: dict[str, list[int]] = {}
     methods = [m for m in methods_for(setup, spec) if variable != "rank" or m != "full"]
     for m in methods:
@@ -56,7 +61,7 @@ def peak_series(config: dict, spec, setup: TrainingSetup, variable: str, values)
                 sp = spec.with_rank(int(v))  # AdaLoRA: init_r; IA3 has none (the curve is flat)
             else:
                 st = st.replace(**{variable: int(v)})
-            row.append(estimate_memory(config, sp, st).device_total_bytes)
+            row.append(estimate_memory(config, sp, st, replay=False).device_total_bytes)
         out[m] = row
     return out
 
@@ -64,9 +69,33 @@ def peak_series(config: dict, spec, setup: TrainingSetup, variable: str, values)
 @dataclass(frozen=True)
 class Fit:
     gpu: Gpu
-    fits: bool
-    headroom_bytes: int  # capacity - device_total_bytes (negative: short by that much)
+    verdict: str  # yes | tight | no (uncertainty.verdict)
+    total_bytes: int  # what the card must hold (device_total_bytes, with this card's cuBLAS workspaces)
+    headroom_bytes: int  # capacity - total_bytes (negative: short by that much)
+    margin: float  # the margin the verdict used (a fraction)
+
+    @property
+    def fits(self) -> bool:
+        """The estimate itself fits (yes or tight)."""
+        return self.verdict != "no"
 
 
-def fits_on(e: MemoryEstimate, gpus: tuple[Gpu, ...] = GPUS) -> list[Fit]:
-    return [Fit(g, e.device_total_bytes <= g.bytes, g.bytes - e.device_total_bytes) for g in gpus]
+def card_total(e: MemoryEstimate, g: Gpu) -> int:
+    """device_total_bytes on card g: Hopper and newer cards (compute capability 9+) get 32 MiB cuBLAS
+    workspaces instead of 8,519,680 bytes (reserve.py), one per thread that runs matmuls (two)."""
+    from lora_core.memory.reserve import CUBLAS_WORKSPACE, CUBLAS_WORKSPACE_SM90
+
+    extra = 2 * (CUBLAS_WORKSPACE_SM90 - CUBLAS_WORKSPACE) if g.compute_major >= 9 and e.setup.device == "cuda" else 0
+    return e.device_total_bytes + extra
+
+
+def fits_on(e: MemoryEstimate, gpus: tuple[Gpu, ...] = GPUS, margin: float | None = None) -> list[Fit]:
+    """Each card's verdict with the validation's margin (uncertainty.gpu_band) unless one is given."""
+    from lora_core.memory.uncertainty import gpu_band, verdict
+
+    m = gpu_band().margin if margin is None else margin
+    out = []
+    for g in gpus:
+        total = card_total(e, g)
+        out.append(Fit(g, verdict(total, g.bytes, m), total, g.bytes - total, m))
+    return out

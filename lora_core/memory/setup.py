@@ -13,6 +13,11 @@ OPTIMIZERS = ("adamw", "adamw-8bit", "paged-adamw-8bit", "sgd", "sgd-momentum")
 ATTENTIONS = ("sdpa", "eager")
 SHARDINGS = ("none", "zero1", "zero2", "zero3", "fsdp")
 DEVICES = ("cuda", "cpu")  # which kernels and optimizer code path to model (cpu: for validating on CPU)
+# How torch's optimizer runs its step (optimizer_step.py): "auto" is torch 2.13's own choice when neither
+# foreach nor fused is given: foreach on CUDA, the single-tensor loop on CPU (torch/optim/optimizer.py
+# _default_to_fused_or_foreach). Hugging Face's Trainer (transformers 5.23 training_args.py:806-813) asks for
+# "fused" (optim="adamw_torch_fused" with torch >= 2.8); a plain torch.optim.AdamW(...) loop gets "auto".
+OPTIMIZER_IMPLS = ("auto", "foreach", "fused", "single")
 
 MAX_BATCH = 4096
 MAX_SEQ = 1_048_576
@@ -53,6 +58,7 @@ class TrainingSetup:
     sharding: str = "none"  # none | zero1 | zero2 | zero3 | fsdp (= zero3 for memory)
     double_quant: bool = True  # QLoRA double quantization of the absmax constants (Dettmers et al. 2023)
     device: str = "cuda"  # cuda | cpu: whose attention kernel and AdamW code path to model
+    optimizer_impl: str = "auto"  # auto | foreach | fused | single: torch's optimizer code path (AdamW, SGD)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", choice("method", self.method, METHODS))
@@ -64,6 +70,9 @@ class TrainingSetup:
         object.__setattr__(self, "gpus", positive_int("gpus", self.gpus, maximum=MAX_GPUS))
         object.__setattr__(self, "sharding", choice("sharding", self.sharding, SHARDINGS))
         object.__setattr__(self, "device", choice("device", self.device, DEVICES))
+        object.__setattr__(
+            self, "optimizer_impl", choice("optimizer_impl", self.optimizer_impl, OPTIMIZER_IMPLS)
+        )
         for name in ("grad_checkpointing", "double_quant"):
             if not isinstance(getattr(self, name), bool):
                 raise LoraLabError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -83,6 +92,13 @@ class TrainingSetup:
     @property
     def compute_dtype(self) -> str:
         return COMPUTE_DTYPE[self.precision]
+
+    @property
+    def impl(self) -> str:
+        """The optimizer code path that runs: foreach | fused | single (auto resolved as torch 2.13 does)."""
+        if self.optimizer_impl != "auto":
+            return self.optimizer_impl
+        return "foreach" if self.device == "cuda" else "single"
 
     @property
     def autocast(self) -> bool:

@@ -22,6 +22,7 @@ class Shares:
     gradients: int
     optimizer: int
     optimizer_temp: int
+    paged: int  # the paged optimizer states' share (unified memory, outside torch's counters)
     gathered: int  # full parameters gathered for compute (ZeRO-3/FSDP)
     grad_fraction: float  # share of the gradients one GPU keeps
 
@@ -41,6 +42,7 @@ def shard(states: StateBytes, setup: TrainingSetup) -> Shares:
         gradients=part(states.gradients_bytes, level >= 2),
         optimizer=part(states.optimizer_bytes, level >= 1),
         optimizer_temp=part(states.optimizer_temp_bytes, level >= 1),
+        paged=part(states.paged_bytes, level >= 1),
         gathered=gathered,
         grad_fraction=1.0 / n if level >= 2 else 1.0,
     )

@@ -1,8 +1,12 @@
-"""The reverse question: the largest batch, sequence length or rank whose step fits a GPU.
+"""The reverse question: the largest batch, sequence length or rank whose step fits a GPU, with a margin.
 
-Memory never decreases as batch, sequence or rank grows (tests/test_memory_properties.py), so a doubling
-search followed by bisection finds the largest value with device_total_bytes <= capacity in O(log n)
-estimates; each estimate is a lookup in the cached fit (trace.py), not a new trace.
+A value fits when the card's total (series.card_total: device_total_bytes with its cuBLAS workspaces) raised by
+the margin (uncertainty.gpu_band: what the GPU validation needs to cover every measurement) is at most the
+card's capacity: the same rule as the fits table's "yes". Memory never decreases as batch, sequence or rank
+grows (tests/test_memory_properties.py), so a doubling search followed by bisection finds the largest such
+value in O(log n) estimates. The search runs on the fast path (live peak, reserved by rounding: milliseconds
+each), then the answer is checked with the caching-allocator replay and, where the replay needs more than the
+fast path thought, the search continues below it on replays.
 """
 
 from __future__ import annotations
@@ -23,48 +27,79 @@ class Solution:
     variable: str
     value: int  # the largest that fits; 0 when even 1 does not fit
     capacity_bytes: int
-    used_bytes: int  # device_total_bytes at `value` (at 1 when nothing fits)
+    used_bytes: int  # the card's total at `value` (at 1 when nothing fits), before the margin
     capped: bool  # the search stopped at the variable's maximum: more would fit too
+    margin: float = 0.0  # the margin the answer keeps (a fraction)
 
 
-def _total(config, spec, setup, variable: str, value: int) -> int:
+def _total(config, spec, setup, variable: str, value: int, gpu, replay: bool) -> int:
+    from lora_core.memory.series import card_total
+
     if variable == "rank":
         spec = spec.with_rank(value)  # AdaLoRA: init_r
     else:
         setup = setup.replace(**{variable: value})
-    return estimate_memory(config, spec, setup).device_total_bytes
+    e = estimate_memory(config, spec, setup, replay=replay)
+    return card_total(e, gpu) if gpu is not None else e.device_total_bytes
 
 
-def largest_fitting(config: dict, spec, setup: TrainingSetup, capacity_bytes: int, variable: str) -> Solution:
+def _search(fits, lo: int, hi: int) -> int:
+    """The largest v in [lo, hi) with fits(v), given fits(lo) and not fits(hi)."""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def largest_fitting(
+    config: dict, spec, setup: TrainingSetup, capacity_bytes: int, variable: str, *, gpu=None,
+    margin: float | None = None,
+) -> Solution:  # fmt: skip
+    """The largest `variable` whose total, raised by `margin` (default: the GPU validation's), fits
+    `capacity_bytes` (`gpu`: a gpus.Gpu, for its capacity and cuBLAS workspace size)."""
+    from lora_core.memory.uncertainty import gpu_band
+
     variable = choice("variable", variable, VARIABLES)
+    if gpu is not None:
+        capacity_bytes = gpu.bytes
     capacity_bytes = positive_int("capacity", capacity_bytes, maximum=10**15)
     if variable == "rank" and setup.method == "full":
         raise LoraLabError("rank only applies to lora and qlora")
     if variable == "rank" and spec.rank is None:
         raise LoraLabError(f"{spec.label} has no rank")
+    m = gpu_band().margin if margin is None else margin
+    if m < 0:
+        raise LoraLabError(f"margin must be >= 0, got {m}")
     limit = min(_LIMITS[variable], MAX_DIM)
+    used: dict[tuple[int, bool], int] = {}
 
-    def fits(v: int) -> tuple[bool, int]:
-        used = _total(config, spec, setup, variable, v)
-        return used <= capacity_bytes, used
+    def total(v: int, replay: bool) -> int:
+        if (v, replay) not in used:
+            used[v, replay] = _total(config, spec, setup, variable, v, gpu, replay)
+        return used[v, replay]
 
-    ok, used = fits(1)
-    if not ok:
-        return Solution(variable, 0, capacity_bytes, used, False)
+    def fits(v: int, replay: bool = False) -> bool:
+        return total(v, replay) * (1 + m) <= capacity_bytes
+
+    if not fits(1) and not fits(1, replay=True):
+        return Solution(variable, 0, capacity_bytes, total(1, True), False, m)
+    # fast path: doubling, then bisection
     lo, hi = 1, 2
-    while hi <= limit:
-        ok, used_hi = fits(hi)
-        if not ok:
-            break
-        lo, used = hi, used_hi
-        hi *= 2
-    else:
-        return Solution(variable, lo, capacity_bytes, used, True)
-    while hi - lo > 1:  # invariant: lo fits, hi does not
-        mid = (lo + hi) // 2
-        ok, used_mid = fits(mid)
-        if ok:
-            lo, used = mid, used_mid
-        else:
-            hi = mid
-    return Solution(variable, lo, capacity_bytes, used, False)
+    while hi <= limit and fits(hi):
+        lo, hi = hi, hi * 2
+    capped = hi > limit
+    if not capped:
+        lo = _search(fits, lo, hi)
+    # the replay has the last word: below the fast answer while the replay says it does not fit
+    if not fits(lo, replay=True):
+        top = lo
+        step, low = 1, lo
+        while low > 1 and not fits(low, replay=True):
+            top, low = low, max(1, lo - step)
+            step *= 2
+        lo = _search(lambda v: fits(v, replay=True), low, top) if fits(low, replay=True) else low
+        capped = False
+    return Solution(variable, lo, capacity_bytes, total(lo, True), capped, m)

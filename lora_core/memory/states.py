@@ -41,6 +41,12 @@ DQ_BLOCK = 256
 BNB_BLOCK = 256
 BNB_MIN_8BIT_SIZE = 4096
 BNB_QMAP_BYTES = 2 * 256 * 4
+# Paged optimizers put a state in unified memory only for parameters of at least 1e5 elements
+# (bitsandbytes/optim/optimizer.py Optimizer8bit.get_state_buffer: `if not self.is_paged or p.numel() < 1e5`).
+BNB_PAGED_MIN = 100_000
+# torch fused AdamW keeps `step` as a 0-dim fp32 tensor on the parameter's device (torch/optim/adam.py
+# _init_group: torch.zeros((), dtype=_get_scalar_dtype(is_fused=True), device=p.device)).
+FUSED_STEP_BYTES = 4
 _LAYER_INDEX = re.compile(r"\.(\d+)\.")
 
 
@@ -73,6 +79,7 @@ class StateBytes:
     gradients_bytes: int  # .grad of trainable parameters, in each parameter's dtype
     optimizer_bytes: int  # optimizer state tensors (AdamW's CPU `step` counters excluded: see docs; AdaLoRA: + its rank allocator's)
     optimizer_temp_bytes: int  # temporaries of the optimizer step itself
+    paged_bytes: int  # the part of optimizer_bytes a paged optimizer keeps in unified memory
     checkpoint_bytes: int  # what save_pretrained writes: the adapter (lora/qlora) or the whole model (full)
     full_checkpoint_bytes: int  # the whole model in the precision's dtype, for comparison
     trainable_params: int
@@ -91,12 +98,13 @@ def nf4_bytes(numel: int, double_quant: bool) -> int:
     return packed + blocks + 4 * math.ceil(blocks / DQ_BLOCK)
 
 
-def optimizer_state_bytes(infos: list[ParamInfo], optimizer: str) -> int:
+def optimizer_state_bytes(infos: list[ParamInfo], optimizer: str, impl: str = "foreach") -> int:
     train = [p for p in infos if p.trainable]
-    if (
-        optimizer == "adamw"
-    ):  # exp_avg + exp_avg_sq, zeros_like(param): the param's dtype (torch/optim/adam.py)
-        return sum(2 * p.total_bytes for p in train)
+    if optimizer == "adamw":
+        # exp_avg + exp_avg_sq, zeros_like(param): the param's dtype (torch/optim/adam.py _init_group); the
+        # fused path also keeps each parameter's `step` on the device, a 0-dim fp32 tensor (adam.py:166-175)
+        counters = FUSED_STEP_BYTES * sum(p.count for p in train) if impl == "fused" else 0
+        return sum(2 * p.total_bytes for p in train) + counters
     if optimizer == "sgd-momentum":  # momentum_buffer = clone(grad) (torch/optim/sgd.py)
         return sum(p.total_bytes for p in train)
     if optimizer == "sgd":
@@ -111,29 +119,74 @@ def optimizer_state_bytes(infos: list[ParamInfo], optimizer: str) -> int:
     return total + (BNB_QMAP_BYTES if any8 else 0)
 
 
+def paged_state_bytes(infos: list[ParamInfo], optimizer: str) -> int:
+    """The part of a paged optimizer's states in CUDA unified memory (cudaMallocManaged, outside torch's
+    counters): bitsandbytes' Optimizer8bit.get_state_buffer pages a state only when the parameter has at least
+    1e5 elements (BNB_PAGED_MIN); 8-bit states are uint8 (Optimizer2State.init_state); absmax stays on the
+    device (torch.zeros). LoRA adapters below 1e5 elements (e.g. r=16 on a hidden size of 4096) are not paged."""
+    if not optimizer.startswith("paged"):
+        return 0
+    return sum(
+        p.count * 2 * p.numel
+        for p in infos
+        if p.trainable and p.numel >= BNB_MIN_8BIT_SIZE and p.numel >= BNB_PAGED_MIN
+    )
+
+
+def expanded(infos, *, trainable_only: bool = False) -> list[ParamInfo]:
+    """The parameters tensor by tensor in the model's order: the run of the built last layer's tensors
+    (count > 1) stands for that many layers, so it is repeated as a whole."""
+    out: list[ParamInfo] = []
+    run: list[ParamInfo] = []
+
+    def flush():
+        if run:
+            for _ in range(run[0].count):
+                out.extend(run)
+            run.clear()
+
+    for p in infos:
+        if trainable_only and not p.trainable:
+            continue
+        if p.count > 1:
+            if run and run[0].count != p.count:
+                flush()
+            run.append(p)
+        else:
+            flush()
+            out.append(p)
+    flush()
+    return out
+
+
 def optimizer_temp_bytes(infos: list[ParamInfo], setup: TrainingSetup) -> int:
     """Temporaries of torch AdamW's step (torch/optim/adam.py, torch 2.13).
 
-    CUDA default is the foreach path: per (device, dtype) group `exp_avg_sq_sqrt = _foreach_sqrt(...)`, a
-    copy of the group's exp_avg_sq, alive until the next group's copy replaces it. CPU uses the single-tensor
-    loop: `denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)` holds sqrt and the quotient (2 x the param)
-    while the previous parameter's denom is still bound. SGD and bitsandbytes update in place. (The largest
-    pair of neighbours is the same in the built layers as in the whole model: its layers repeat.)
+    foreach (CUDA's default): per (device, dtype) group `exp_avg_sq_sqrt = _foreach_sqrt(...)`, a copy of the
+    group's exp_avg_sq, alive until the next group's copy replaces it (optimizer_step.py, tested against
+    torch's own _foreach_* outputs). single (CPU's default): `denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)`
+    holds sqrt and the quotient (2 x the param) while the previous parameter's denom is still bound. fused:
+    none. SGD and bitsandbytes update in place. (The largest pair of neighbours is the same in the built
+    layers as in the whole model: its layers repeat.)
     """
     if setup.optimizer != "adamw":
         return 0
     train = [p for p in infos if p.trainable]
-    if setup.device == "cpu":
+    if setup.impl == "single":
         best, prev = 0, 0
         for p in train:
             best = max(best, prev + 2 * p.nbytes)
             prev = p.nbytes
         return best
+    if setup.impl == "fused":
+        return 0
+    from lora_core.memory.optimizer_step import adamw_step_temp_bytes
+
     groups: dict[str, int] = {}
     for p in train:
         groups[p.dtype] = groups.get(p.dtype, 0) + p.total_bytes
-    sizes = list(groups.values())
-    return max((sizes[i] + (sizes[i - 1] if i else 0) for i in range(len(sizes))), default=0)
+    # one tensor per dtype group has the same peak as the group's tensors one by one (sums of one list)
+    return adamw_step_temp_bytes([(n // DTYPE_BYTES[d], d) for d, n in groups.items()], "foreach")
 
 
 def _quantizable_names(model) -> set[str]:
@@ -161,6 +214,12 @@ def _quantizable_names(model) -> set[str]:
                 continue
             found.add(id(w))
     return found
+
+
+def quantizable_weights(model) -> dict[int, int]:
+    """id(weight) -> numel of the frozen Linear weights a QLoRA base holds in NF4 (same rule as above)."""
+    quant = _quantizable_names(model)
+    return {id(p): p.numel() for p in model.parameters() if id(p) in quant and not p.requires_grad}
 
 
 # Layers built to read the parameters off: a model's layers are identical, except that the first may own
@@ -337,7 +396,7 @@ def _at_rank(p: ParamInfo, r: int) -> ParamInfo:
 
 # Fields of the setup the states depend on; batch, seq, attention, checkpointing, gpus and sharding do not
 # enter state bytes (sharding divides them later, in sharding.py), so sweeps over them hit this cache.
-_STATE_FIELDS = ("method", "precision", "optimizer", "double_quant", "device")
+_STATE_FIELDS = ("method", "precision", "optimizer", "double_quant", "device", "optimizer_impl")
 
 
 def state_bytes(config: dict, spec, setup: TrainingSetup) -> StateBytes:
@@ -396,7 +455,7 @@ def aggregate(infos: list[ParamInfo], setup: TrainingSetup, *, rank_allocator: b
             per_layer[m.group(1)] = per_layer.get(m.group(1), 0) + b
         else:
             root += b
-    optimizer = optimizer_state_bytes(params, setup.optimizer)
+    optimizer = optimizer_state_bytes(params, setup.optimizer, setup.impl)
     temp = optimizer_temp_bytes(params, setup)
     if rank_allocator:  # runs after optimizer.step(), before zero_grad: gradients alive, the step's temps gone
         state, allocator_temp = rank_allocator_bytes(infos)
@@ -407,6 +466,7 @@ def aggregate(infos: list[ParamInfo], setup: TrainingSetup, *, rank_allocator: b
         gradients_bytes=grads,
         optimizer_bytes=optimizer,
         optimizer_temp_bytes=temp,
+        paged_bytes=paged_state_bytes(params, setup.optimizer),
         # PEFT save_pretrained writes the adapter's state dict as stored (peft/utils/save_and_load.py 148-350):
         # adapter tensors (not AdaLoRA's ranknum; VeRA's projections with save_projection), trained biases,
         # modules_to_save copies, targeted embeddings' base weights. A full fine-tune saves every parameter.

@@ -30,7 +30,14 @@ from lora_core.cache import BoundedCache
 from lora_core.errors import LoraLabError
 from lora_core.memory import recipe
 from lora_core.memory.family import check_recipe, for_memory, rank_is_variable, rank_key, spec_key
-from lora_core.memory.live_bytes import StepRecord, per_op, record_step
+from lora_core.memory.live_bytes import (
+    KIND_DEQUANT,
+    KIND_DQ_ABSMAX,
+    KIND_TENSOR,
+    StepRecord,
+    per_op,
+    record_step,
+)
 from lora_core.memory.setup import TrainingSetup
 
 _LAYERS = (2, 3)  # traced depths
@@ -171,26 +178,74 @@ class LiveModel:
         return {name: float(max(v, 0.0)) for name, v in zip(PHASES, out, strict=True)}
 
 
-def cache_key(config: dict, spec, setup: TrainingSetup) -> str:
-    """What a live-bytes model depends on: the architecture, the adapter spec in its memory form at its rank key
+# Which storage kinds (live_bytes.KIND_*) a recipe holds: the QLoRA dequantize buffers only under QLoRA.
+def variant_kinds(setup: TrainingSetup) -> tuple[int, ...]:
+    if setup.method != "qlora":
+        return (KIND_TENSOR,)
+    if setup.double_quant:
+        return (KIND_TENSOR, KIND_DEQUANT, KIND_DQ_ABSMAX)
+    return (KIND_TENSOR, KIND_DEQUANT)
+
+
+def record_key(config: dict, spec, setup: TrainingSetup) -> str:
+    """What a traced step depends on: the architecture, the adapter spec in its memory form at its rank key
     (lora_core/memory/family.py: one key for every rank a trace answers), the recipe."""
     sp = None
     if spec is not None and setup.method != "full":
         sp = spec_key(config, for_memory(config, spec))
     st = asdict(setup)
-    for k in ("batch", "seq", "gpus", "sharding", "optimizer", "double_quant"):
-        st.pop(k)
+    for k in ("batch", "seq", "gpus", "sharding", "optimizer", "double_quant", "optimizer_impl"):
+        st.pop(k, None)
     if setup.method == "qlora" and not setup.autocast:
         st["method"] = "lora"  # the traced stand-in for a QLoRA base is the compute-dtype LoRA model itself
     return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
 
 
+def cache_key(config: dict, spec, setup: TrainingSetup) -> str:
+    """What a live-bytes model depends on: the traced step and which of its storages the recipe holds."""
+    return json.dumps([record_key(config, spec, setup), variant_kinds(setup)])
+
+
+@dataclass(frozen=True)
+class TracedSteps:
+    """The traced steps at depths 2 and 3 and each storage's size as a polynomial (trace._factor), shared by
+    LoRA and QLoRA (same stand-in model). events.py rebuilds the real depth's allocations from them."""
+
+    records: tuple[StepRecord, StepRecord]
+    polys: tuple[list[dict], list[dict]]
+    layers: int  # the real depth
+
+
 CACHE: BoundedCache[LiveModel] = BoundedCache(_CACHE)
+RECORDS: BoundedCache[TracedSteps] = BoundedCache(_CACHE)
 
 
 def is_cached(config: dict, spec, setup: TrainingSetup) -> bool:
     """Whether live_model of these inputs answers without tracing."""
-    return cache_key(config, spec, setup) in CACHE
+    return cache_key(config, spec, setup) in CACHE or record_key(config, spec, setup) in RECORDS
+
+
+def traced_steps(config: dict, spec, setup: TrainingSetup) -> TracedSteps:
+    """The traced steps of this architecture, adapter spec and recipe (cached; else traced now)."""
+    if setup.method == "full":
+        spec = None
+    from lora_core.memory import precomputed
+
+    key = record_key(config, spec, setup)
+    steps = RECORDS.get(key)
+    if steps is None:
+        steps = precomputed.traced_steps(key) or build_traced_steps(config, spec, setup)
+        RECORDS.put(key, steps)
+    return steps
+
+
+def full_traced_steps(config: dict, spec, setup: TrainingSetup) -> TracedSteps:
+    """traced_steps with both depths (a precomputed entry holds the 3-layer record only)."""
+    steps = traced_steps(config, spec, setup)
+    if steps.records[0] is None:
+        steps = build_traced_steps(config, None if setup.method == "full" else spec, setup)
+        RECORDS.put(record_key(config, spec, setup), steps)
+    return steps
 
 
 def live_model(config: dict, spec, setup: TrainingSetup) -> LiveModel:
@@ -208,6 +263,7 @@ def live_model(config: dict, spec, setup: TrainingSetup) -> LiveModel:
 
 def clear_cache() -> None:
     CACHE.clear()
+    RECORDS.clear()
 
 
 @cache
@@ -228,7 +284,7 @@ def is_checked_architecture(config: dict) -> bool:
 def _record(config: dict, spec, setup: TrainingSetup, layers: int, point) -> StepRecord:
     """One traced step of `config` cut to `layers` layers; the spec at the point's rank (or its rank key, where
     the rank is no variable)."""
-    from lora_core.memory.states import remember_model
+    from lora_core.memory.states import quantizable_weights, remember_model
 
     b, s, r = point
     if spec is not None and spec.rank is not None:
@@ -236,7 +292,9 @@ def _record(config: dict, spec, setup: TrainingSetup, layers: int, point) -> Ste
     config = recipe.with_layers(config, layers)
     model = recipe.build_training_model(config, spec, setup)
     remember_model(config, spec, setup, model, r)  # the state bytes read the same model's parameters
-    return record_step(model, setup, b, s)
+    # CUDA LoRA traces also note where a QLoRA base would dequantize its 4-bit weights (live_bytes.KIND_*)
+    quantized = quantizable_weights(model) if setup.device == "cuda" and setup.method != "full" else None
+    return record_step(model, setup, b, s, layers=layers, quantized=quantized)
 
 
 def _polynomials(record: StepRecord, point, check: StepRecord | None, check_point) -> list[dict] | None:
@@ -260,8 +318,8 @@ def _polynomials(record: StepRecord, point, check: StepRecord | None, check_poin
     return polys if ok else None
 
 
-def build_live_model(config: dict, spec, setup: TrainingSetup, *, check: bool | None = None) -> LiveModel:
-    """Trace the recipe at depths 2 and 3 and derive every op's live bytes as polynomials.
+def build_traced_steps(config: dict, spec, setup: TrainingSetup, *, check: bool | None = None) -> TracedSteps:
+    """Trace the recipe at depths 2 and 3 and derive every storage's size as a polynomial.
 
     check: also trace a second shape and require every storage's polynomial to give its size there (default:
     for configs that are not presets)."""
@@ -272,7 +330,7 @@ def build_live_model(config: dict, spec, setup: TrainingSetup, *, check: bool | 
     if check is None:
         check = not is_checked_architecture(config)
     first, second = _point(config, spec, 0), _point(config, spec, 1)
-    per_depth = []
+    records, polys_by_depth = [], []
     for layers in _LAYERS:
         rec = _record(config, spec, setup, layers, first)
         polys = _polynomials(rec, first, None, None)
@@ -284,18 +342,37 @@ def build_live_model(config: dict, spec, setup: TrainingSetup, *, check: bool | 
                     "this model's tensor sizes are not products of its dimensions and the batch, sequence and "
                     "rank; its activations cannot be derived exactly"
                 )
-        per_depth.append((rec, polys))
-    terms = sorted({t for _, polys in per_depth for p in polys for t in p})
+        records.append(rec)
+        polys_by_depth.append(polys)
+    return TracedSteps(tuple(records), tuple(polys_by_depth), recipe.layer_count(config))
+
+
+def _held(record: StepRecord, kinds: tuple[int, ...]) -> np.ndarray:
+    """(storages,) bool: the storages a recipe holds (variant_kinds)."""
+    if record.kinds is None:
+        return np.ones(len(record.nbytes), dtype=bool)
+    return np.isin(record.kinds, kinds)
+
+
+def build_live_model(config: dict, spec, setup: TrainingSetup, *, check: bool | None = None) -> LiveModel:
+    """Every op's live bytes as polynomials, from the traced steps (traced now unless cached)."""
+    if check is not None:
+        steps = build_traced_steps(config, spec, setup, check=check)
+    else:
+        steps = full_traced_steps(config, spec, setup)
+    kinds = variant_kinds(setup)
+    terms = sorted({t for polys in steps.polys for p in polys for t in p})
     index = {t: n for n, t in enumerate(terms)}
     peaks = []
-    for rec, polys in per_depth:
+    for rec, polys in zip(steps.records, steps.polys, strict=True):
         coef = np.zeros((len(polys), len(terms)))  # (storages, terms)
         for row, poly in enumerate(polys):
             for t, c in poly.items():
                 coef[row, index[t]] = c
+        coef *= _held(rec, kinds)[:, None]
         live = per_op(rec, coef)  # (ops, terms)
         grads = per_op(rec, coef * rec.grads[:, None])
         f = rec.forward_end
         spans = (slice(0, f + 1), slice(f, f + 1), slice(f + 1, rec.ops), slice(rec.ops - 1, rec.ops))
         peaks.append(tuple(_undominated(live[span], grads[span]) for span in spans))
-    return LiveModel(tuple(terms), tuple(peaks), recipe.layer_count(config))
+    return LiveModel(tuple(terms), tuple(peaks), steps.layers)

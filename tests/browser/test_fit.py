@@ -14,9 +14,11 @@ def test_train_draws_the_chart_and_results(page, app_server):
 
 
 def test_stop_button_ends_a_long_fit(page, app_server):
-    open_app(page, app_server, "fit", "fit_rows=256&fit_cols=256&fit_k=8&fit_r=4&fit_steps=20000")
+    # fit_converge=false: a converging fit would end on its own before the click (issue 12)
+    url = "fit_rows=256&fit_cols=256&fit_k=8&fit_r=4&fit_steps=20000&fit_converge=false"
+    open_app(page, app_server, "fit", url)
     page.get_by_role("button", name="Train").click()
-    stop = page.get_by_role("button", name="Stop")
+    stop = page.get_by_role("button", name="Stop", exact=True)
     stop.wait_for(timeout=60_000)
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)
     stop.click()  # the fragment redraws every 0.25 s; the locator re-finds the button if it was replaced
