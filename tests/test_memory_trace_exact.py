@@ -42,7 +42,8 @@ def test_one_shape_factoring_holds_at_a_second_shape(name, case):
 
 def assert_factoring_holds(name, config, spec, setup):
     spec = trace.for_memory(config, spec)
-    first, second = trace._point(config, spec, 0), trace._point(config, spec, 1)
+    variable = trace.rank_is_variable(spec)
+    first, second = trace._point(config, 0, variable), trace._point(config, 1, variable)
     for layers in trace._LAYERS:
         rec = trace._record(config, spec, setup, layers, first)
         other = trace._record(config, spec, setup, layers, second)

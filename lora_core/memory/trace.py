@@ -80,14 +80,14 @@ def _seq_primes(limit: int) -> tuple[int, int]:
     return best[0], best[1]
 
 
-def _point(config: dict, spec, which: int) -> tuple[int, int, int | None]:
+def _point(config: dict, which: int, variable: bool = True) -> tuple[int, int, int | None]:
     """The traced (b, s, r) number `which` (0 or 1) for this config; r is None where the spec's sizes are not
-    products of its rank (LoKr, IA3, full fine-tuning: lora_core/memory/family.py), so it is no variable."""
+    products of its rank (`variable` False: LoKr, IA3, full fine-tuning; lora_core/memory/family.py)."""
     limit = _SEQ_LIMIT
     for key in _POSITION_KEYS:
         if isinstance(config.get(key), int) and config[key] > 0:
             limit = min(limit, config[key] - 2)  # RoBERTa-style position ids start at padding_idx + 1
-    return _B[which], _seq_primes(limit)[which], _R[which] if rank_is_variable(spec) else None
+    return _B[which], _seq_primes(limit)[which], _R[which] if variable else None
 
 
 def _multiplicity(n: int, p: int) -> tuple[int, int]:
@@ -329,7 +329,8 @@ def build_traced_steps(config: dict, spec, setup: TrainingSetup, *, check: bool 
     check_recipe(spec, setup)
     if check is None:
         check = not is_checked_architecture(config)
-    first, second = _point(config, spec, 0), _point(config, spec, 1)
+    variable = rank_is_variable(spec)
+    first, second = _point(config, 0, variable), _point(config, 1, variable)
     records, polys_by_depth = [], []
     for layers in _LAYERS:
         rec = _record(config, spec, setup, layers, first)
