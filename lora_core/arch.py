@@ -75,6 +75,7 @@ class Inventory:
     target_names: tuple[str, ...]  # last name components LoRA can target (sorted)
     output_embedding: str  # name of get_output_embeddings() (all-linear leaves it out), or ""
     module_names: tuple[str, ...]  # every module name, containers included (modules_to_save may name one)
+    input_embedding: str = ""  # name of get_input_embeddings(), or ""
 
 
 def canonical_json(config: dict) -> str:
@@ -247,6 +248,8 @@ def _cached_inventory(key: str) -> Inventory:
         groups.setdefault((m.pattern, m.kind, m.shape), []).append(m)
     out_emb = model.get_output_embeddings()
     out_name = next((n for n, m in model.named_modules() if m is out_emb), "") if out_emb is not None else ""
+    in_emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    in_name = next((n for n, m in model.named_modules() if m is in_emb), "") if in_emb is not None else ""
     return Inventory(
         architecture=type(model).__name__,
         model_type=str(model.config.model_type),
@@ -271,6 +274,7 @@ def _cached_inventory(key: str) -> Inventory:
         ),
         output_embedding=out_name,
         module_names=tuple(n for n, _ in model.named_modules(remove_duplicate=False) if n),
+        input_embedding=in_name,
     )
 
 

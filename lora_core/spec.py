@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -93,6 +94,15 @@ class LoraSpec:
     @property
     def all_linear(self) -> bool:
         return self.target_modules == ALL_LINEAR
+
+    @property
+    def rank(self) -> int:
+        """The rank the spec gives every module without a rank_pattern entry (the same for every type: r)."""
+        return self.r
+
+    def with_rank(self, r: int) -> LoraSpec:
+        """The same spec at rank r (alpha unchanged)."""
+        return dataclasses.replace(self, r=r)
 
     @property
     def scaling(self) -> float:

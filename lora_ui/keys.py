@@ -23,6 +23,9 @@ MODEL_ALPHA = "alpha"
 MODEL_BIAS = "bias"
 MODEL_DORA = "dora"
 MODEL_SAVE = "save"
+MODEL_ADAPTER = "adapter"  # lora | vera | loha | lokr | ia3 | adalora (lora_core.family.ADAPTERS)
+MODEL_RSLORA = "rslora"
+MODEL_FEEDFORWARD = "feedforward"  # IA3 feedforward_modules
 MODEL_UPLOAD = "model_upload"  # file uploads cannot live in a URL
 
 # Memory page: ?mem_preset=llama-3-8b&mem_method=qlora&mem_batch=4 ...
@@ -34,6 +37,10 @@ MEM_RANK = "mem_rank"
 MEM_DORA = "mem_dora"
 MEM_BIAS = "mem_bias"  # none | lora_only | all
 MEM_SAVE = "mem_save"  # modules_to_save, comma-separated
+MEM_ADAPTER = "mem_adapter"  # lora | vera | loha | lokr | ia3 | adalora (lora_core.family.ADAPTERS)
+MEM_RANK_PATTERN = "mem_rank_pattern"  # PEFT rank_pattern as q_proj=16,v_proj=4
+MEM_RSLORA = "mem_rslora"
+MEM_FEEDFORWARD = "mem_ff"  # IA3 feedforward_modules, comma-separated
 MEM_METHOD = "mem_method"
 MEM_PRECISION = "mem_precision"
 MEM_OPTIMIZER = "mem_optimizer"

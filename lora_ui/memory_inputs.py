@@ -12,13 +12,39 @@ DEFAULT_RANK = 16
 MEMORY_ALPHA = 16
 
 
-def memory_spec(targets, r: int, dora: bool = False, bias: str = "none", modules_to_save=()):
-    """The LoRA spec the Memory page estimates with (alpha fixed: see MEMORY_ALPHA)."""
-    from lora_core.spec import LoraSpec
+def memory_spec(
+    targets,
+    r: int,
+    dora: bool = False,
+    bias: str = "none",
+    modules_to_save=(),
+    *,
+    adapter: str = "lora",
+    rank_pattern: str = "",
+    rslora: bool = False,
+    feedforward: str = "",
+):
+    """The adapter spec the Memory page estimates with (alpha fixed: see MEMORY_ALPHA). Each type takes only
+    the inputs it has: the rank is AdaLoRA's init_r and IA3's none; bias "lora_only" is VeRA's "vera_only"
+    (the biases of the wrapped layers) and LoHa, LoKr and IA3 have no bias setting (PEFT's "none")."""
+    from lora_core.family.specs import make_spec
 
-    return LoraSpec(
-        r=r, alpha=MEMORY_ALPHA, target_modules=targets, use_dora=dora, bias=bias, modules_to_save=modules_to_save
-    )
+    settings: dict = {"target_modules": targets, "modules_to_save": modules_to_save}
+    if adapter != "ia3":
+        settings["init_r" if adapter == "adalora" else "r"] = r
+    if adapter in ("lora", "loha", "lokr", "adalora"):
+        settings["alpha"] = MEMORY_ALPHA
+    if adapter == "lora":
+        settings.update(use_dora=dora, use_rslora=rslora)
+    if adapter in ("lora", "adalora"):
+        settings["bias"] = bias
+    elif adapter == "vera":
+        settings["bias"] = "vera_only" if bias == "lora_only" else bias
+    if adapter in ("lora", "loha", "lokr") and rank_pattern.strip():
+        settings["rank_pattern"] = rank_pattern
+    if adapter == "ia3":
+        settings["feedforward_modules"] = feedforward
+    return make_spec(adapter, **settings)
 
 
 def default_setup():

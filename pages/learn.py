@@ -22,6 +22,22 @@ SOURCES = (
     "Hu et al., “LoRA: Low-Rank Adaptation of Large Language Models”, arXiv:2106.09685 (2021).",
     "Dettmers et al., “QLoRA: Efficient Finetuning of Quantized LLMs”, arXiv:2305.14314 (2023).",
 )
+# Section 9, the LoRA family: one paper per type, in the section's order.
+FAMILY = ("lora", "rslora", "dora", "vera", "loha", "lokr", "ia3", "adalora", "loraplus")
+FAMILY_SOURCES = (
+    "Kalajdzievski, “A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA”, arXiv:2312.03732 (2023).",
+    "Liu et al., “DoRA: Weight-Decomposed Low-Rank Adaptation”, ICML 2024, arXiv:2402.09353.",
+    "Kopiczko et al., “VeRA: Vector-based Random Matrix Adaptation”, ICLR 2024, arXiv:2310.11454.",
+    "Hyeon-Woo et al., “FedPara: Low-Rank Hadamard Product for Communication-Efficient Federated "
+    "Learning”, ICLR 2022, arXiv:2108.06098.",
+    "Yeh et al., “Navigating Text-To-Image Customization: From LyCORIS Fine-Tuning to Model Evaluation”, "
+    "ICLR 2024, arXiv:2309.14859.",
+    "Liu et al., “Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than In-Context Learning”, "
+    "NeurIPS 2022, arXiv:2205.05638.",
+    "Zhang et al., “Adaptive Budget Allocation for Parameter-Efficient Fine-Tuning” (AdaLoRA), ICLR 2023, "
+    "arXiv:2303.10512.",
+    "Hayou et al., “LoRA+: Efficient Low Rank Adaptation of Large Models”, ICML 2024, arXiv:2402.12354.",
+)
 
 # Where "Try it yourself" points: Memory gets the same Llama-2-7B q,v r=8 adapter as the Model link.
 MEMORY_EXAMPLE = {keys.MEM_PRESET: "llama-2-7b", keys.MEM_TARGETS: "q_proj,v_proj", keys.MEM_RANK: "8"}
@@ -185,6 +201,18 @@ st.latex(r"W' = W + \frac{\alpha}{r}\,B\,A \qquad y = W'x")
 section("qlora")
 st.write(tr("learn.qlora.body"))
 st.caption(f"{tr('learn.sources')}: " + " ".join(SOURCES))
+
+section("family")
+st.write(tr("learn.family.intro"))
+for key in FAMILY:
+    st.markdown(tr(f"learn.family.{key}"))
+st.page_link(
+    "pages/model.py",
+    label=tr("learn.family.compare"),
+    icon=":material/table_chart:",
+    query_params={**BY_ID["llama2_qv"].query(), **lang_param()},
+)
+st.caption(f"{tr('learn.sources')}: " + " ".join((SOURCES[0], *FAMILY_SOURCES)))
 
 st.divider()
 next_slot = st.empty()  # the worked example's fragment draws the onward links here

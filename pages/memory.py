@@ -6,12 +6,13 @@ first time in up to a few seconds, under a spinner.
 """
 
 import json
-from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
 
 from lora_core.errors import LoraLabError
+from lora_core.family import ADAPTERS
+from lora_core.family.specs import SPEC_CLASSES
 from lora_core.memory import GiB, TrainingSetup
 from lora_core.memory.gpus import CARD_SIZES_GB, GPUS, gpu
 from lora_core.memory.setup import ATTENTIONS, METHODS, OPTIMIZERS, PRECISIONS, SHARDINGS
@@ -36,6 +37,7 @@ ensure_routed()
 RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 SEQS = (128, 256, 512, 1024, 2048, 4096, 8192)
 _CACHE = 32  # distinct inputs kept per server process (each entry is a few KB of numbers)
+ADAPTER_LABELS = {a: cls.label for a, cls in SPEC_CLASSES.items()}  # "vera" -> "VeRA"
 DEFAULT = default_setup()
 
 
@@ -75,7 +77,7 @@ def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
     from lora_core.memory.series import methods_for
     from lora_core.memory.trace import is_cached
 
-    return all(is_cached(config, spec, setup.replace(method=m)) for m in methods_for(setup))
+    return all(is_cached(config, spec, setup.replace(method=m)) for m in methods_for(setup, spec))
 
 
 # Option widgets bound to the URL show their codes as options (full / lora / qlora, preset / upload,
@@ -116,8 +118,13 @@ def model_ui() -> tuple[str, dict] | None:
     return upload.name, parse_config(upload.getvalue())
 
 
-def lora_ui() -> LoraSpec:
-    c1, c2, c3 = st.columns([2, 1, 1])
+def lora_ui():
+    """The adapter: its PEFT type and the settings that type has (the others stay drawn, disabled: a bound
+    widget that is not drawn leaves the URL)."""
+    c0, c1, c2, c3 = st.columns([1, 2, 1, 1])
+    adapter = c0.selectbox(
+        tr("family.adapter"), ADAPTERS, key=keys.MEM_ADAPTER, bind="query-params", help=tr("family.adapter_help")
+    )
     targets = c1.text_input(
         tr("memory.targets"),
         DEFAULT_TARGETS,
@@ -125,17 +132,48 @@ def lora_ui() -> LoraSpec:
         bind="query-params",
         help=tr("memory.targets_help"),
     )
-    r = c2.number_input(tr("memory.rank"), 1, 4096, DEFAULT_RANK, key=keys.MEM_RANK, bind="query-params")
-    dora = c3.checkbox(tr("memory.dora"), False, key=keys.MEM_DORA, bind="query-params")
+    r = c2.number_input(
+        tr("memory.rank"), 1, 4096, DEFAULT_RANK, key=keys.MEM_RANK, bind="query-params",
+        disabled=adapter == "ia3", help=tr("family.rank_help"),
+    )  # fmt: skip
+    dora = c3.checkbox(tr("memory.dora"), False, key=keys.MEM_DORA, bind="query-params", disabled=adapter != "lora")
+    rslora = c3.checkbox(
+        tr("family.rslora"), False, key=keys.MEM_RSLORA, bind="query-params", disabled=adapter != "lora",
+        help=tr("family.rslora_help"),
+    )  # fmt: skip
+    st.caption(tr(f"family.trains.{adapter}"))
     c1, c2 = st.columns([1, 2])
+    no_bias = adapter in ("loha", "lokr", "ia3")
     bias = c1.selectbox(
-        tr("memory.bias"), BIAS_CHOICES, key=keys.MEM_BIAS, bind="query-params", help=tr("memory.bias_help")
-    )
-    c1.caption(tr(f"model.bias.{bias}"))  # the code's meaning (the code itself is the URL value)
+        tr("memory.bias"), BIAS_CHOICES, key=keys.MEM_BIAS, bind="query-params", help=tr("memory.bias_help"),
+        disabled=no_bias,
+    )  # fmt: skip
+    if no_bias:
+        c1.caption(tr("family.no_bias", adapter=ADAPTER_LABELS[adapter]))
+    else:
+        c1.caption(tr(f"model.bias.{bias}"))  # the code's meaning (the code itself is the URL value)
+        if adapter == "vera" and bias == "lora_only":
+            c1.caption(tr("family.vera_bias"))
     saved = c2.text_input(
         tr("memory.save"), "", key=keys.MEM_SAVE, bind="query-params", help=tr("memory.save_help")
     )
-    return memory_spec(targets, int(r), bool(dora), bias, saved)
+    c1, c2 = st.columns(2)
+    rank_pattern = c1.text_input(
+        tr("family.rank_pattern"), "", key=keys.MEM_RANK_PATTERN, bind="query-params",
+        disabled=adapter not in ("lora", "loha", "lokr"), help=tr("family.rank_pattern_help"),
+    )  # fmt: skip
+    feedforward = c2.text_input(
+        tr("family.feedforward"), "", key=keys.MEM_FEEDFORWARD, bind="query-params", disabled=adapter != "ia3",
+        help=tr("family.feedforward_help"),
+    )  # fmt: skip
+    if adapter in ("loha", "lokr"):
+        st.caption(tr("family.no_4bit_note", adapter=ADAPTER_LABELS[adapter]))
+    elif adapter != "lora":
+        st.caption(tr("family.methods_note", adapter=ADAPTER_LABELS[adapter]))
+    return memory_spec(
+        targets, int(r), bool(dora), bias, saved,
+        adapter=adapter, rank_pattern=rank_pattern, rslora=bool(rslora), feedforward=feedforward,
+    )  # fmt: skip
 
 
 def setup_ui() -> TrainingSetup:
@@ -282,13 +320,15 @@ def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates,
     # Each curve is cached without the input it sweeps (the rank curve does not depend on the current rank,
     # nor the sequence curve on the current sequence length), so moving that input is a cache hit.
     with c1:
-        series = series_cached(config_json, replace(spec, r=RANKS[0]), setup, "rank", RANKS)
+        series = series_cached(config_json, spec.with_rank(RANKS[0]), setup, "rank", RANKS)
         labels = {
             "title": tr("memory.chart_rank_title"), "x": tr("memory.chart_rank_x"), "y": tr("memory.chart_y"),
             "card": tr("memory.card"), "current": tr("memory.current"),
         }  # fmt: skip
-        fig = curves_figure(list(RANKS), series, method_names, CARD_SIZES_GB, labels, current=spec.r)
+        fig = curves_figure(list(RANKS), series, method_names, CARD_SIZES_GB, labels, current=spec.rank)
         show_chart(fig, "memory-vs-rank", key="mem_chart_rank")
+        if spec.rank is None:
+            st.caption(tr("family.rank_none"))
     with c2:
         grid = series_cached(config_json, spec, setup.replace(seq=SEQS[0]), "seq", SEQS)
         here = {m: e.device_total_bytes for m, e in estimates.items()}  # the current seq, computed above
@@ -319,6 +359,9 @@ def solver_inputs_ui() -> tuple[str, str]:
 def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, name: str, variable: str) -> None:
     if variable == "rank" and setup.method == "full":
         st.info(tr("memory.solve_rank_full"))
+        return
+    if variable == "rank" and spec.rank is None:
+        st.info(tr("family.solve_rank_none", adapter=ADAPTER_LABELS[spec.adapter]))
         return
     card = gpu(name)
     sol = solve_cached(config_json, spec, setup, name, variable)
@@ -356,10 +399,11 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
         show_error(exc)
 
 
-def snippet_ui(spec: LoraSpec, setup: TrainingSetup) -> None:
+def snippet_ui(spec, setup: TrainingSetup) -> None:
     if setup.method != "full":  # the adapter these figures assume, to paste into a training script
         st.subheader(tr("memory.snippet_header"))
-        st.caption(tr("memory.snippet_note", alpha=MEMORY_ALPHA))
+        if hasattr(spec, "alpha"):  # VeRA and IA3 have no alpha
+            st.caption(tr("memory.snippet_note", alpha=MEMORY_ALPHA))
         st.code(spec.peft_snippet(), language="python")
 
 

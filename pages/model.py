@@ -1,4 +1,5 @@
-"""Model page: exact trainable-parameter counts for a PEFT LoRA config on a real architecture."""
+"""Model page: exact trainable-parameter counts for a PEFT adapter config on a real architecture, and the LoRA
+family side by side on the same modules."""
 
 import pandas as pd
 import streamlit as st
@@ -14,20 +15,33 @@ ensure_routed()
 
 from lora_core.arch import canonical_json, inventory
 from lora_core.config import MAX_CONFIG_BYTES, depth_and_width, parse_config
+from lora_core.family import ADAPTERS
+from lora_core.family.compare import compare_family, family_spec
+from lora_core.family.specs import SPEC_CLASSES
 from lora_core.params import count_params
 from lora_core.presets import PRESETS, load_preset, source
-from lora_core.spec import ALL_LINEAR, LoraSpec, default_targets
+from lora_core.spec import ALL_LINEAR, default_targets
 
 DEFAULT_PRESET = "llama-2-7b"  # PEFT's famous 4,194,304 at r=8 on q_proj, v_proj
 MAX_RANK = 1024  # PEFT accepts any r; past ~1024 LoRA stops being "low rank" for every preset we ship
 BIASES = ("none", "lora_only", "all")  # PEFT LoraConfig.bias
 
 
+ADAPTER_LABELS = {a: cls.label for a, cls in SPEC_CLASSES.items()}  # "vera" -> "VeRA"
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def cached_count(config_json: str, spec: LoraSpec):
+def cached_count(config_json: str, spec):
     import json
 
     return count_params(json.loads(config_json), spec)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_family(config_json: str, settings: dict):
+    import json
+
+    return compare_family(json.loads(config_json), **settings)
 
 
 def model_ui() -> dict:
@@ -64,7 +78,8 @@ def model_ui() -> dict:
     return load_preset(name)
 
 
-def spec_ui(config: dict) -> LoraSpec:
+def spec_ui(config: dict):
+    """The adapter type and its settings; returns (the chosen type's spec, the settings every type shares)."""
     inv = inventory(config)
     options = [ALL_LINEAR, *inv.target_names]
     default = list(default_targets(inv.model_type, inv.target_names))
@@ -72,7 +87,13 @@ def spec_ui(config: dict) -> LoraSpec:
     if current is not None and (not current or not set(current) <= set(options)):
         # Another architecture was picked: its module names differ, so start from its PEFT defaults.
         st.session_state[keys.MODEL_TARGETS] = default
-    c1, c2, c3 = st.columns([3, 1, 1])
+    ff_now = st.session_state.get(keys.MODEL_FEEDFORWARD)
+    if ff_now and not set(ff_now) <= set(inv.target_names):
+        st.session_state[keys.MODEL_FEEDFORWARD] = []
+    c0, c1, c2, c3 = st.columns([1, 3, 1, 1])
+    adapter = c0.selectbox(
+        tr("family.adapter"), ADAPTERS, key=keys.MODEL_ADAPTER, bind="query-params", help=tr("family.adapter_help")
+    )
     targets = c1.multiselect(
         tr("model.targets"),
         options,
@@ -81,23 +102,76 @@ def spec_ui(config: dict) -> LoraSpec:
         bind="query-params",
         help=tr("model.targets_help"),
     )
-    r = c2.number_input(tr("model.rank"), 1, MAX_RANK, 8, key=keys.MODEL_RANK, bind="query-params")
-    alpha = c3.number_input(tr("model.alpha"), 1, 100_000, 8, key=keys.MODEL_ALPHA, bind="query-params")
-    c1, c2, c3 = st.columns([1, 1, 3])
-    bias = c1.selectbox(tr("model.bias"), BIASES, key=keys.MODEL_BIAS, bind="query-params")
-    c1.caption(tr(f"model.bias.{bias}"))  # the code's meaning (the code itself is the URL value)
-    dora = c2.checkbox(tr("model.dora"), False, key=keys.MODEL_DORA, bind="query-params")
+    r = c2.number_input(
+        tr("model.rank"), 1, MAX_RANK, 8, key=keys.MODEL_RANK, bind="query-params", disabled=adapter == "ia3",
+        help=tr("family.rank_help"),
+    )  # fmt: skip
+    alpha = c3.number_input(
+        tr("model.alpha"), 1, 100_000, 8, key=keys.MODEL_ALPHA, bind="query-params",
+        disabled=adapter in ("vera", "ia3"),
+    )  # fmt: skip
+    st.caption(tr(f"family.trains.{adapter}"))
+    c1, c2, c3, c4 = st.columns([1, 1, 2, 2])
+    no_bias = adapter in ("loha", "lokr", "ia3")
+    bias = c1.selectbox(tr("model.bias"), BIASES, key=keys.MODEL_BIAS, bind="query-params", disabled=no_bias)
+    if no_bias:
+        c1.caption(tr("family.no_bias", adapter=ADAPTER_LABELS[adapter]))
+    else:
+        c1.caption(tr(f"model.bias.{bias}"))  # the code's meaning (the code itself is the URL value)
+        if adapter == "vera" and bias == "lora_only":
+            c1.caption(tr("family.vera_bias"))
+    dora = c2.checkbox(tr("model.dora"), False, key=keys.MODEL_DORA, bind="query-params", disabled=adapter != "lora")
+    rslora = c2.checkbox(
+        tr("family.rslora"), False, key=keys.MODEL_RSLORA, bind="query-params", disabled=adapter != "lora",
+        help=tr("family.rslora_help"),
+    )  # fmt: skip
     save_options = sorted({m.name.rsplit(".", 1)[-1] for m in inv.modules if m.params} - {""})
     save = c3.multiselect(tr("model.save"), save_options, key=keys.MODEL_SAVE, bind="query-params")
-    target_modules = ALL_LINEAR if ALL_LINEAR in targets else tuple(targets)
-    return LoraSpec(
-        r=int(r),
-        alpha=int(alpha),
-        target_modules=target_modules,
-        bias=bias,
-        use_dora=dora,
-        modules_to_save=tuple(save),
-    )
+    feedforward = c4.multiselect(
+        tr("family.feedforward"), list(inv.target_names), key=keys.MODEL_FEEDFORWARD, bind="query-params",
+        disabled=adapter != "ia3", help=tr("family.feedforward_help"),
+    )  # fmt: skip
+    settings = {
+        "r": int(r),
+        "alpha": int(alpha),
+        "target_modules": ALL_LINEAR if ALL_LINEAR in targets else tuple(targets),
+        "bias": bias,
+        "modules_to_save": tuple(save),
+        "feedforward_modules": tuple(feedforward),
+    }
+    row = ("dora" if dora else "rslora" if rslora else "lora") if adapter == "lora" else adapter
+    return family_spec(row, **settings), settings
+
+
+def fmt_bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.2f} {unit}"
+    return f"{n:,} B"
+
+
+def family_ui(config_json: str, settings: dict, chosen: str) -> None:
+    """Every adapter type on the same modules: counts, share, checkpoint, what its update can express."""
+    st.subheader(tr("family.table_header"))
+    rows = []
+    for row in cached_family(config_json, settings):
+        name = tr(f"family.row.{row.key}") + (" ◀" if row.key == chosen else "")
+        if row.spec is None:
+            label = ADAPTER_LABELS.get(row.key, tr(f"family.row.{row.key}"))
+            cells = ("–", "–", "–", tr("family.unavailable", adapter=label))
+        else:
+            cells = (
+                f"{row.trainable_params:,}",
+                f"{row.trainable_percent:.4f} %",
+                fmt_bytes(row.checkpoint_bytes),
+                tr(f"family.expresses.{row.key}"),
+            )
+        rows.append(dict(zip([tr(f"family.col.{c}") for c in FAMILY_COLS], (name, *cells), strict=True)))
+    show_table(pd.DataFrame(rows), "lora-family", key="model_family_csv")
+    st.caption(tr("family.table_caption"))
+
+
+FAMILY_COLS = ("type", "trainable", "share", "checkpoint", "expresses")
 
 
 st.title(tr("model.title"))
@@ -110,7 +184,7 @@ def calculator() -> None:
     (not app.py, the sidebar or the title), most of what a student does on this page; see docs/load.md."""
     config = model_ui()
     try:
-        spec = spec_ui(config)
+        spec, settings = spec_ui(config)
         result = cached_count(canonical_json(config), spec)
     except LoraLabError as exc:
         show_error(exc)
@@ -145,9 +219,15 @@ def calculator() -> None:
         )
         show_chart(fig, "lora-params-by-module", key="model_chart")
 
+    family_ui(canonical_json(config), settings, chosen=spec.adapter if spec.adapter != "lora" else _lora_row(spec))
+
     st.subheader(tr("model.snippet_header"))
     st.code(spec.peft_snippet(), language="python")
     share.link_box("model")  # a fragment rerun leaves the sidebar alone: refresh the link to this view
+
+
+def _lora_row(spec) -> str:
+    return "dora" if spec.use_dora else "rslora" if spec.use_rslora else "lora"
 
 
 calculator()

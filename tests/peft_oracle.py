@@ -14,7 +14,16 @@ def _targets(spec):
     return spec.target_modules if isinstance(spec.target_modules, str) else list(spec.target_modules)
 
 
-def peft_config(spec):
+def adalora_task_type(model) -> str | None:
+    """The PEFT task type an AdaLoRA user sets for this model (adalora/model.py 55-63: the example sets one).
+    Only the task models run AdaLoraModel.forward and so its orthogonal regularizer; a plain PeftModel calls
+    the base model directly (peft_model.py PeftModel.forward). PEFT has none for masked LMs."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        return "SEQ_2_SEQ_LM"
+    return "CAUSAL_LM" if model.can_generate() else None
+
+
+def peft_config(spec, task_type=None):
     import peft
 
     saved = list(spec.modules_to_save) or None
@@ -70,6 +79,7 @@ def peft_config(spec):
             target_modules=_targets(spec),
             bias=spec.bias,
             modules_to_save=saved,
+            task_type=task_type,
         )
     raise ValueError(f"no PEFT config for {spec!r}")
 
@@ -80,4 +90,5 @@ def peft_adapt(model, spec, config=None):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return get_peft_model(model, peft_config(spec), autocast_adapter_dtype=True)
+        task = adalora_task_type(model) if spec.adapter == "adalora" else None
+        return get_peft_model(model, peft_config(spec, task), autocast_adapter_dtype=True)

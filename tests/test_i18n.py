@@ -29,6 +29,9 @@ ALLOWED_LATIN = LATIN_TERMS | {
     "KB", "PNG", "SVD", "Llama", "LLaMA", "GPT", "BERT", "RoBERTa", "Mistral", "Mixtral", "Gemma", "Qwen", "Phi",
     "NormalFloat", "Dettmers", "torch", "Hugging", "Face", "Plotly", "Streamlit", "all-linear", "bf16", "fp16",
     "fp32", "int8", "int4", "eager", "arXiv", "et", "al", "MSE", "URL", "FLOPs", "Transformers", "exp",
+    # the LoRA family's authors and libraries (the Learn page's section 9 cites them by name)
+    "Kalajdzievski", "Liu", "Kopiczko", "Hyeon", "Woo", "Yeh", "Zhang", "Hayou", "FedPara", "LyCORIS",
+    "ICLR", "ICML", "NeurIPS",  # the conferences their papers appeared at
 }  # fmt: skip
 
 

@@ -50,7 +50,25 @@ def test_worked_example_table_has_a_csv_download(app_test):
 def test_page_links_onward_and_to_every_scenario(app_test):
     at = app_test(page="learn", timeout=300)
     links = at.get("page_link")
-    assert len(links) == 4 + len(SCENARIOS)
+    assert len(links) == 4 + 1 + len(SCENARIOS)  # onward, the family on the Model page, the scenarios
+
+
+def test_the_family_section_names_every_type_and_its_paper(app_test):
+    """Section 9: one paragraph per PEFT type (and LoRA+), each citing its paper, in both languages."""
+    for lang in ("en", "te"):
+        at = app_test(page="learn", query={"lang": lang}, timeout=300)
+        assert not at.exception, at.exception
+        text = " ".join(m.value for m in at.markdown)
+        for name, author in (("rsLoRA", "Kalajdzievski"), ("DoRA", "Liu"), ("VeRA", "Kopiczko"),
+                             ("LoHa", "Hyeon-Woo"), ("LoKr", "Yeh"), ("IA3", "Liu"), ("AdaLoRA", "Zhang"),
+                             ("LoRA+", "Hayou")):  # fmt: skip
+            assert f"**{name}** ({author}" in text or f"**{name}** (FedPara, {author}" in text or (
+                f"**{name}** (LyCORIS, {author}" in text
+            ), (lang, name)
+        captions = " ".join(c.value for c in at.caption)
+        for arxiv in ("2312.03732", "2402.09353", "2310.11454", "2108.06098", "2309.14859", "2205.05638",
+                      "2303.10512", "2402.12354"):  # fmt: skip
+            assert arxiv in captions, (lang, arxiv)
 
 
 def test_learn_page_in_telugu(app_test):

@@ -144,3 +144,54 @@ def test_bad_new_flags_are_one_line_exit_2(capsys, tiny_config, extra):
     assert main(["memory", "--config", tiny_config, "--method", "lora", *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
+
+
+# --- the adapter family: the same flags as `params` -------------------------------------------------------
+
+FAMILY_ARGS = [
+    (["--adapter", "vera", "--rank", "16"], "vera", dict(r=16)),
+    (["--adapter", "loha", "--rank", "4", "--alpha", "8"], "loha", dict(r=4, alpha=8)),
+    (["--adapter", "lokr", "--rank", "2", "--rank-pattern", "v_proj=3"], "lokr", dict(r=2, rank_pattern={"v_proj": 3})),
+    (["--adapter", "ia3", "--targets", "q_proj,down_proj", "--feedforward-modules", "down_proj"], "ia3",
+     dict(target_modules=("q_proj", "down_proj"), feedforward_modules=("down_proj",))),
+    (["--adapter", "adalora", "--rank", "6"], "adalora", dict(init_r=6)),
+    (["--rank", "4", "--rank-pattern", "q_proj=8", "--alpha-pattern", "v_proj=2", "--rslora"], "lora",
+     dict(r=4, rank_pattern={"q_proj": 8}, alpha_pattern={"v_proj": 2}, use_rslora=True)),
+    ([], "lora", dict(r=8)),  # --rank's default, 8, as before
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv,adapter,kw", FAMILY_ARGS)
+def test_every_adapter_type_through_the_flags(capsys, tiny_config, argv, adapter, kw):
+    from lora_core.family.specs import make_spec
+    from lora_core.memory import TrainingSetup, estimate_memory
+
+    base = ["memory", "--config", tiny_config, "--method", "lora", "--batch", "2", "--seq", "16"]
+    out = run_json(capsys, [*base, *argv])
+    assert KEYS <= set(out)
+    spec = make_spec(adapter, **{"target_modules": ("q_proj", "v_proj"), **kw})
+    want = estimate_memory(LLAMA_GQA, spec, TrainingSetup(method="lora", batch=2, seq=16))
+    assert out["peak_bytes"] == want.peak_bytes and out["adapter_bytes"] == want.adapter_bytes
+    assert out["trainable_params"] == want.trainable_params
+
+
+@pytest.mark.parametrize(
+    "extra,says",
+    [
+        (["--adapter", "ia3", "--rank", "4"], "IA3"),
+        (["--adapter", "loha", "--method", "qlora"], "4-bit"),
+        (["--adapter", "lokr", "--dora"], "--dora"),
+        (["--adapter", "adalora", "--gpus", "2", "--sharding", "zero2"], "AdaLoRA"),
+        (["--adapter", "ia3", "--feedforward-modules", "down_proj"], "not a target"),
+        (["--rank-pattern", "layers.0.self_attn.q_proj=16"], "different ranks"),
+        (["--rank-pattern", "nothing=16"], "matches no targeted module"),
+        (["--adapter", "vera", "--targets", "embed_tokens"], "VeRA"),
+    ],
+)
+def test_bad_family_combinations_are_one_line_exit_2(capsys, tiny_config, extra, says):
+    argv = ["memory", "--config", tiny_config, "--batch", "1", "--seq", "8", *extra]
+    if "--method" not in extra:
+        argv += ["--method", "lora"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err

@@ -150,3 +150,60 @@ def test_band_and_margin_are_shown_in_either_language(app_test, lang, margin_wor
     (fits,) = [d.value for d in at.dataframe if len(d.value) == len(GPUS)]
     assert set(fits.iloc[:, 3]) <= verdicts
     assert list(fits.iloc[:, 2]) == [g.total_mib for g in GPUS]
+
+
+# --- the adapter family -----------------------------------------------------------------------------------
+
+FAMILY = [
+    ({keys.MEM_ADAPTER: "vera", keys.MEM_RANK: "64"}, "VeraConfig("),
+    ({keys.MEM_ADAPTER: "loha", keys.MEM_RANK: "4", keys.MEM_RANK_PATTERN: "down_proj=2"}, "LoHaConfig("),
+    ({keys.MEM_ADAPTER: "lokr", keys.MEM_RANK: "8"}, "LoKrConfig("),
+    ({keys.MEM_ADAPTER: "ia3", keys.MEM_FEEDFORWARD: "down_proj"}, "IA3Config("),
+    ({keys.MEM_ADAPTER: "adalora", keys.MEM_RANK: "12"}, "AdaLoraConfig("),
+    ({keys.MEM_RANK_PATTERN: "q_proj=32", keys.MEM_RSLORA: "true"}, "use_rslora=True"),
+]
+
+
+@pytest.mark.parametrize("query,snippet", FAMILY, ids=lambda v: str(v)[:40])
+def test_every_adapter_type_is_estimated(app_test, query, snippet):
+    """The page's numbers are the core's for the spec its inputs name, and the snippet is that type's."""
+    from lora_core.memory import TrainingSetup, estimate_memory
+    from lora_core.presets import load_preset
+    from lora_ui.memory_inputs import memory_spec
+
+    at = app_test(page="memory", query={**QUERY, **query})
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    adapter = query.get(keys.MEM_ADAPTER, "lora")
+    spec = memory_spec(
+        "all-linear", int(query.get(keys.MEM_RANK, 16)), adapter=adapter,
+        rank_pattern=query.get(keys.MEM_RANK_PATTERN, ""), rslora=keys.MEM_RSLORA in query,
+        feedforward=query.get(keys.MEM_FEEDFORWARD, ""),
+    )  # fmt: skip
+    e = estimate_memory(load_preset("qwen2.5-0.5b"), spec, TrainingSetup(seq=256))
+    assert metric_values(at)["Trainable parameters"] == f"{e.trainable_params:,}"
+    assert any(snippet in c.value for c in at.code), [c.value for c in at.code]
+
+
+def test_ia3_has_no_rank_and_the_rank_survives_a_visit_to_it(app_test):
+    at = app_test(page="memory", query={**QUERY, keys.MEM_RANK: "32", keys.MEM_SOLVE_VAR: "rank"})
+    at.selectbox(key=keys.MEM_ADAPTER).set_value("ia3").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key=keys.MEM_RANK).disabled
+    assert any("IA3" in i.value for i in at.info)  # the solver cannot search a rank IA3 does not have
+    at.selectbox(key=keys.MEM_ADAPTER).set_value("lora").run()
+    assert at.number_input(key=keys.MEM_RANK).value == 32
+
+
+def test_loha_has_no_4bit_method(app_test):
+    at = app_test(page="memory", query={**QUERY, keys.MEM_ADAPTER: "loha", keys.MEM_METHOD: "qlora"})
+    assert not at.exception, at.exception
+    assert any("no 4" in e.value and "LoHa" in e.value for e in at.error)  # said, not guessed
+    at.radio(key=keys.MEM_METHOD).set_value("lora").run()
+    assert not at.error and at.metric
+
+
+def test_family_in_telugu(app_test):
+    at = app_test(page="memory", query={**QUERY, keys.MEM_ADAPTER: "vera", "lang": "te"})
+    assert not at.exception, at.exception
+    assert at.title[0].value == "మెమరీ" and at.metric

@@ -62,7 +62,7 @@ def no_tracing(monkeypatch):
         raise AssertionError("a trace or a model build was started")
 
     trace.clear_cache()
-    states.param_infos_at_rank_1.cache_clear()
+    states.base_param_infos.cache_clear()
     states._BUILT.clear()
     monkeypatch.setattr(trace, "build_live_model", refuse)
     monkeypatch.setattr(recipe, "build_training_model", refuse)

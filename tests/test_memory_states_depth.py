@@ -1,4 +1,4 @@
-"""State bytes are read off a model of at most 3 layers (lora_core/memory/states.py, `param_infos_at_rank_1`): the
+"""State bytes are read off a model of at most 3 layers (lora_core/memory/states.py, `base_param_infos`): the
 third layer stands for layers 3..L. Against the parameters of the full-depth model, built layer by layer."""
 
 import pytest

@@ -37,11 +37,48 @@ def test_one_shape_factoring_holds_at_a_second_shape(name, case):
     setup, targets, dora = RECIPES[case]
     spec = None if setup.method == "full" else spec_for(name, targets, dora)
     config = load_preset(name)
-    first, second = trace._point(config, 0), trace._point(config, 1)
+    assert_factoring_holds(name, config, spec, setup)
+
+
+def assert_factoring_holds(name, config, spec, setup):
+    spec = trace.for_memory(config, spec)
+    variable = trace.rank_is_variable(spec)
+    first, second = trace._point(config, 0, variable), trace._point(config, 1, variable)
     for layers in trace._LAYERS:
         rec = trace._record(config, spec, setup, layers, first)
         other = trace._record(config, spec, setup, layers, second)
         assert trace._polynomials(rec, first, other, second) is not None, (name, layers)
+
+
+# The other adapter types, each on the preset's default targets (LoHa and LoKr wrap nn.Linear only: not GPT-2's
+# Conv1D): their storages (VeRA's (B, S, r), AdaLoRA's r x r regularizer, LoHa's and LoKr's whole ΔW) factor
+# at the traced primes on every architecture too.
+FAMILY = [
+    ("vera", dict(r=8), TrainingSetup(method="lora", precision="bf16")),
+    ("loha", dict(r=8), TrainingSetup(method="lora", precision="amp-bf16")),
+    ("lokr", dict(r=4), TrainingSetup(method="lora", precision="bf16", grad_checkpointing=True)),
+    ("ia3", dict(), TrainingSetup(method="qlora", precision="bf16")),
+    ("adalora", dict(init_r=8), TrainingSetup(method="lora", precision="amp-bf16", grad_checkpointing=True)),
+]
+
+
+FAMILY_CASES = [
+    (name, case)
+    for name in PRESETS
+    for case, (adapter, _, _) in enumerate(FAMILY)
+    if not (adapter in ("loha", "lokr") and load_preset(name)["model_type"] == "gpt2")
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,case", FAMILY_CASES)
+def test_one_shape_factoring_holds_for_every_adapter_type(name, case):
+    from lora_core.family.specs import make_spec
+
+    adapter, kw, setup = FAMILY[case]
+    config = load_preset(name)
+    targets = spec_for(name, None, False).target_modules
+    assert_factoring_holds(name, config, make_spec(adapter, target_modules=targets, **kw), setup)
 
 
 def direct_phases(config, spec, setup, b, s):

@@ -1,8 +1,19 @@
-"""`memory`: predicted GPU memory of one training step (full, LoRA, DoRA, QLoRA), per component and peak."""
+"""`memory`: predicted GPU memory of one training step (full, LoRA, DoRA, QLoRA), per component and peak.
+
+The adapter flags are `params`' (--adapter lora|vera|loha|lokr|ia3|adalora, --rank-pattern, --alpha-pattern,
+--rslora, --feedforward-modules ...); with --method qlora the adapter sits on a 4-bit base.
+"""
 
 from __future__ import annotations
 
-from lora_core.commands import CommandResult, add_json_flag, format_pairs, load_model_config, spec_from_args
+from lora_core.commands import (
+    CommandResult,
+    add_family_flags,
+    add_json_flag,
+    format_pairs,
+    load_model_config,
+    spec_from_args,
+)
 
 _GiB = 1 << 30
 _MiB = 1 << 20
@@ -18,12 +29,12 @@ def register(subparsers) -> None:
     src.add_argument("--preset", metavar="NAME", help="a shipped config, e.g. llama-3-8b")
     src.add_argument("--config", metavar="FILE", help="a Hugging Face config.json (JSON only, at most 1 MB)")
     p.add_argument("--method", required=True, metavar="|".join(METHODS))
-    p.add_argument("--rank", default="8", metavar="R", help="LoRA rank r (default 8)")
-    p.add_argument("--alpha", metavar="A", help="lora_alpha (default: PEFT's 8)")
-    p.add_argument("--targets", default="q_proj,v_proj", metavar="NAMES", help="q_proj,v_proj or all-linear")
-    p.add_argument("--dora", action="store_true", help="DoRA adapters")
-    p.add_argument("--bias", default="none", metavar="none|lora_only|all")
-    p.add_argument("--modules-to-save", default="", metavar="NAMES")
+    add_family_flags(
+        p,
+        rank_help="rank r (default 8; AdaLoRA: init_r; IA3 has none)",
+        targets_default="q_proj,v_proj",
+        bias_default="none",
+    )
     p.add_argument("--precision", default="bf16", metavar="|".join(PRECISIONS))
     p.add_argument("--optimizer", default="adamw", metavar="|".join(OPTIMIZERS))
     p.add_argument("--batch", default="1", metavar="B", help="micro-batch per GPU")
@@ -178,9 +189,11 @@ def _growth(config, spec, setup, seq_lens: list[int]) -> dict:
 
 
 def _describe(setup, spec) -> str:
+    from lora_core.commands.params import describe_spec
+
     bits = [setup.method, setup.precision, setup.optimizer, f"batch {setup.batch}", f"seq {setup.seq}"]
     if setup.method != "full":
-        bits.insert(1, f"r={spec.r}" + (" DoRA" if spec.use_dora else ""))
+        bits.insert(1, describe_spec(spec))
     if setup.grad_checkpointing:
         bits.append("checkpointing")
     return ", ".join(bits)

@@ -9,24 +9,13 @@ from __future__ import annotations
 
 from lora_core.commands import (
     CommandResult,
+    add_family_flags,
     add_json_flag,
+    family_settings,
     format_pairs,
     format_table,
     load_model_config,
 )
-from lora_core.errors import LoraLabError
-from lora_core.family import ADAPTERS
-
-# flag -> (spec field, how the flag is written in messages). --rank is AdaLoRA's init_r (see _settings).
-_FLAGS = {
-    "alpha": ("alpha", "--alpha"),
-    "bias": ("bias", "--bias"),
-    "dora": ("use_dora", "--dora"),
-    "rslora": ("use_rslora", "--rslora"),
-    "rank_pattern": ("rank_pattern", "--rank-pattern"),
-    "alpha_pattern": ("alpha_pattern", "--alpha-pattern"),
-    "feedforward_modules": ("feedforward_modules", "--feedforward-modules"),
-}
 
 
 def register(subparsers) -> None:
@@ -38,78 +27,12 @@ def register(subparsers) -> None:
         "--preset", metavar="NAME", help="a shipped config, e.g. llama-3-8b (see the Model page)"
     )
     src.add_argument("--config", metavar="FILE", help="a Hugging Face config.json (JSON only, at most 1 MB)")
-    p.add_argument(
-        "--adapter",
-        default="lora",
-        choices=ADAPTERS,
-        help="PEFT adapter type (default lora); vera, loha, lokr, ia3, adalora",
-    )
-    p.add_argument(
-        "--rank",
-        metavar="R",
-        help="rank r (AdaLoRA: init_r); required except with --adapter ia3, which has none",
-    )
-    p.add_argument("--targets", required=True, metavar="NAMES", help="q_proj,v_proj or all-linear")
-    p.add_argument("--alpha", metavar="A", help="lora_alpha, or LoHa/LoKr alpha (default: PEFT's 8)")
-    p.add_argument(
-        "--bias",
-        default=None,
-        metavar="none|lora_only|vera_only|all",
-        help="which biases train (default none; vera_only for VeRA)",
-    )
-    p.add_argument("--dora", action="store_true", help="DoRA: add a magnitude vector per adapted layer")
-    p.add_argument(
-        "--modules-to-save", default="", metavar="NAMES", help="modules trained in full, e.g. lm_head"
-    )
-    p.add_argument(
-        "--rank-pattern", metavar="NAME=R,...", help="per-module ranks, PEFT rank_pattern (LoRA, LoHa, LoKr)"
-    )
-    p.add_argument(
-        "--alpha-pattern",
-        metavar="NAME=A,...",
-        help="per-module alphas, PEFT alpha_pattern (LoRA, LoHa, LoKr)",
-    )
-    p.add_argument("--rslora", action="store_true", help="rsLoRA: scale by alpha/sqrt(r) (counts unchanged)")
-    p.add_argument(
-        "--feedforward-modules",
-        metavar="NAMES",
-        help="IA3: targets whose input is scaled (default none), e.g. down_proj",
-    )
+    add_family_flags(p, rank_help="rank r (AdaLoRA: init_r); required except with --adapter ia3, which has none")
     add_json_flag(p)
     p.set_defaults(run=run)
 
 
-def _settings(args) -> dict:
-    """The spec fields the flags set; a flag the adapter type has no field for is refused."""
-    from dataclasses import fields
-
-    from lora_core.family.specs import SPEC_CLASSES, why_not
-
-    cls = SPEC_CLASSES[args.adapter]
-    known = {f.name for f in fields(cls)}
-    out: dict = {"target_modules": args.targets, "modules_to_save": args.modules_to_save}
-    if args.rank is None:
-        if args.adapter != "ia3":
-            raise LoraLabError(f"--rank is required with --adapter {args.adapter}")
-    elif args.adapter == "ia3":
-        raise LoraLabError(
-            "--rank does not apply to --adapter ia3: IA3 trains one vector per module, no rank"
-        )
-    else:
-        out["init_r" if args.adapter == "adalora" else "r"] = args.rank
-    for attr, (field, flag) in _FLAGS.items():
-        value = getattr(args, attr)
-        if value is None or value is False:
-            continue
-        if field not in known:
-            if field == "bias" and value == "none":  # LoHa, LoKr, IA3: no bias setting means PEFT's "none"
-                continue
-            raise LoraLabError(f"{flag} does not apply to --adapter {args.adapter}: {why_not(cls, field)}")
-        out[field] = value
-    return out
-
-
-def _describe(spec) -> str:
+def describe_spec(spec) -> str:
     """One line: the spec's settings as the CLI names them."""
     from lora_core.family.patterns import pattern_text
 
@@ -139,7 +62,7 @@ def run(args) -> CommandResult:
     from lora_core.family.specs import make_spec
     from lora_core.params import count_params
 
-    spec = make_spec(args.adapter, **_settings(args))  # validates every field
+    spec = make_spec(args.adapter, **family_settings(args))  # validates every field
     source, config = load_model_config(args)
     c = count_params(config, spec)
     payload = {
@@ -168,7 +91,7 @@ def run(args) -> CommandResult:
     head = format_pairs(
         [
             ("model", source),
-            ("spec", _describe(spec)),
+            ("spec", describe_spec(spec)),
             ("base params", c.base_params),
             ("trainable params", c.trainable_params),
             ("all params (PEFT)", c.total_params),

@@ -10,6 +10,7 @@ Every spec has `adapter` and `label` (class attributes), `target_modules` (name 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -59,6 +60,15 @@ class _Family:
     @property
     def all_linear(self) -> bool:
         return self.target_modules == ALL_LINEAR
+
+    @property
+    def rank(self) -> int | None:
+        """The rank every module without a rank_pattern entry gets: r; AdaLoRA's init_r; None for IA3."""
+        return self.r
+
+    def with_rank(self, r: int):
+        """The same spec at rank r (AdaLoRA: init_r; IA3, which has no rank: the spec itself)."""
+        return dataclasses.replace(self, r=r)
 
     def _snippet_args(self) -> list[str]:
         raise NotImplementedError
@@ -199,6 +209,13 @@ class IA3Spec(_Family):
 
     bias: ClassVar[str] = "none"  # IA3Config has no bias field
 
+    @property
+    def rank(self) -> None:
+        return None
+
+    def with_rank(self, r: int) -> IA3Spec:
+        return self
+
     def __post_init__(self) -> None:
         _clean_targets(self)
         ff = module_names("feedforward_modules", self.feedforward_modules, allow_empty=True)
@@ -233,6 +250,13 @@ class AdaLoraSpec(_Family):
     # PEFT 0.21 refuses an AdaLoraConfig without total_step (adalora/config.py:83-84). It sets the pruning
     # schedule, not the parameters; 1000 is only a placeholder for the snippet: put your own step count.
     total_step: int = 1000
+
+    @property
+    def rank(self) -> int:
+        return self.init_r
+
+    def with_rank(self, r: int) -> AdaLoraSpec:
+        return dataclasses.replace(self, init_r=r)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "init_r", positive_int("init_r (rank)", self.init_r, maximum=MAX_DIM))
@@ -278,6 +302,19 @@ _WHY_NOT = {
 def why_not(cls: type, setting: str) -> str:
     """Why spec class `cls` has no field `setting`, in one clause."""
     return _WHY_NOT.get((cls.adapter, setting), f"PEFT's {cls.config_class} has no {setting}")
+
+
+def spec_to_dict(spec) -> dict:
+    """The spec as plain data (JSON-able: cache keys), with its type under "adapter"."""
+    return {"adapter": spec.adapter, **dataclasses.asdict(spec)}
+
+
+def spec_from_dict(data: dict | None):
+    """A spec back from `spec_to_dict` (JSON turns tuples into lists; the constructors take lists)."""
+    if data is None:
+        return None
+    data = dict(data)
+    return SPEC_CLASSES[data.pop("adapter", "lora")](**data)
 
 
 def make_spec(adapter: str, **settings) -> AdapterSpec:

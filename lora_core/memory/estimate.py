@@ -82,7 +82,7 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
     live = live_model(config, spec, setup)  # first: the state bytes read the models its trace built
     st = state_bytes(config, spec, setup)
     sh = shard(st, setup)
-    r = spec.r if spec is not None else 1
+    r = (spec.rank or 1) if spec is not None else 1  # IA3 has no rank: its sizes do not depend on one
     phases = live.phases(setup.batch, setup.seq, r, sh.grad_fraction)
     paged = sh.paged
     resident = sh.weights + sh.optimizer - paged + sh.gathered
@@ -94,7 +94,9 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
     live_peak = int(max(fwd, bwd, opt))
     peak, source = live_peak, "rounding"
     reserved = math.ceil(peak / ROUND_LARGE) * ROUND_LARGE + LARGE_SEGMENT + SMALL_SEGMENT
-    if replay and reserve.replayable(setup):
+    # The replay has no events for AdaLoRA's rank allocator (its three copies of each adapter tensor, created
+    # after the first optimizer step: states.rank_allocator_bytes), so AdaLoRA keeps the live peak.
+    if replay and reserve.replayable(setup) and (spec is None or spec.adapter != "adalora"):
         try:
             run = reserve.predict(config, spec, setup)
         except reserve.DepthError:

@@ -193,6 +193,7 @@ class DeviceEmulation(TorchFunctionMode):
         self.compute_dtype = compute_dtype
         self.autocast = autocast
         self.cache: dict[int, torch.Tensor] = {}  # id(leaf param) -> its cast copy, for the forward
+        self.in_backward = False
         self.lower = _LOWER_CPU if device == "cpu" else _LOWER_CUDA
         self.fp32 = _FP32_CPU if device == "cpu" else _FP32_CUDA
         self.seq_round = 1  # read by the recorder: the sequence rounding of the buffer being allocated
@@ -218,9 +219,20 @@ class DeviceEmulation(TorchFunctionMode):
         from torch.autograd.variable import Variable
 
         grad = torch.ones_like(loss)
-        Variable._execution_engine.run_backward(
-            (loss,), (grad,), False, False, (), allow_unreachable=True, accumulate_grad=True
-        )
+        self.in_backward = True
+        try:
+            Variable._execution_engine.run_backward(
+                (loss,), (grad,), False, False, (), allow_unreachable=True, accumulate_grad=True
+            )
+        finally:
+            self.in_backward = False
+
+    def _autocasting(self) -> bool:
+        """Autocast is on in the forward. In backward only inside a checkpoint's recompute, which re-enters the
+        forward's autocast under enable_grad (torch/utils/checkpoint.py 1181 and 1671-1688); the Python backward
+        of a custom autograd Function (LoHa's HadaWeight) runs with grad off and the caller's autocast state,
+        which is off: loss.backward() is called outside the autocast block (torch.amp docs)."""
+        return self.autocast and (not self.in_backward or torch.is_grad_enabled())
 
     def _cast(self, x, dtype):
         if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dtype == dtype:
@@ -236,10 +248,11 @@ class DeviceEmulation(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.autocast and func in self.lower:
+        autocast = self._autocasting() if self.autocast else False
+        if autocast and func in self.lower:
             args = tuple(self._cast(a, self.compute_dtype) for a in args)
             kwargs = {k: self._cast(v, self.compute_dtype) for k, v in kwargs.items()}
-        elif self.autocast and func in self.fp32 and "dtype" not in kwargs:
+        elif autocast and func in self.fp32 and "dtype" not in kwargs:
             if self.device == "cpu":  # as the CPU validation rows measure (their losses take one float input)
                 args = tuple(self._cast(a, torch.float32) if a is args[0] else a for a in args)
             else:

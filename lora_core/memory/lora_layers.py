@@ -111,7 +111,7 @@ class LoraLayerBase(nn.Module):
     """layer.py 128-156 LoraLayer.__init__: submodules registered in PEFT's order, so parameter names and their
     order are PEFT's: base_layer, lora_A, lora_B, lora_embedding_A/B, lora_magnitude_vector."""
 
-    def __init__(self, base_layer: nn.Module, r: int, alpha: float):
+    def __init__(self, base_layer: nn.Module, r: int, scaling: float):
         super().__init__()
         self.base_layer = base_layer
         self.lora_dropout = nn.ModuleDict(
@@ -123,7 +123,9 @@ class LoraLayerBase(nn.Module):
         self.lora_embedding_B = nn.ParameterDict({})
         self.lora_magnitude_vector = nn.ModuleDict({})
         self.r = r
-        self.scaling = alpha / r  # layer.py 280: lora_alpha / r (no rsLoRA)
+        # layer.py 278-281: lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA; with alpha_pattern the module's
+        # own alpha (lora_core.params.TargetModule.scaling)
+        self.scaling = scaling
 
     # tuners_utils.py 1943-1961: transformers code reads e.g. T5's `self.wo.weight.dtype` through the wrapper
     @property
@@ -141,8 +143,8 @@ class LoraLayerBase(nn.Module):
 class LoraLinear(LoraLayerBase):
     """layer.py 910-1126 `Linear` (also for transformers' Conv1D: fan_in_fan_out, layer.py 2757-2763)."""
 
-    def __init__(self, base_layer, in_features, out_features, r, alpha, use_dora, fan_in_fan_out):
-        super().__init__(base_layer, r, alpha)
+    def __init__(self, base_layer, in_features, out_features, r, scaling, use_dora, fan_in_fan_out):
+        super().__init__(base_layer, r, scaling)
         self.fan_in_fan_out = fan_in_fan_out
         w = base_layer.weight
         dtype = adapter_dtype(w.dtype)
@@ -193,8 +195,8 @@ class LoraLinear(LoraLayerBase):
 class LoraEmbedding(LoraLayerBase):
     """layer.py 1150-1541 `Embedding`: lora_embedding_A (r, V), lora_embedding_B (H, r) as bare Parameters."""
 
-    def __init__(self, base_layer, r, alpha, use_dora):
-        super().__init__(base_layer, r, alpha)
+    def __init__(self, base_layer, r, scaling, use_dora):
+        super().__init__(base_layer, r, scaling)
         w = base_layer.weight
         dtype = adapter_dtype(w.dtype)
         num_embeddings, embedding_dim = w.shape  # (V, H)

@@ -36,6 +36,8 @@ SOURCES = (
     "family/shapes.py",
     "family/specs.py",
     "memory/adapters.py",
+    "memory/family.py",
+    "memory/family_layers.py",
     "memory/kernels.py",
     "memory/live_bytes.py",
     "memory/precomputed.py",  # the archive's own layout
@@ -123,11 +125,13 @@ def _live_arrays(key: str, model) -> dict[str, np.ndarray]:
 
 
 def _infos_arrays(key: str, infos) -> dict[str, np.ndarray]:
-    flags = [p.trainable | p.adapter << 1 | p.quantizable << 2 for p in infos]
-    ints = [(p.numel, f, p.count, _DTYPES.index(p.dtype)) for p, f in zip(infos, flags, strict=True)]
+    flags = [p.trainable | p.adapter << 1 | p.quantizable << 2 | p.buffer << 3 | p.saved << 4 for p in infos]
+    ints = [
+        (p.numel, f, p.count, _DTYPES.index(p.dtype), p.rank_power) for p, f in zip(infos, flags, strict=True)
+    ]
     return {
         f"{key}.names": np.array([p.name for p in infos]),
-        f"{key}.ints": np.array(ints, dtype=np.int64).reshape(-1, 4),
+        f"{key}.ints": np.array(ints, dtype=np.int64).reshape(-1, 5),
     }
 
 
@@ -229,7 +233,7 @@ def live_model(key: str):
 
 
 def param_infos(key: str):
-    """The precomputed parameter list (rank 1) of a states built key, or None."""
+    """The precomputed parameter list (at its rank key: states.base_param_infos) of a states built key, or None."""
     from lora_core.memory.states import ParamInfo
 
     found = _archive()
@@ -239,8 +243,19 @@ def param_infos(key: str):
     data = found[0]
     names, ints = data[f"{eid}.names"], data[f"{eid}.ints"]
     return tuple(
-        ParamInfo(str(n), int(numel), _DTYPES[d], bool(f & 1), bool(f & 2), bool(f & 4), int(count))
-        for n, (numel, f, count, d) in zip(names, ints.tolist(), strict=True)
+        ParamInfo(
+            name=str(n),
+            numel=int(numel),
+            dtype=_DTYPES[d],
+            trainable=bool(f & 1),
+            adapter=bool(f & 2),
+            quantizable=bool(f & 4),
+            count=int(count),
+            rank_power=int(k),
+            buffer=bool(f & 8),
+            saved=bool(f & 16),
+        )
+        for n, (numel, f, count, d, k) in zip(names, ints.tolist(), strict=True)
     )
 
 

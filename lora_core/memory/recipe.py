@@ -13,7 +13,6 @@ time; the exactness tests and the benchmark pass `adapt=` the real PEFT (tests/p
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 
 from lora_core.memory.setup import TrainingSetup
 
@@ -53,8 +52,8 @@ def build_training_model(
 ):
     """The model exactly as one training step sees it: cast, adapted (lora/qlora), checkpointing, train mode.
 
-    adapt(model, spec, config) -> model applies the LoRA spec; by default our own injection
-    (adapters.inject_adapters); the tests pass PEFT's get_peft_model as the reference.
+    adapt(model, spec, config) -> model applies the adapter spec (any type of lora_core.family); by default our
+    own injection (adapters.inject_adapters); the tests pass PEFT's get_peft_model as the reference.
 
     device="meta" (shapes only) or "cpu" (random weights, nothing downloaded). QLoRA's NF4 base cannot be
     built without bitsandbytes + CUDA; here its base stays in the compute dtype (the estimator accounts the
@@ -91,13 +90,17 @@ def build_training_model(
         from lora_core.memory.adapters import inject_adapters
 
         with _quiet():  # transformers' deprecation warnings (is_gradient_checkpointing)
-            model = (adapt or inject_adapters)(model, spec, config)
+            if adapt is None:
+                model = inject_adapters(model, spec, config, device=setup.device)
+            else:
+                model = adapt(model, spec, config)
     model.train()
     return model
 
 
 def with_rank(spec, r: int):
-    return dataclasses.replace(spec, r=r, alpha=spec.alpha)
+    """The spec at rank r (AdaLoRA's init_r; IA3, which has no rank, unchanged)."""
+    return spec.with_rank(r)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from lora_core.cache import BoundedCache
+from lora_core.family.specs import spec_to_dict
 from lora_core.memory.allocator import AllocatorConfig, predict_max_reserved
 from lora_core.memory.events import DepthError, RunParts, StepPlan, run_events, step_plan
 from lora_core.memory.setup import TrainingSetup
@@ -164,9 +165,9 @@ def predict(
     layers do not repeat op for op (then nothing is replayed)."""
     if setup.method == "full":
         spec = None
-    r = spec.r if spec is not None else 1
+    r = (spec.rank or 1) if spec is not None else 1  # AdaLoRA: init_r; IA3 has no rank
     key = json.dumps(
-        [asdict(setup), asdict(spec) if spec else None, config, asdict(allocator) if allocator else None, hopper],
+        [asdict(setup), spec_to_dict(spec) if spec else None, config, asdict(allocator) if allocator else None, hopper],
         sort_keys=True,
         default=list,
     )
@@ -211,7 +212,7 @@ def growth(config: dict, spec, setup: TrainingSetup, seqs: list[int], allocator:
         raise ValueError("give at least one sequence length")
     if setup.method == "full":
         spec = None
-    r = spec.r if spec is not None else 1
+    r = (spec.rank or 1) if spec is not None else 1  # AdaLoRA: init_r; IA3 has no rank
     plan = _plan(config, spec, setup)
     parts = run_parts(config, spec, setup)
     warmup, _ = run_events(plan, parts, setup.batch, seqs[0], r)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from lora_core.memory.estimate import MemoryEstimate, estimate_memory
@@ -13,14 +12,22 @@ from lora_core.memory.setup import TrainingSetup
 SEGMENTS = ("base_weights", "adapters", "optimizer", "live", "overhead")
 
 
-def methods_for(setup: TrainingSetup) -> tuple[str, ...]:
-    return ("full", "lora", "qlora") if setup.device == "cuda" else ("full", "lora")
+def methods_for(setup: TrainingSetup, spec=None) -> tuple[str, ...]:
+    """The methods compared: no 4-bit base on the CPU, nor for LoHa/LoKr (PEFT has no 4-bit layer for them:
+    lora_core/memory/family.py check_recipe)."""
+    if setup.device != "cuda" or (spec is not None and spec.adapter in ("loha", "lokr")):
+        return ("full", "lora")
+    return ("full", "lora", "qlora")
 
 
 def compare_methods(config: dict, spec, setup: TrainingSetup, *, replay: bool = True) -> dict[str, MemoryEstimate]:
-    """The same step as full fine-tuning, LoRA and QLoRA (the spec's DoRA flag applies to both LoRAs).
+    """The same step as full fine-tuning, the spec's adapter and the adapter on a 4-bit base (the setup's own
+    method always: one PEFT cannot run raises its LoraLabError here).
     replay=False: the fast path for each (estimate_memory), as the page's methods chart draws them."""
-    return {m: estimate_memory(config, spec, setup.replace(method=m), replay=replay) for m in methods_for(setup)}
+    methods = methods_for(setup, spec)
+    if setup.method not in methods:
+        methods = (*methods, setup.method)
+    return {m: estimate_memory(config, spec, setup.replace(method=m), replay=replay) for m in methods}
 
 
 def segments(e: MemoryEstimate) -> dict[str, int]:
@@ -45,13 +52,13 @@ def peak_series(config: dict, spec, setup: TrainingSetup, variable: str, values)
     per point would cost 20-300 ms each on the page's 2-core server (docs/memory.md "Speed"); the headline,
     the fits table and the solver replay the allocator."""
     out: dict[str, list[int]] = {}
-    methods = [m for m in methods_for(setup) if variable != "rank" or m != "full"]
+    methods = [m for m in methods_for(setup, spec) if variable != "rank" or m != "full"]
     for m in methods:
         row = []
         for v in values:
             sp, st = spec, setup.replace(method=m)
             if variable == "rank":
-                sp = dataclasses.replace(spec, r=int(v))
+                sp = spec.with_rank(int(v))  # AdaLoRA: init_r; IA3 has none (the curve is flat)
             else:
                 st = st.replace(**{variable: int(v)})
             row.append(estimate_memory(config, sp, st, replay=False).device_total_bytes)

@@ -11,7 +11,6 @@ fast path thought, the search continues below it on replays.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from lora_core.errors import LoraLabError
@@ -37,7 +36,7 @@ def _total(config, spec, setup, variable: str, value: int, gpu, replay: bool) ->
     from lora_core.memory.series import card_total
 
     if variable == "rank":
-        spec = dataclasses.replace(spec, r=value)
+        spec = spec.with_rank(value)  # AdaLoRA: init_r
     else:
         setup = setup.replace(**{variable: value})
     e = estimate_memory(config, spec, setup, replay=replay)
@@ -69,6 +68,8 @@ def largest_fitting(
     capacity_bytes = positive_int("capacity", capacity_bytes, maximum=10**15)
     if variable == "rank" and setup.method == "full":
         raise LoraLabError("rank only applies to lora and qlora")
+    if variable == "rank" and spec.rank is None:
+        raise LoraLabError(f"{spec.label} has no rank")
     m = gpu_band().margin if margin is None else margin
     if m < 0:
         raise LoraLabError(f"margin must be >= 0, got {m}")

@@ -29,6 +29,7 @@ import numpy as np
 from lora_core.cache import BoundedCache
 from lora_core.errors import LoraLabError
 from lora_core.memory import recipe
+from lora_core.memory.family import check_recipe, for_memory, rank_is_variable, rank_key, spec_key
 from lora_core.memory.live_bytes import (
     KIND_DEQUANT,
     KIND_DQ_ABSMAX,
@@ -79,13 +80,14 @@ def _seq_primes(limit: int) -> tuple[int, int]:
     return best[0], best[1]
 
 
-def _point(config: dict, which: int) -> tuple[int, int, int]:
-    """The traced (b, s, r) number `which` (0 or 1) for this config."""
+def _point(config: dict, which: int, variable: bool = True) -> tuple[int, int, int | None]:
+    """The traced (b, s, r) number `which` (0 or 1) for this config; r is None where the spec's sizes are not
+    products of its rank (`variable` False: LoKr, IA3, full fine-tuning; lora_core/memory/family.py)."""
     limit = _SEQ_LIMIT
     for key in _POSITION_KEYS:
         if isinstance(config.get(key), int) and config[key] > 0:
             limit = min(limit, config[key] - 2)  # RoBERTa-style position ids start at padding_idx + 1
-    return _B[which], _seq_primes(limit)[which], _R[which]
+    return _B[which], _seq_primes(limit)[which], _R[which] if variable else None
 
 
 def _multiplicity(n: int, p: int) -> tuple[int, int]:
@@ -96,14 +98,14 @@ def _multiplicity(n: int, p: int) -> tuple[int, int]:
     return k, n
 
 
-def _factor(nbytes: int, point: tuple[int, int, int]) -> dict[tuple[int, int, int], int]:
+def _factor(nbytes: int, point: tuple[int, int, int | None]) -> dict[tuple[int, int, int], int]:
     """nbytes = c · b^i · r^k · s^j · (s+1)^m · (s-1)^n at the traced point -> {(i, j, k): coefficient},
-    the powers of s + 1 and s - 1 expanded into powers of s."""
+    the powers of s + 1 and s - 1 expanded into powers of s (k = 0 when r is no variable: r None)."""
     if nbytes == 0:
         return {}
     b, s, r = point
     i, rest = _multiplicity(nbytes, b)
-    k, rest = _multiplicity(rest, r)
+    k, rest = _multiplicity(rest, r) if r is not None else (0, rest)
     j, rest = _multiplicity(rest, s)
     m, rest = _multiplicity(rest, s + 1)
     n, rest = _multiplicity(rest, s - 1)
@@ -118,8 +120,9 @@ def _factor(nbytes: int, point: tuple[int, int, int]) -> dict[tuple[int, int, in
     return {(i, e, k): c for e, c in in_s.items() if c}
 
 
-def _evaluate(poly: dict[tuple[int, int, int], int], point: tuple[int, int, int]) -> int:
+def _evaluate(poly: dict[tuple[int, int, int], int], point: tuple[int, int, int | None]) -> int:
     b, s, r = point
+    r = 1 if r is None else r  # no variable: every k is 0
     return sum(c * b**i * s**j * r**k for (i, j, k), c in poly.items())
 
 
@@ -185,11 +188,11 @@ def variant_kinds(setup: TrainingSetup) -> tuple[int, ...]:
 
 
 def record_key(config: dict, spec, setup: TrainingSetup) -> str:
-    """What a traced step depends on: the architecture, the adapter spec without its rank, the recipe."""
+    """What a traced step depends on: the architecture, the adapter spec in its memory form at its rank key
+    (lora_core/memory/family.py: one key for every rank a trace answers), the recipe."""
     sp = None
     if spec is not None and setup.method != "full":
-        sp = asdict(spec)
-        sp["r"] = 1  # the rank is a variable of the polynomials, not of the cache key
+        sp = spec_key(config, for_memory(config, spec))
     st = asdict(setup)
     for k in ("batch", "seq", "gpus", "sharding", "optimizer", "double_quant", "optimizer_impl"):
         st.pop(k, None)
@@ -279,12 +282,16 @@ def is_checked_architecture(config: dict) -> bool:
 
 
 def _record(config: dict, spec, setup: TrainingSetup, layers: int, point) -> StepRecord:
+    """One traced step of `config` cut to `layers` layers; the spec at the point's rank (or its rank key, where
+    the rank is no variable)."""
     from lora_core.memory.states import quantizable_weights, remember_model
 
     b, s, r = point
-    config, spec = recipe.with_layers(config, layers), recipe.with_rank(spec, r) if spec else None
+    if spec is not None and spec.rank is not None:
+        spec = recipe.with_rank(spec, r if r is not None else rank_key(config, spec))
+    config = recipe.with_layers(config, layers)
     model = recipe.build_training_model(config, spec, setup)
-    remember_model(config, spec, setup, model)  # the state bytes read the same model's parameters
+    remember_model(config, spec, setup, model, r)  # the state bytes read the same model's parameters
     # CUDA LoRA traces also note where a QLoRA base would dequantize its 4-bit weights (live_bytes.KIND_*)
     quantized = quantizable_weights(model) if setup.device == "cuda" and setup.method != "full" else None
     return record_step(model, setup, b, s, layers=layers, quantized=quantized)
@@ -318,9 +325,12 @@ def build_traced_steps(config: dict, spec, setup: TrainingSetup, *, check: bool 
     for configs that are not presets)."""
     if setup.method == "full":
         spec = None
+    spec = for_memory(config, spec)
+    check_recipe(spec, setup)
     if check is None:
         check = not is_checked_architecture(config)
-    first, second = _point(config, 0), _point(config, 1)
+    variable = rank_is_variable(spec)
+    first, second = _point(config, 0, variable), _point(config, 1, variable)
     records, polys_by_depth = [], []
     for layers in _LAYERS:
         rec = _record(config, spec, setup, layers, first)

@@ -193,6 +193,35 @@ TERMS: tuple[Term, ...] = (
         "product", "గుణకారం", r"\bproduct\b|\bmultipl(y|ied|ication)\b", TELUGU, match="గుణ(కార|ించ|ిస్త)",
         rejected=("గుణనఫల", "లబ్ధం"), note="seed: మ్యాట్రిక్స్ గుణకారం (matrix multiplication)",
     ),
+    # --- the LoRA family (issue 15): how the other adapter types build their update ----------------------
+    Term(
+        "vector", "వెక్టర్", r"\bvectors?\b", TRANSLITERATE, match="వెక్టర",
+        note="plural వెక్టర్లు; DoRA's magnitude vector, VeRA's and IA3's scaling vectors",
+    ),
+    Term(
+        "scaling_vector", "స్కేలింగ్ వెక్టర్", r"\bscaling vectors?\b", TRANSLITERATE, match="స్కేలింగ్ వెక్టర",
+        note="what VeRA and IA3 train: a vector whose entries multiply outputs (or inputs) one by one",
+    ),
+    Term(
+        "kronecker", "క్రోనెకర్", r"\bKronecker\b", TRANSLITERATE,
+        note="LoKr's Kronecker product: క్రోనెకర్ గుణకారం (a person's name, transliterated)",
+    ),
+    Term(
+        "hadamard", "హడమార్డ్", r"\bHadamard\b", TRANSLITERATE,
+        note="LoHa's Hadamard (entry-by-entry) product: హడమార్డ్ గుణకారం (ఎంట్రీల వారీగా)",
+    ),
+    Term(
+        "singular_value", "సింగ్యులర్ విలువ", r"\bsingular values?\b", TRANSLITERATE, match="సింగ్యులర్ విలువ",
+        note="Fit: సింగ్యులర్ విలువలు; AdaLoRA prunes them",
+    ),
+    Term(
+        "random", "యాదృచ్ఛిక", r"\brandom(ly)?\b", TELUGU,
+        note="Fit: యాదృచ్ఛికం, తక్కువ ర్యాంక్; VeRA's frozen random A and B",
+    ),
+    Term(
+        "prune", "కత్తిరి", r"\bprun(e|es|ed|ing)\b", TELUGU, rejected=("ప్రూన్",),
+        note="AdaLoRA prunes singular values: కత్తిరిస్తుంది",
+    ),
     Term("rows", "అడ్డు వరుసలు", r"\brows?\b", TELUGU, match="అడ్డు వరుస", note="Learn: అడ్డు వరుసలు"),
     Term("columns", "నిలువు వరుసలు", r"\b(columns?|cols)\b", TELUGU, match="నిలువు వరుస"),
     Term("entry", "ఎంట్రీ", r"\bentr(y|ies)\b", TRANSLITERATE, note="one number in a matrix"),
@@ -305,6 +334,7 @@ def style_problems(text: str) -> list[str]:
 LATIN_TERMS = frozenset({
     "LoRA", "QLoRA", "DoRA", "PEFT", "GPU", "GPUs", "CPU", "CUDA", "PyTorch", "GiB", "MiB", "GB", "MB", "TB",
     "AdamW", "Adam", "SGD", "ZeRO", "FSDP", "SDPA", "JSON", "CSV", "RMS", "NF4", "LLM", "LLMs",
+    "VeRA", "LoHa", "LoKr", "IA3", "AdaLoRA", "rsLoRA", "SVD",  # the LoRA family's names (PEFT's, the papers')
     "min", "max", "log",  # math functions, as in min(d, k)
 })  # fmt: skip
 

@@ -103,6 +103,59 @@ EN = {
         "fine-tuned a 65-billion-parameter model on a single 48 GB GPU while matching the quality of 16-bit "
         "fine-tuning."
     ),
+    "family.h": "9. The LoRA family: other small updates",
+    "family.intro": (
+        "PEFT offers more adapter types than LoRA. Each one freezes W and trains something small beside it; they "
+        "differ in what they train, so in how many values they train and in what kind of update they can make. "
+        "The Model page counts every one of them on a real model, side by side."
+    ),
+    "family.lora": (
+        "**LoRA** (Hu et al. 2021) trains B and A beside each frozen weight; the update B·A has rank at most r. "
+        "The usual first choice: simple, supported everywhere, and merged into W after training."
+    ),
+    "family.rslora": (
+        "**rsLoRA** (Kalajdzievski 2023) trains the same B and A but scales the update by α/√r instead of α/r. "
+        "The paper shows that with α/r learning slows down as the rank grows, so a higher rank buys little; with "
+        "α/√r a higher rank trains stably and does better. People turn it on when they use large ranks."
+    ),
+    "family.dora": (
+        "**DoRA** (Liu et al. 2024) splits each weight into a magnitude (one length per output) and a direction: "
+        "B·A updates the direction, and a magnitude vector is trained too. The paper finds that it learns more "
+        "like full fine-tuning and beats LoRA at the same rank, for a little more compute per step."
+    ),
+    "family.vera": (
+        "**VeRA** (Kopiczko et al. 2024) uses one pair of random matrices A and B, frozen and shared by every "
+        "layer, and trains only two scaling vectors per layer. The paper reports far fewer trainable "
+        "parameters than LoRA for the same quality: a choice when many small adapters must be stored."
+    ),
+    "family.loha": (
+        "**LoHa** (FedPara, Hyeon-Woo et al. 2022) trains two rank-r pairs and multiplies their products entry "
+        "by entry (the Hadamard product): with as many values as a rank-2r LoRA, the update can reach rank r². "
+        "FedPara was made for federated learning, where every value sent costs; LoHa is popular for "
+        "text-to-image models."
+    ),
+    "family.lokr": (
+        "**LoKr** (LyCORIS, Yeh et al. 2024) writes the update as the Kronecker product of two small matrices, "
+        "so a handful of values can make an update of full rank, with a block structure. LyCORIS gathers these "
+        "methods for customizing text-to-image models, where LoKr and LoHa are common."
+    ),
+    "family.ia3": (
+        "**IA3** (Liu et al. 2022) trains one vector per module that rescales what it computes: the key "
+        "and value projections of attention, and the inner activations of the feed-forward block. The fewest "
+        "values of all, and no rank. Its paper's few-shot recipe beat in-context learning at a fraction of the "
+        "cost."
+    ),
+    "family.adalora": (
+        "**AdaLoRA** (Zhang et al. 2023) writes each update like an SVD, P·Λ·Q, starts every module at rank "
+        "init_r and, while training, prunes the singular values that matter least, so the ranks go to the "
+        "matrices that need them. A choice when the total number of trained values is fixed."
+    ),
+    "family.loraplus": (
+        "**LoRA+** (Hayou et al. 2024) is not another adapter: it trains LoRA's B with a learning rate λ times "
+        "A's. The paper shows that one shared learning rate is inefficient for wide models, and reports better "
+        "results and up to about twice faster fine-tuning at the same cost."
+    ),
+    "family.compare": "Model: the whole family on Llama-2-7B, side by side",
     "sources": "Sources",
     "next.h": "Try it yourself",
     "next.intro": "Each page opens with an example already loaded:",
@@ -257,6 +310,64 @@ TE = {
         "అడాప్టర్లకు చేరుతాయి. ఈ విధంగా రచయితలు 65 బిలియన్ పారామితుల మోడల్‌ను ఒకే 48 GB GPU పై "
         "ఫైన్-ట్యూన్ చేశారు, అదీ 16-బిట్ ఫైన్-ట్యూనింగ్ నాణ్యతను అందుకుంటూ."
     ),
+    "family.h": "9. LoRA కుటుంబం: మరిన్ని చిన్న మార్పులు",
+    "family.intro": (
+        "PEFT లో LoRA తో పాటు ఇంకా చాలా అడాప్టర్ రకాలు ఉన్నాయి. ప్రతిదీ W ను ఫ్రీజ్ చేసి, దాని పక్కన ఒక చిన్న భాగానికి "
+        "మాత్రమే శిక్షణ ఇస్తుంది; తేడా దేనికి శిక్షణ ఇస్తాయో అందులోనే, అందువల్ల ఎన్ని విలువలకు శిక్షణ ఇస్తాయో, ఎలాంటి "
+        "మార్పును చేయగలవో అందులో. మోడల్ పేజీ వీటన్నిటినీ ఒక నిజమైన మోడల్‌పై పక్కపక్కనే లెక్కిస్తుంది."
+    ),
+    "family.lora": (
+        "**LoRA** (Hu బృందం, 2021) ఫ్రీజ్ చేసిన ప్రతి వెయిట్ పక్కన B, A లకు శిక్షణ ఇస్తుంది; మార్పు B·A ర్యాంక్ "
+        "గరిష్ఠంగా r. సాధారణంగా మొదటి ఎంపిక: సులభం, అన్నిచోట్లా పనిచేస్తుంది, శిక్షణ తర్వాత W లో విలీనం చేయవచ్చు."
+    ),
+    "family.rslora": (
+        "**rsLoRA** (Kalajdzievski, 2023) అవే B, A లకు శిక్షణ ఇస్తుంది, కానీ మార్పును α/r బదులు α/√r తో స్కేల్ "
+        "చేస్తుంది. α/r తో ర్యాంక్ పెరిగేకొద్దీ నేర్చుకోవడం నెమ్మదిస్తుందని, అందుకే ఎక్కువ ర్యాంక్ పెద్దగా ఉపయోగపడదని "
+        "పేపర్ చూపుతుంది; α/√r తో ఎక్కువ ర్యాంక్ స్థిరంగా నేర్చుకుని మెరుగ్గా చేస్తుంది. పెద్ద ర్యాంక్‌లు వాడేవారు "
+        "దీన్ని ఆన్ చేస్తారు."
+    ),
+    "family.dora": (
+        "**DoRA** (Liu బృందం, 2024) ప్రతి వెయిట్‌ను ఒక మాగ్నిట్యూడ్ (ప్రతి అవుట్‌పుట్‌కు ఒక పొడవు), ఒక దిశగా "
+        "విడదీస్తుంది: B·A దిశను మార్చే మార్పు, దానితో పాటు మాగ్నిట్యూడ్ వెక్టర్‌కూ శిక్షణ ఇస్తుంది. ఇది పూర్తి "
+        "ఫైన్-ట్యూనింగ్ లాగా నేర్చుకుంటుందని, అదే ర్యాంక్‌లో LoRA కంటే మెరుగ్గా చేస్తుందని పేపర్ కనుగొంది; "
+        "ప్రతి స్టెప్‌కు కొంచెం ఎక్కువ లెక్కింపు ఖర్చవుతుంది."
+    ),
+    "family.vera": (
+        "**VeRA** (Kopiczko బృందం, 2024) ప్రతి లేయర్ పంచుకునే, ఫ్రీజ్ చేసిన ఒకే జత యాదృచ్ఛిక మ్యాట్రిక్స్‌లు A, B "
+        "వాడుతుంది; ప్రతి లేయర్‌లో రెండు స్కేలింగ్ వెక్టర్లకు మాత్రమే శిక్షణ ఇస్తుంది. అదే నాణ్యతకు LoRA కంటే చాలా "
+        "తక్కువ శిక్షణ పొందే పారామితులు సరిపోయాయని పేపర్ చెబుతుంది: చాలా చిన్న అడాప్టర్లను నిల్వ చేయాల్సినప్పుడు "
+        "దీన్ని ఎంచుకుంటారు."
+    ),
+    "family.loha": (
+        "**LoHa** (FedPara, Hyeon-Woo బృందం, 2022) ర్యాంక్ r ఉన్న రెండు జతలకు శిక్షణ ఇచ్చి, వాటి గుణకారాలను "
+        "ఎంట్రీల వారీగా గుణిస్తుంది (హడమార్డ్ గుణకారం): ర్యాంక్ 2r ఉన్న LoRA కు ఉన్నన్ని విలువలతోనే, మార్పు ర్యాంక్ "
+        "r² వరకు వెళ్లగలదు. పంపే ప్రతి విలువకూ ఖర్చు ఉండే ఫెడరేటెడ్ లెర్నింగ్ కోసం FedPara ను రూపొందించారు; "
+        "టెక్స్ట్ నుంచి చిత్రాలు తయారుచేసే మోడల్‌లకు LoHa బాగా వాడుకలో ఉంది."
+    ),
+    "family.lokr": (
+        "**LoKr** (LyCORIS, Yeh బృందం, 2024) మార్పును రెండు చిన్న మ్యాట్రిక్స్‌ల క్రోనెకర్ గుణకారంగా రాస్తుంది; "
+        "కాబట్టి కొన్ని విలువలతోనే బ్లాక్ నిర్మాణం ఉన్న, పూర్తి ర్యాంక్ మార్పు కూడా సాధ్యం. టెక్స్ట్ నుంచి చిత్రాలు "
+        "తయారుచేసే మోడల్‌లను అనుకూలంగా మలచుకోవడానికి LyCORIS ఈ పద్ధతులను ఒకచోట చేర్చింది; అక్కడ LoKr, LoHa "
+        "సాధారణం."
+    ),
+    "family.ia3": (
+        "**IA3** (Liu బృందం, 2022) ప్రతి మాడ్యూల్‌కు ఒక వెక్టర్‌కు శిక్షణ ఇస్తుంది; అది ఆ మాడ్యూల్ లెక్కించేదాన్ని "
+        "స్కేల్ చేస్తుంది: అటెన్షన్‌లోని కీ, వాల్యూ ప్రొజెక్షన్‌లను, ఫీడ్‌ఫార్వర్డ్ భాగం లోపలి యాక్టివేషన్లను. అన్నిటికంటే "
+        "తక్కువ విలువలు, ర్యాంక్ ఉండదు. దాని పేపర్‌లోని కొన్ని ఉదాహరణలతో శిక్షణ పద్ధతి, ఇన్-కాంటెక్స్ట్ లెర్నింగ్‌ను "
+        "చాలా తక్కువ ఖర్చుతో అధిగమించింది."
+    ),
+    "family.adalora": (
+        "**AdaLoRA** (Zhang బృందం, 2023) ప్రతి మార్పును SVD లాగా P·Λ·Q గా రాస్తుంది, ప్రతి మాడ్యూల్‌ను ర్యాంక్ "
+        "init_r తో మొదలుపెడుతుంది; శిక్షణ జరుగుతుండగా అతి తక్కువ ప్రాముఖ్యం ఉన్న సింగ్యులర్ విలువలను కత్తిరిస్తుంది, "
+        "కాబట్టి ర్యాంక్‌లు అవసరమైన మ్యాట్రిక్స్‌లకే వెళ్తాయి. శిక్షణ పొందే మొత్తం విలువల సంఖ్య స్థిరంగా ఉండాల్సినప్పుడు "
+        "దీన్ని ఎంచుకుంటారు."
+    ),
+    "family.loraplus": (
+        "**LoRA+** (Hayou బృందం, 2024) మరో అడాప్టర్ కాదు: LoRA లోని B కు A కంటే λ రెట్లు ఎక్కువ లెర్నింగ్ రేట్‌తో "
+        "శిక్షణ ఇస్తుంది. వెడల్పైన మోడల్‌లకు రెండింటికీ ఒకే లెర్నింగ్ రేట్ సమర్థవంతం కాదని పేపర్ చూపుతుంది; అదే "
+        "ఖర్చుతో మెరుగైన ఫలితాలు, దాదాపు రెండు రెట్ల వరకు వేగవంతమైన ఫైన్-ట్యూనింగ్ నమోదు చేసింది."
+    ),
+    "family.compare": "మోడల్: Llama-2-7B పై మొత్తం కుటుంబం, పక్కపక్కనే",
     "sources": "ఆధారాలు",
     "next.h": "మీరే ప్రయత్నించండి",
     "next.intro": "ప్రతి పేజీ ఒక ఉదాహరణతో సిద్ధంగా తెరుచుకుంటుంది:",

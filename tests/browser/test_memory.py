@@ -44,3 +44,19 @@ def test_a_new_model_shows_the_tracing_note_then_the_estimate_by_itself(page, ap
     page.wait_for_timeout(3_000)
     assert len(sent) - before <= 1, "the ready page still reruns on a timer"  # the poller ran every 0.75 s
     assert no_exception(page)
+
+
+def test_an_adapter_type_from_a_link_in_telugu(page, app_server):
+    """?mem_adapter=vera: the page estimates VeRA, says what it trains, shows VeRA's PEFT config, and in
+    Telugu leaves no English outside the glossary's short list (tests/browser/test_telugu_pages.py)."""
+    from lora_ui.i18n import tr
+    from tests.browser.test_telugu_pages import latin_on_page
+
+    open_app(page, app_server, "memory", "lang=te&mem_preset=qwen2.5-0.5b&mem_seq=256&mem_adapter=vera")
+    page.wait_for_selector("[data-testid='stMetric']", timeout=120_000)
+    wait_for_count(page, ".js-plotly-plot", 3)
+    wait_idle(page)
+    assert no_exception(page)
+    page.get_by_text(tr("family.trains.vera", lang="te")).wait_for()
+    assert "VeraConfig(" in page.locator("[data-testid='stCode']").last.inner_text()
+    assert not latin_on_page(page)

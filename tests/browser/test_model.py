@@ -102,13 +102,56 @@ def test_module_table_csv_downloads_on_click(page, app_server):
     """The CSV is made when the button is clicked (a callable: not on every rerun); it holds the table."""
     open_app(page, app_server, "model")
     wait_idle(page)
-    button = page.get_by_role("button", name="Download CSV")
+    button = page.get_by_role("button", name="Download CSV").first  # the module table's (the family's follows)
     button.wait_for()
     with page.expect_download() as info:
         button.click()
     text = open(info.value.path(), encoding="utf-8").read()
     header, *rows = text.strip().splitlines()
-    assert header == "module,kind,weight shape,count,LoRA params"
+    assert header == "module,kind,weight shape,count,adapter params"
     assert len(rows) == 2  # q_proj and v_proj, PEFT's default targets for llama
     assert sum(int(r.rsplit(",", 1)[1]) for r in rows) == llama2_qv(8)
+    assert no_exception(page)
+
+
+# --- the LoRA family side by side ----------------------------------------------------------------------------
+
+
+def family_csv(page) -> list[list[str]]:
+    """The family table as its CSV download (the grid is drawn on a canvas: its text is not in the DOM)."""
+    button = page.get_by_role("button").filter(has_text="CSV").nth(1)  # the module table's comes first
+    button.wait_for()
+    with page.expect_download() as info:
+        button.click()
+    import csv
+
+    with open(info.value.path(), encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+@pytest.mark.parametrize("lang", ["en", "te"])
+def test_the_family_table_and_the_chosen_types_snippet(page, app_server, lang):
+    """Llama-2-7B, q and v, r=8, VeRA chosen: the metric, the family table (every type's count from its
+    formula) and VeRA's PEFT config, in English and in Telugu."""
+    from lora_ui.i18n import tr
+
+    open_app(page, app_server, "model", f"{keys.MODEL_PRESET}=llama-2-7b&{keys.MODEL_ADAPTER}=vera&lang={lang}")
+    assert no_exception(page)
+    vera = LLAMA2_LAYERS * 2 * (LLAMA2_HIDDEN + 8)  # lambda_b (out) + lambda_d (r) per module
+    page.wait_for_function(
+        "(t) => [...document.querySelectorAll(\"[data-testid='stMetricValue']\")].some(e => e.innerText.trim() === t)",
+        arg=f"{vera:,}",
+        timeout=60_000,
+    )
+    page.get_by_text(tr("family.table_header", lang=lang)).wait_for()
+    assert "VeraConfig(" in page.locator("[data-testid='stCode']").last.inner_text()
+    header, *rows = family_csv(page)
+    assert header[0] == tr("family.col.type", lang=lang)
+    counts = {r[0].rstrip(" ◀"): r[1] for r in rows}
+    lora = llama2_qv(8)
+    assert counts["LoRA"] == f"{lora:,}" and counts["VeRA"] == f"{vera:,}"
+    assert counts["LoHa"] == f"{2 * lora:,}"  # two rank-r pairs
+    assert [r[0] for r in rows if r[0].endswith("◀")] == ["VeRA ◀"]
+    expresses = {r[0].rstrip(" ◀"): r[4] for r in rows}
+    assert expresses["LoKr"] == tr("family.expresses.lokr", lang=lang)
     assert no_exception(page)
