@@ -662,8 +662,14 @@ def _elsewhere(s: Session, plan: Plan, rng: random.Random) -> str:
     return rng.choice([p for p in plan.pages if p != _here(s, plan)])
 
 
+def page_name(page: str, pages: list[str] = PAGES) -> str:
+    """What the browser sends to open a page: its url_path, "" for the default page (app.py's first
+    st.Page, `default=True`, lives at "/"; its own url_path would be answered with page_not_found)."""
+    return "" if page == pages[0] else page
+
+
 def _open(s: Session, log: StudentLog, page: str, plan: Plan) -> None:
-    act(s, log, page, plan.deadline, lambda: s.rerun(page), OPEN)
+    act(s, log, page, plan.deadline, lambda: s.rerun(page_name(page, plan.pages)), OPEN)
     if page == MEMORY_PAGE:
         plan.combos.note(s)
 

@@ -567,3 +567,25 @@ def test_make_load_writes_both_tables(lt, tmp_path):
     readme.write_text(f"intro\n{lt.README_BEGIN}\nold\n{lt.README_END}\nrest\n")
     lt.write_between(readme, "new\n", lt.README_BEGIN, lt.README_END)
     assert readme.read_text() == f"intro\n{lt.README_BEGIN}\nnew\n{lt.README_END}\nrest\n"
+
+
+def test_opening_the_default_page_sends_its_address_as_the_browser_does(lt):
+    """The sidebar's first page (app.py's default) is opened at "/": page name "", never its url_path,
+    which Streamlit answers with page_not_found (and a toast) before running the default page anyway."""
+    import websocket
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    s = lt.Session("http://127.0.0.1:1")
+    s.ws = _FakeSocket(websocket)
+    s.page = "matrix"
+    plan = lt.Plan("http://127.0.0.1:1", lt.PAGES, 0.0, [0.0], 1e18, 0, [], 60, 10, 1)
+    log = lt.StudentLog()
+    for page in ("learn", "memory"):
+        s.ws.replies = _msgs([], [], status="FINISHED_SUCCESSFULLY")
+        lt._open(s, log, page, plan)
+        sent = BackMsg()
+        sent.ParseFromString(s.ws.sent[-1])
+        assert sent.rerun_script.page_name == ("" if page == "learn" else page)
+    assert [(r.page, r.action) for r in log.reruns] == [("learn", lt.OPEN), ("memory", lt.OPEN)]
+    assert lt.PAGES[0] == "learn"  # app.py: st.Page("pages/learn.py", ..., url_path="learn", default=True)
+    assert 'url_path="learn",\n        default=True' in (ROOT / "app.py").read_text()
