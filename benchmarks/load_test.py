@@ -908,7 +908,8 @@ class Outcome:
     rss_peak: int
     rss_after: int
     rss_after_s: float  # seconds after the last student left when rss_after was read
-    server_cpu_s: float
+    server_cpu_s: float  # the servers and their fit workers, during the class
+    harness_cpu_s: float  # this process (every student's client), during the class: it shares the machine
     spread: list[int]  # most connections seen on each replica during the load
     health_s: float  # servers started -> health ok
     arrivals: list[float]  # when each student opened the link, seconds after health ok
@@ -953,6 +954,8 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
                 server.send_signal(signal.SIGUSR1)  # profiled_server.py: drop the warm-up from the profile
         rss_start = stack.rss()
         cpu0 = _cpu(stack)
+        harness0 = sum(psutil.Process().cpu_times()[:2])
+        spies = start_py_spy(args.py_spy, stack, sc, args.duration + 5) if sc.label == "ours" else []
         rng = random.Random(args.seed)
         plan = Plan(
             base_url=stack.base_url,
@@ -996,6 +999,9 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
         stop.set()
         sampler.join()
         cpu_s = _cpu(stack) - cpu0
+        harness_s = sum(psutil.Process().cpu_times()[:2]) - harness0
+        for spy in spies:
+            spy.wait()
 
         # After: poll until RSS is back within RSS_RECOVERY x its start, or the settle time runs out.
         closed = time.perf_counter()
@@ -1023,6 +1029,7 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
         rss_after=rss_after,
         rss_after_s=after_s,
         server_cpu_s=cpu_s,
+        harness_cpu_s=harness_s,
         spread=spread,
         health_s=stack.health_s,
         arrivals=[log.arrived_s for log in logs if log.arrived_s is not None],
@@ -1031,6 +1038,72 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
         waits=waits,
         polls=sum(log.polls for log in logs),
     )
+
+
+def py_spy_files(directory: str, sc: Scenario) -> str:
+    return f"{directory}/ours-N{sc.students}-x{sc.replicas}"
+
+
+def start_py_spy(directory: str | None, stack: Stack, sc: Scenario, seconds: float) -> list[subprocess.Popen]:
+    """Sample every server process with py-spy (if asked, and on PATH) for the class: only the thread that
+    holds the GIL (`--gil`), so the samples say what occupies each interpreter, the resource every
+    student's rerun queues for. Raw collapsed stacks go to DIR/ours-N<students>-x<replicas>-<pid>.txt."""
+    exe = shutil.which("py-spy")
+    if not directory or not exe:
+        if directory:
+            print("py-spy not on PATH: no sampling (pip install py-spy)", file=sys.stderr)
+        return []
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    out = []
+    for p in stack.servers:
+        cmd = [
+            exe,
+            "record",
+            "--pid",
+            str(p.pid),
+            "--rate",
+            "100",
+            "--format",
+            "raw",
+            "--gil",
+            "--nonblocking",
+        ]
+        cmd += ["--duration", str(int(seconds)), "-o", f"{py_spy_files(directory, sc)}-{p.pid}.txt"]
+        out.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return out
+
+
+def _ours(frame: str) -> bool:
+    """Whether a py-spy frame, `function (path:line)`, is our code. py-spy shortens paths to the sys.path
+    entry they were found under: app.py, pages' file names, lora_ui/..., lora_core/..."""
+    path = re.sub(r":\d+$", "", frame.rpartition(" (")[2].rstrip(")"))
+    pages = {"app.py", *(p.name for p in (ROOT / "pages").glob("*.py"))}
+    return path in pages or path.startswith(("pages/", "lora_ui/", "lora_core/"))
+
+
+def py_spy_summary(paths: list[Path], top: int = 20) -> str:
+    """The GIL holder's time by function: inclusive (our code only) and self (any code), over every sampled
+    process, in seconds at py-spy's 100 Hz."""
+    inclusive: dict[str, int] = {}
+    leaf: dict[str, int] = {}
+    total = 0
+    for path in paths:
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            n = int(count)
+            total += n
+            frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")[1:]]  # no thread, no line numbers
+            for f in {f for f in frames if _ours(f)}:
+                inclusive[f] = inclusive.get(f, 0) + n
+            if frames:
+                leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
+    lines = [f"    {total / 100:.1f} s with the GIL held (sampled); inclusive, our code:"]
+    lines += [f"    {n / 100:8.2f} s  {f}" for f, n in sorted(inclusive.items(), key=lambda x: -x[1])[:top]]
+    lines += ["    self time, any code:"]
+    lines += [f"    {n / 100:8.2f} s  {f}" for f, n in sorted(leaf.items(), key=lambda x: -x[1])[:top]]
+    return "\n".join(lines)
 
 
 def _cpu(stack: Stack) -> float:
@@ -1187,7 +1260,7 @@ def report(
             f"**{setup_name(sc)}, {sc.students} students** ({o.started}; load average before it "
             f"{_load(o.load_before)}; health ok {o.health_s:.1f} s after start; arrivals "
             f"{min(o.arrivals, default=float('nan')):.2f}–{max(o.arrivals, default=float('nan')):.2f} s after "
-            f"health ok{spread}; server CPU {o.server_cpu_s:.0f} s{base}):",
+            f"health ok{spread}; CPU: servers {o.server_cpu_s:.0f} s, this harness {o.harness_cpu_s:.0f} s{base}):",
             "",
             action_table(o, b),
         ]
@@ -1210,6 +1283,14 @@ def report(
             if o.scenario.replicas == 1 and o.scenario.label == "ours" and prof.exists():
                 out += ["", f"Profile of our script runs at N={o.scenario.students} ({prof}):", ""]
                 out += [profile_summary(prof)]
+    if args.py_spy:
+        for o, _ in rows:
+            files = sorted(
+                Path(args.py_spy).glob(Path(py_spy_files(args.py_spy, o.scenario)).name + "-*.txt")
+            )
+            if files:
+                out += ["", f"py-spy, {setup_name(o.scenario)} × {o.scenario.students} ({args.py_spy}):", ""]
+                out += [py_spy_summary(files)]
     errs = [e for o, b in rows for e in o.errors + (b.errors if b else [])]
     if errs:
         out += ["", f"Errors ({len(errs)}, first 10):", ""] + [f"- `{e}`" for e in errs[:10]]
@@ -1297,7 +1378,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECTION.NAME=VALUE",
         help="a streamlit option for both apps, e.g. runner.postScriptGC=true (repeatable)",
     )
-    p.add_argument("--profile", default=None, metavar="DIR", help="cProfile our script runs into DIR/*.prof")
+    p.add_argument(
+        "--profile",
+        default=None,
+        metavar="DIR",
+        help="cProfile our script runs into DIR/*.prof (slows every run: not for the published figures)",
+    )
+    p.add_argument(
+        "--py-spy",
+        default=None,
+        metavar="DIR",
+        help="sample our servers with py-spy (on PATH) during the class, GIL holder only, into DIR",
+    )
+    p.add_argument("--keep-logs", default=None, metavar="DIR", help="copy the servers' logs into DIR")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=None, help="also write the report between docs/load.md's markers here")
     p.add_argument("--readme", default=None, help="also write the summary between README.md's markers here")
@@ -1348,9 +1441,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"baseline N={n}: {len(base.reruns)} actions", file=sys.stderr, flush=True)
             rows.append((ours, base))
             raw.append({"ours": _raw(ours), "baseline": _raw(base) if base else None})
-        if any(o.errors or (b and b.errors) for o, b in rows):
-            for f in workdir.glob("*.log"):  # keep the server logs of a run with errors
-                shutil.copy(f, Path(tempfile.gettempdir()) / f"lora-load-{f.name}")
+        if args.keep_logs or any(o.errors or (b and b.errors) for o, b in rows):
+            keep = Path(args.keep_logs or tempfile.gettempdir())  # the server logs of a run with errors
+            keep.mkdir(parents=True, exist_ok=True)
+            for f in workdir.glob("*.log"):
+                shutil.copy(f, keep / f"lora-load-{f.name}")
     text = report(rows, args, time.perf_counter() - t_start, load_before)
     print(text)
     if args.out:

@@ -503,6 +503,7 @@ def _outcome(lt, label, pages, reruns, *, errors=(), rss=(100, 150, 110), replic
         rss_after=rss[2] * 2**20,
         rss_after_s=12.0,
         server_cpu_s=30.0,
+        harness_cpu_s=20.0,
         spread=[15, 15][:replicas],
         health_s=20.0,
         arrivals=[0.1, 2.9],
@@ -589,3 +590,22 @@ def test_opening_the_default_page_sends_its_address_as_the_browser_does(lt):
     assert [(r.page, r.action) for r in log.reruns] == [("learn", lt.OPEN), ("memory", lt.OPEN)]
     assert lt.PAGES[0] == "learn"  # app.py: st.Page("pages/learn.py", ..., url_path="learn", default=True)
     assert 'url_path="learn",\n        default=True' in (ROOT / "app.py").read_text()
+
+
+def test_py_spy_summary_reads_collapsed_stacks(lt, tmp_path):
+    """--py-spy: the GIL holder's samples (100 Hz) by our functions (inclusive) and by any function (self)."""
+    raw = tmp_path / "ours-N30-x1-1.txt"
+    raw.write_text(
+        "thread (1): ScriptRunner.scriptThread;run (threading.py:982);<module> (app.py:35);"
+        "page (memory.py:341);charts_ui (memory.py:250);_enqueue (streamlit/delta_generator.py:547) 30\n"
+        "thread (1): ScriptRunner.scriptThread;run (threading.py:982);<module> (app.py:35);"
+        "figure (lora_ui/plotly_fast.py:26) 20\n"
+        "thread (2): MainThread;_run_once (asyncio/base_events.py:1922) 50\n"
+    )
+    text = lt.py_spy_summary([raw])
+    assert "1.0 s with the GIL held" in text
+    assert "0.50 s  <module> (app.py)" in text and "0.30 s  charts_ui (memory.py)" in text
+    assert "0.20 s  figure (lora_ui/plotly_fast.py)" in text
+    ours, _, rest = text.partition("self time")
+    assert "threading.py" not in ours and "asyncio" not in ours  # not our code
+    assert "0.50 s  _run_once (asyncio/base_events.py)" in rest
