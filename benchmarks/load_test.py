@@ -1467,7 +1467,8 @@ def write_between(path: Path, text: str, begin: str, end: str, title: str = "") 
     old = path.read_text() if path.exists() else ""
     if begin in old and end in old:
         head, rest = old.split(begin, 1)
-        path.write_text(head + block + rest.split(end, 1)[1].lstrip("\n"))
+        after = rest.split(end, 1)[1]
+        path.write_text(head + block + after.removeprefix("\n"))  # the end marker's own line break
     else:
         path.write_text(old + ("\n" if old else title) + block)
 
