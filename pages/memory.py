@@ -357,12 +357,6 @@ def solver_inputs_ui() -> tuple[str, str]:
 
 
 def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, name: str, variable: str) -> None:
-    if variable == "rank" and setup.method == "full":
-        st.info(tr("memory.solve_rank_full"))
-        return
-    if variable == "rank" and spec.rank is None:
-        st.info(tr("family.solve_rank_none", adapter=ADAPTER_LABELS[spec.adapter]))
-        return
     card = gpu(name)
     sol = solve_cached(config_json, spec, setup, name, variable)
     fmt = {
@@ -387,6 +381,12 @@ def solver_fragment(config_json: str, spec: LoraSpec, setup: TrainingSetup) -> N
     page. A fragment: choosing the GPU or pressing the button reruns only this part. The answer stays shown
     while the question (model, spec, setup, GPU, variable) is the one asked."""
     name, variable = solver_inputs_ui()
+    if variable == "rank" and setup.method == "full":  # questions without an answer say so at once
+        st.info(tr("memory.solve_rank_full"))
+        return
+    if variable == "rank" and spec.rank is None:
+        st.info(tr("family.solve_rank_none", adapter=ADAPTER_LABELS[spec.adapter]))
+        return
     question = (hash(config_json), spec, setup, name, variable)
     # Recorded by on_click, before the run: a button's True lasts one run, and a run can end in a rerun.
     st.button(
