@@ -83,15 +83,21 @@ def measure_app(app: Path, pages: list[str], args, workdir: Path) -> tuple[dict,
         s = lt.Session(url, timeout=args.timeout)
         s.connect()
         for page in pages:  # warm-up: imports and first cache fills, as the load test's warm-up visitor
-            lt.act(s, log, page, time.perf_counter() + args.timeout, lambda page=page: s.rerun(page))
+            lt.act(
+                s,
+                log,
+                page,
+                time.perf_counter() + args.timeout,
+                lambda page=page: s.rerun(lt.page_name(page)),
+            )
         for i, page in enumerate(pages):
             other = pages[i - 1] if len(pages) > 1 else None
             for _ in range(args.reps):
                 if other is not None:
-                    s.rerun(other)
+                    s.rerun(lt.page_name(other))
                     lt.follow_auto_reruns(s, log, other, time.perf_counter() + args.timeout)
                     time.sleep(args.pause)
-                meter.measure(f"{page or 'baseline'} open", lambda page=page: s.rerun(page))
+                meter.measure(f"{page or 'baseline'} open", lambda page=page: s.rerun(lt.page_name(page)))
                 lt.follow_auto_reruns(s, log, page, time.perf_counter() + args.timeout)
                 time.sleep(args.pause)
             for _ in range(args.reps):

@@ -52,6 +52,9 @@ MEM_GPUS = "mem_gpus"
 MEM_SHARDING = "mem_sharding"
 MEM_SOLVE_GPU = "mem_solve_gpu"
 MEM_SOLVE_VAR = "mem_solve_var"
+MEM_SOLVE_RUN = "mem_solve_run"  # a button: not bound to the URL
+# Session state: the solver inputs the student last asked about (leading "_": never a URL parameter)
+MEM_SOLVE_ASKED = "_mem_solve_asked"
 
 # Fit page: ?fit_mode=matrix&fit_rows=64&fit_cols=48&fit_k=8&fit_r=4 ...
 FIT_MODE = "fit_mode"  # matrix | regression

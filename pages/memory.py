@@ -380,6 +380,28 @@ def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, name: str,
         st.success(tr("memory.solve_result", value=sol.value, **fmt))
 
 
+@st.fragment
+def solver_fragment(config_json: str, spec: LoraSpec, setup: TrainingSetup) -> None:
+    """The reverse question, answered when asked: each answer replays the caching allocator at least once
+    (50-100 ms up to 13B, 150-350 ms for the 70B and 175B presets), too much to pay on every change of the
+    page. A fragment: choosing the GPU or pressing the button reruns only this part. The answer stays shown
+    while the question (model, spec, setup, GPU, variable) is the one asked."""
+    name, variable = solver_inputs_ui()
+    question = (hash(config_json), spec, setup, name, variable)
+    # Recorded by on_click, before the run: a button's True lasts one run, and a run can end in a rerun.
+    st.button(
+        tr("memory.solve_button"), key=keys.MEM_SOLVE_RUN, icon=":material/search:",
+        on_click=st.session_state.__setitem__, args=(keys.MEM_SOLVE_ASKED, question),
+    )  # fmt: skip
+    if st.session_state.get(keys.MEM_SOLVE_ASKED) != question:
+        st.caption(tr("memory.solve_hint"))
+        return
+    try:
+        solver_ui(config_json, spec, setup, name, variable)
+    except LoraLabError as exc:
+        show_error(exc)
+
+
 def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
     config_json = json.dumps(config, sort_keys=True)
     # Presets answer in a fraction of a second; an uploaded architecture's first trace takes a few seconds.
@@ -392,11 +414,7 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
         charts_ui(config_json, spec, setup, estimates, current)
     except LoraLabError as exc:
         show_error(exc)
-    name, variable = solver_inputs_ui()  # drawn once per run, from here on whatever happens
-    try:
-        solver_ui(config_json, spec, setup, name, variable)
-    except LoraLabError as exc:
-        show_error(exc)
+    solver_fragment(config_json, spec, setup)  # its inputs are drawn once per run, from here on
 
 
 def snippet_ui(spec, setup: TrainingSetup) -> None:

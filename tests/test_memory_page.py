@@ -51,8 +51,26 @@ def test_bad_targets_show_an_error_not_an_exception(app_test):
 @pytest.mark.parametrize("variable", ["batch", "seq", "rank"])
 def test_solver(app_test, variable):
     at = app_test(page="memory", query={**QUERY, "mem_solve_var": variable})
+    at.button(key=keys.MEM_SOLVE_RUN).click().run()
     assert not at.exception, at.exception
     assert at.success or at.warning
+
+
+def test_the_solver_runs_when_asked_and_its_answer_stays_for_that_question(app_test, monkeypatch):
+    from lora_core.memory import solver
+
+    calls = []
+    original = solver.largest_fitting
+    monkeypatch.setattr(solver, "largest_fitting", lambda *a, **k: calls.append(a) or original(*a, **k))
+    at = app_test(page="memory", query={**QUERY, keys.MEM_SOLVE_VAR: "seq"})
+    at.number_input(key=keys.MEM_BATCH).set_value(3).run()  # changes elsewhere never search
+    assert not calls and not at.success
+    at.button(key=keys.MEM_SOLVE_RUN).click().run()
+    assert len(calls) == 1 and at.success
+    at.run()  # the same question: the answer stays (from the page's cache)
+    assert at.success
+    at.number_input(key=keys.MEM_BATCH).set_value(4).run()  # another question: asked again
+    assert not at.success and len(calls) == 1
 
 
 def test_telugu(app_test):

@@ -106,3 +106,10 @@ def test_a_stored_step_reads_back_as_the_traced_one():
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
     assert (got.ops, got.forward_end, got.layers) == (want.ops, want.forward_end, want.layers)
     assert stored.polys[1] == fresh.polys[1]
+
+
+def test_the_replay_point_is_the_pages_first_view():
+    from lora_ui.memory_inputs import default_view
+
+    _config, spec, setup = default_view()
+    assert (spec.r, setup.seq, setup.batch) == (precomputed.PAGE_RANK, precomputed.PAGE_SEQ, 1)

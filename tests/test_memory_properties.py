@@ -9,10 +9,16 @@ from lora_core.spec import LoraSpec
 from tests.test_memory_configs import LLAMA_GQA, QWEN2
 
 SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
-FIELDS = ("peak_bytes", "activations_bytes", "device_total_bytes")
+# What the step allocates grows with batch, sequence and rank. What the caching allocator reserves need not:
+# a tensor that grows past 1 MiB moves from the small pool's 2 MiB segments to the large pool's, which can leave
+# fewer bytes stranded (measured: LLAMA_GQA full bf16, batch 28: 64 MiB reserved at seq 102, 62 MiB at 147).
+# So the reserve is held to what it must be at least: the peak it serves.
+FIELDS = ("peak_bytes", "activations_bytes", "live_peak_bytes")
 
 
 def _grows(before, after):
+    for e in (before, after):
+        assert e.reserved_bytes >= e.peak_bytes and e.device_total_bytes >= e.reserved_bytes
     return all(getattr(after, f) >= getattr(before, f) for f in FIELDS)
 
 

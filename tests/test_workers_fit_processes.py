@@ -54,10 +54,10 @@ def tiny_fit(steps: int = 20, kind: str = FIT) -> FitTask:
 
 
 def test_a_fit_runs_in_a_worker_and_streams_its_losses(runner):
-    runner.warm()  # as the page does on render: one worker, started in the background
-    wait_for(lambda: runner.workers == 1, "the warm worker")
-    runner.warm()  # idempotent
-    assert runner.workers == 1
+    runner.warm()  # as the page does on render: a worker per fit slot, started in the background
+    wait_for(lambda: runner.workers == 2, "the warm workers")
+    runner.warm()  # idempotent: never more than the slots
+    assert runner.workers == 2
     job = runner.submit(tiny_fit(20), total_steps=20)
     wait_for(lambda: not job.active, "the fit")
     assert job.state == DONE and job.in_process, job.error

@@ -41,6 +41,10 @@ SOURCES = (
     "memory/kernels.py",
     "memory/live_bytes.py",
     "memory/precomputed.py",  # the archive's own layout
+    "memory/allocator.py",  # the replays at the page's default point
+    "memory/events.py",
+    "memory/optimizer_step.py",
+    "memory/reserve.py",
     "memory/lora_layers.py",
     "memory/recipe.py",
     "memory/setup.py",
@@ -48,6 +52,12 @@ SOURCES = (
     "memory/trace.py",
 )
 FILE = "presets.npz"  # in lora_core/memory/data/
+# The Memory page's first view (lora_ui/memory_inputs.py: rank 16, sequence 1,024, batch 1; a test checks they
+# agree): where the grid's caching-allocator replays are precomputed too, so that a student clicking through
+# presets, methods and precisions never waits for one (a replay walks every layer: 150-350 ms for the 70B and
+# 175B presets).
+PAGE_RANK = 16
+PAGE_SEQ = 1024
 _DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -106,7 +116,24 @@ def compute(entries) -> dict[str, np.ndarray]:
         pid = entry_id(infos_key)
         if f"{pid}.names" not in arrays:
             arrays.update(_infos_arrays(pid, states.build_param_infos(infos_key)))
+        arrays.update(_replay_arrays(config, spec, setup))
     return arrays
+
+
+def _replay_arrays(config: dict, spec, setup) -> dict[str, np.ndarray]:
+    """The replay of the recipe at the page's default point, if the page would replay it."""
+    from lora_core.memory import reserve
+
+    spec, setup = spec.with_rank(PAGE_RANK), setup.replace(seq=PAGE_SEQ)
+    if not reserve.replayable(setup):
+        return {}
+    key = reserve.replay_key(config, spec, setup)
+    try:
+        run = reserve.predict(config, spec, setup)
+    except reserve.DepthError:  # the page falls back to rounding for this model: nothing to keep
+        return {}
+    fields = (run.peak_allocated, run.reserved, run.warmup_reserved, run.steps, int(run.settled))
+    return {f"{entry_id(key)}.reserve": np.array(fields, dtype=np.int64)}
 
 
 def write(path=None) -> None:
@@ -230,6 +257,18 @@ def live_model(key: str):
     half = len(blocks) // 2
     terms = tuple(tuple(int(v) for v in t) for t in data[f"{eid}.terms"])
     return LiveModel(terms, (tuple(blocks[:half]), tuple(blocks[half:])), int(offsets[-1]))
+
+
+def reserve(key: str):
+    """The precomputed reserve.Reserve of a replay key, or None."""
+    from lora_core.memory.reserve import Reserve
+
+    found = _archive()
+    eid = entry_id(key)
+    if found is None or f"{eid}.reserve" not in found[1]:
+        return None
+    allocated, reserved, warmup, steps, settled = found[0][f"{eid}.reserve"].tolist()
+    return Reserve(allocated, reserved, warmup, steps, bool(settled))
 
 
 def param_infos(key: str):

@@ -158,21 +158,31 @@ def _plan(config: dict, spec, setup: TrainingSetup) -> StepPlan:
     return plan
 
 
+def replay_key(config: dict, spec, setup: TrainingSetup, allocator=None, *, hopper: bool = False) -> str:
+    """Everything a replay depends on (the cache key of `predict`)."""
+    if setup.method == "full":
+        spec = None
+    return json.dumps(
+        [asdict(setup), spec_to_dict(spec) if spec else None, config, asdict(allocator) if allocator else None, hopper],
+        sort_keys=True,
+        default=list,
+    )
+
+
 def predict(
     config: dict, spec, setup: TrainingSetup, allocator: AllocatorConfig | None = None, *, hopper: bool = False
 ) -> Reserve:
     """The replayed run of this setup (cached by every input). Raises events.DepthError when the model's
     layers do not repeat op for op (then nothing is replayed)."""
+    from lora_core.memory import precomputed
+
     if setup.method == "full":
         spec = None
     r = (spec.rank or 1) if spec is not None else 1  # AdaLoRA: init_r; IA3 has no rank
-    key = json.dumps(
-        [asdict(setup), spec_to_dict(spec) if spec else None, config, asdict(allocator) if allocator else None, hopper],
-        sort_keys=True,
-        default=list,
-    )
-    known = _REPLAYS.get(key)
+    key = replay_key(config, spec, setup, allocator, hopper=hopper)
+    known = _REPLAYS.get(key) or precomputed.reserve(key)
     if known is not None:
+        _REPLAYS.put(key, known)
         return known
     plan = _plan(config, spec, setup)
     parts = run_parts(config, spec, setup, hopper=hopper)

@@ -109,6 +109,8 @@ EN = {
     "solve_capped": "Largest {var} we searched, {value:,}, still fits on {gpu} with the {margin} % margin.",
     "solve_none": "Even a {var} of 1 does not fit on {gpu} with the {margin} % margin ({used} GiB needed, {cap} GiB there).",
     "solve_rank_full": "Rank applies to LoRA and QLoRA; choose one of them as the method.",
+    "solve_button": "Find it",
+    "solve_hint": "Press “Find it”: the search replays the caching allocator, so it runs when you ask.",
     # Labels of the option codes the widgets show (the codes stay the options: they are the URL values).
     "precision.fp32": "fp32: 32-bit floats throughout",
     "precision.bf16": "bf16: the whole model cast to bfloat16",
@@ -241,6 +243,8 @@ TE = {
     "solve_capped": "మేము వెతికిన వాటిలో అతి పెద్ద {var} {value:,}; అది కూడా {margin} % మార్జిన్‌తో {gpu} లో సరిపోతుంది.",
     "solve_none": "{var} 1 అయినా {margin} % మార్జిన్‌తో {gpu} లో సరిపోదు ({used} GiB కావాలి, అక్కడ ఉన్నది {cap} GiB).",
     "solve_rank_full": "ర్యాంక్ LoRA, QLoRA లకు మాత్రమే వర్తిస్తుంది; పద్ధతిగా వాటిలో ఒకదాన్ని ఎంచుకోండి.",
+    "solve_button": "కనుక్కోండి",
+    "solve_hint": "“కనుక్కోండి” నొక్కండి: ఈ వెతుకులాట అలొకేటర్‌ను మళ్లీ నడిపిస్తుంది, అందుకే మీరు అడిగినప్పుడే జరుగుతుంది.",
     "precision.fp32": "fp32: అంతటా 32-బిట్ సంఖ్యలు",
     "precision.bf16": "bf16: మోడల్ మొత్తం bfloat16 లోకి మారుతుంది",
     "precision.fp16": "fp16: మోడల్ మొత్తం float16 లోకి మారుతుంది",

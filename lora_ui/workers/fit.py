@@ -198,10 +198,12 @@ class FitRunner:
         return self._pool.idle
 
     def warm(self) -> None:
-        """Start one worker in the background if there is none, so a first Train need not wait for one
-        (spawning it and importing torch takes seconds on the 2-core server). The page calls it on render."""
-        if self.use_processes and not self.running:
-            self._pool.warm()
+        """Start workers in the background up to the free fit slots, so that Train need not wait for one
+        (spawning a worker and importing torch takes seconds on the 2-core server). The page calls it on
+        render. One warm worker was not enough: three students pressing Train together on a fresh server
+        waited 2-8 s for the second fit's worker, 0.4 s with both warm (benchmarks/load_test.py; docs/load.md)."""
+        if self.use_processes:
+            self._pool.warm(max(0, self.max_running - self.running))
 
     def reap(self, idle_s: float | None = None) -> int:
         """Stop the workers idle at least idle_s (default: the runner's idle_s); returns how many."""

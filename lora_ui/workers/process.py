@@ -142,9 +142,10 @@ class WorkerProcess:
 
 class WorkerPool:
     """Started workers kept for the next jobs. `take` hands out an idle one or starts one; `park` takes it
-    back; a reaper thread stops the workers idle longer than idle_s. `warm` starts one in the background
-    ahead of the first job. The caller bounds how many are taken at once; with at most one warming, the
-    pool then never holds more workers than the caller's bound."""
+    back; a reaper thread stops the workers idle longer than idle_s. `warm(n)` starts workers in the
+    background ahead of the jobs, until n are idle or starting. The caller bounds how many are taken at once
+    and asks for at most its bound minus those taken, and `take` waits for a starting worker rather than
+    start another: the pool then never holds more workers than the caller's bound."""
 
     def __init__(
         self,
@@ -157,7 +158,7 @@ class WorkerPool:
         self._on_start_failed = on_start_failed
         self._lock = threading.Condition()
         self._idle: list[tuple[WorkerProcess, float]] = []  # (worker, when it became idle), oldest first
-        self._warming = False
+        self._warming = 0  # workers being started by warm()
         self._reaper: threading.Thread | None = None
 
     @property
@@ -166,13 +167,13 @@ class WorkerPool:
         with self._lock:
             return len(self._idle)
 
-    def warm(self) -> None:
-        """Start one worker in the background unless one is idle or already starting."""
+    def warm(self, n: int = 1) -> None:
+        """Start workers in the background until n are idle or starting."""
         with self._lock:
-            if self._idle or self._warming:
-                return
-            self._warming = True
-        threading.Thread(target=self._warm, name="worker-warm", daemon=True).start()
+            more = max(0, n - len(self._idle) - self._warming)
+            self._warming += more
+        for _ in range(more):
+            threading.Thread(target=self._warm, name="worker-warm", daemon=True).start()
 
     def _warm(self) -> None:
         worker = None
@@ -182,7 +183,7 @@ class WorkerPool:
             self._on_start_failed(exc)
         finally:
             with self._lock:
-                self._warming = False
+                self._warming -= 1
                 if worker is not None:
                     self._park(worker)
                 self._lock.notify_all()
@@ -190,13 +191,16 @@ class WorkerPool:
     def take(self) -> WorkerProcess:
         """An idle worker that is still alive, or a new one (raises what starting one raises)."""
         with self._lock:
-            while self._warming:  # its worker will be ours: never more workers than the caller's bound
+            while True:
+                while self._idle:
+                    worker, _ = self._idle.pop()
+                    if worker.alive:
+                        return worker
+                    worker.stop()
+                if not self._warming:
+                    break
+                # a starting worker will be ours: never more workers than the caller's bound
                 self._lock.wait(POLL_S)
-            while self._idle:
-                worker, _ = self._idle.pop()
-                if worker.alive:
-                    return worker
-                worker.stop()
         return self._start()
 
     def park(self, worker: WorkerProcess) -> None:

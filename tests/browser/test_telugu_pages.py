@@ -60,6 +60,7 @@ def test_memory_page_in_telugu_has_no_english(page, app_server):
     open_app(page, app_server, "memory", query)
     page.wait_for_selector("[data-testid='stMetric']", timeout=120_000)
     wait_for_count(page, ".js-plotly-plot", 3)  # the charts' titles and legends are text too
+    page.get_by_role("button", name=tr("memory.solve_button", lang="te")).click()  # the solver, when asked
     page.wait_for_selector("[data-testid='stAlertContentSuccess']", timeout=60_000)  # the solver's answer
     wait_idle(page)
     assert no_exception(page)
