@@ -99,9 +99,7 @@ def _resolve_class(config: dict):
             return mapping[config_class]
         except KeyError:
             continue
-    raise LoraLabError(
-        f"no transformers model class for architecture {name!r} / model_type {config['model_type']!r}"
-    )
+    raise LoraLabError("arch.no_class", architecture=name, model_type=config["model_type"])
 
 
 def _config_class(config: dict):
@@ -111,9 +109,7 @@ def _config_class(config: dict):
     try:
         return CONFIG_MAPPING[model_type]
     except KeyError:
-        raise LoraLabError(
-            f"unknown model_type {model_type!r}: transformers has no such architecture"
-        ) from None
+        raise LoraLabError("config.unknown_model_type", model_type=model_type) from None
 
 
 def _hf_config(config: dict):
@@ -122,7 +118,7 @@ def _hf_config(config: dict):
     try:
         return _config_class(config)(**fields)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise LoraLabError(f"config.json does not fit model_type {config['model_type']!r}: {exc}") from None
+        raise LoraLabError("arch.config_mismatch", model_type=config["model_type"], detail=str(exc)) from None
 
 
 @contextmanager
@@ -154,7 +150,7 @@ def _cached_model(key: str):
                 model = cls(hf_config)
         except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, ZeroDivisionError) as exc:
             msg = " ".join(str(exc).split())[:300]
-            raise LoraLabError(f"cannot build {cls.__name__} from this config: {msg}") from None
+            raise LoraLabError("arch.cannot_build", model_class=cls.__name__, detail=msg) from None
     model.requires_grad_(True)
     return model
 

@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error raises instead of printing usage and exiting."""
 
     def error(self, message: str):  # type: ignore[override]
-        raise LoraLabError(message)
+        raise LoraLabError("cli.usage", message=message)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,13 +48,13 @@ _DEPTH = ("num_hidden_layers", "n_layer", "num_layers")
 
 
 def _reject_constant(name: str) -> Any:
-    raise LoraLabError(f"config.json contains {name}; only finite numbers are allowed")
+    raise LoraLabError("config.not_finite", value=name)
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):  # 1e400 parses to inf
-        raise LoraLabError(f"config.json contains {text[:40]}; only finite numbers are allowed")
+        raise LoraLabError("config.not_finite", value=text[:40])
     return value
 
 
@@ -66,14 +66,14 @@ def _decode(data: bytes | str) -> str:
         size = len(data)
         text = None
     else:
-        raise LoraLabError(f"config.json must be bytes or text, got {type(data).__name__}")
+        raise LoraLabError("config.type", type=type(data).__name__)
     if size > MAX_CONFIG_BYTES:
-        raise LoraLabError(f"config.json is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}")
+        raise LoraLabError("file.too_large", name="config.json", size=size, limit=MAX_CONFIG_BYTES)
     if text is None:
         try:
             text = bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise LoraLabError("config.json is not UTF-8 text") from None
+            raise LoraLabError("config.not_utf8") from None
     return text
 
 
@@ -82,7 +82,7 @@ def _int_field(config: dict, key: str, maximum: int) -> None:
     if key == "n_inner" and value is None:  # GPT-2: None means 4 * n_embd
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise LoraLabError(f"{key} must be an integer, got {json.dumps(value)[:40]}")
+        raise LoraLabError("config.field_not_integer", key=key, value=json.dumps(value)[:40])
     positive_int(key, value, maximum=maximum)
 
 
@@ -92,33 +92,31 @@ def parse_config(data: bytes | str) -> dict:
     try:
         config = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
-        raise LoraLabError(
-            f"config.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        raise LoraLabError("config.bad_json", detail=exc.msg, line=exc.lineno, column=exc.colno) from None
     except RecursionError:
-        raise LoraLabError("config.json is nested too deeply") from None
+        raise LoraLabError("config.too_deep") from None
     except LoraLabError:  # NaN / Infinity, from _reject_constant
         raise
     except ValueError:  # int() past sys.get_int_max_str_digits() (4,300 digits, CPython 3.11 default)
         limit = sys.get_int_max_str_digits()
-        raise LoraLabError(f"config.json has a number too long to read; at most {limit:,} digits") from None
+        raise LoraLabError("config.number_too_long", limit=limit) from None
     if not isinstance(config, dict):
-        raise LoraLabError(f"config.json must be a JSON object, got a JSON {type(config).__name__}")
+        raise LoraLabError("config.not_object", type=type(config).__name__)
 
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
-        raise LoraLabError('config.json needs a model_type string (e.g. "llama", "gpt2")')
+        raise LoraLabError("config.no_model_type")
     from transformers import CONFIG_MAPPING
 
     if model_type not in CONFIG_MAPPING:
-        raise LoraLabError(f"unknown model_type {model_type[:60]!r}: transformers has no such architecture")
+        raise LoraLabError("config.unknown_model_type", model_type=model_type[:60])
     archs = config.get("architectures")
     if archs is not None and (
         not isinstance(archs, list) or not archs or not all(isinstance(a, str) and a for a in archs)
     ):
-        raise LoraLabError('architectures must be a non-empty list of class names, e.g. ["LlamaForCausalLM"]')
+        raise LoraLabError("config.architectures")
     if "tie_word_embeddings" in config and not isinstance(config["tie_word_embeddings"], bool):
-        raise LoraLabError("tie_word_embeddings must be true or false")
+        raise LoraLabError("config.tie_word_embeddings")
 
     for key in DIM_FIELDS:
         if key in config:
@@ -127,11 +125,11 @@ def parse_config(data: bytes | str) -> dict:
         if key in config:
             _int_field(config, key, MAX_LAYERS)
     if not any(k in config for k in _WIDTH):
-        raise LoraLabError(f"config.json needs the model width: one of {', '.join(_WIDTH)}")
+        raise LoraLabError("config.no_width", fields=_WIDTH)
     if not any(k in config for k in _DEPTH):
-        raise LoraLabError(f"config.json needs the number of layers: one of {', '.join(_DEPTH)}")
+        raise LoraLabError("config.no_depth", fields=_DEPTH)
     if "vocab_size" not in config:
-        raise LoraLabError("config.json needs vocab_size")
+        raise LoraLabError("config.no_vocab")
     return config
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lora_core.arch import Inventory, ModuleInfo, inventory
-from lora_core.errors import LoraLabError
+from lora_core.errors import Clause, LoraLabError
 from lora_core.family.patterns import pattern_value, unmatched_keys
 from lora_core.family.shapes import SUPPORTED_KINDS, AdapterTensor, module_tensors
 from lora_core.spec import lora_scaling
@@ -55,11 +55,14 @@ _MOE_MAP = {
     },
 }
 _MOE_FUSED = {"mixtral": {"gate_up_proj": ("w1", "w3")}}
-# How error messages name a module kind (lora_core.arch.KINDS).
+# How error messages name a module kind (lora_core.arch.KINDS; the words are in lora_core/errors.py).
 _KIND_NAMES = {
-    "linear": "nn.Linear",
-    "conv1d": "transformers Conv1D (GPT-2's transposed linear)",
-    "embedding": "nn.Embedding",
+    "linear": Clause("kind.linear"),  # nn.Linear
+    "conv1d": Clause("kind.conv1d"),  # transformers Conv1D (GPT-2's transposed linear)
+    "embedding": Clause("kind.embedding"),  # nn.Embedding
+    "moe_experts": Clause("kind.moe_experts"),
+    "norm": Clause("kind.norm"),
+    "other": Clause("kind.other"),
 }
 
 
@@ -147,19 +150,22 @@ def _under_saved(name: str, modules_to_save: tuple[str, ...]) -> bool:
     return any(f".{m}." in f".{name}." for m in modules_to_save)
 
 
-def _supported_text(spec) -> str:
-    return ", ".join(_KIND_NAMES[k] for k in SUPPORTED_KINDS[spec.adapter])
-
-
-def _refuse_kind(spec, inv: Inventory, m: ModuleInfo, why: str) -> LoraLabError:
-    usable = sorted(
-        {x.name.rsplit(".", 1)[-1] for x in inv.modules if x.kind in SUPPORTED_KINDS[spec.adapter]}
-    )
-    kind = _KIND_NAMES.get(m.kind, f"{m.kind} module")
+def _refuse_kind(spec, inv: Inventory, m: ModuleInfo, target: str | None) -> LoraLabError:
+    """`m` (reached by all-linear, or by `target`) is of a kind `spec`'s type cannot wrap."""
+    usable = tuple(
+        sorted({x.name.rsplit(".", 1)[-1] for x in inv.modules if x.kind in SUPPORTED_KINDS[spec.adapter]})
+    ) or Clause("kind.none")
+    kind = _KIND_NAMES[m.kind]
+    supported = tuple(_KIND_NAMES[k] for k in SUPPORTED_KINDS[spec.adapter])
+    if target is None:
+        return LoraLabError(
+            "params.all_linear_kind",
+            module=m.name, kind=kind, label=spec.label, supported=supported, usable=usable,
+        )  # fmt: skip
     return LoraLabError(
-        f"{why} ({m.name}) is a {kind}; PEFT's {spec.label} adapts {_supported_text(spec)} only, "
-        f"here: {', '.join(usable) or 'none'}"
-    )
+        "params.target_kind",
+        target=target, module=m.name, kind=kind, label=spec.label, supported=supported, usable=usable,
+    )  # fmt: skip
 
 
 def _module_targets(inv: Inventory, spec) -> list[ModuleInfo]:
@@ -170,7 +176,7 @@ def _module_targets(inv: Inventory, spec) -> list[ModuleInfo]:
         hit = [m for m in mods if m.kind in ("linear", "conv1d") and m.name != inv.output_embedding]
         for m in hit:
             if m.kind not in kinds:  # e.g. LoHa on GPT-2: PEFT raises TypeError on the first Conv1D
-                raise _refuse_kind(spec, inv, m, "all-linear takes a module")
+                raise _refuse_kind(spec, inv, m, None)
         return hit
     moe_names = _MOE_MAP.get(inv.model_type, {})
     module_targets = tuple(
@@ -180,24 +186,24 @@ def _module_targets(inv: Inventory, spec) -> list[ModuleInfo]:
         for t in spec.target_modules:
             if t in moe_names:
                 raise LoraLabError(
-                    f"{t!r} names {inv.architecture}'s fused MoE experts or router; PEFT adapts them for LoRA only "
-                    f"(target_parameters), not {spec.label}: target the attention projections instead"
+                    "params.moe_lora_only", target=t, architecture=inv.architecture, label=spec.label
                 )
     for t in module_targets:
         found = [m for m in inv.modules if _matches(m.name, t)]
         if not found:
+            if moe_names and spec.adapter == "lora":
+                raise LoraLabError(
+                    "params.target_unmatched_moe",
+                    target=t, architecture=inv.architecture, names=tuple(inv.target_names),
+                    experts=tuple(moe_names),
+                )  # fmt: skip
             raise LoraLabError(
-                f"target {t!r} matches no module of {inv.architecture}; "
-                f"module names: {', '.join(inv.target_names)}"
-                + (
-                    f", and the expert names {', '.join(moe_names)}"
-                    if moe_names and spec.adapter == "lora"
-                    else ""
-                )
-            )
+                "params.target_unmatched",
+                target=t, architecture=inv.architecture, names=tuple(inv.target_names),
+            )  # fmt: skip
         for m in found:
             if m.kind not in kinds:
-                raise _refuse_kind(spec, inv, m, f"target {t!r} matches a module")
+                raise _refuse_kind(spec, inv, m, t)
     return [m for m in mods if any(_matches(m.name, t) for t in module_targets)]
 
 
@@ -216,13 +222,11 @@ def _moe_targets(inv: Inventory, spec) -> list[tuple[str, str, str, int, int, in
         present = wanted & set(parts)
         if present and present != set(parts):
             raise LoraLabError(
-                f"{', '.join(sorted(present))} must be targeted together with {', '.join(sorted(set(parts) - present))}: "
-                f"transformers 5 fuses them into {fused}"
-            )
+                "params.moe_together",
+                present=tuple(sorted(present)), missing=tuple(sorted(set(parts) - present)), fused=fused,
+            )  # fmt: skip
     if spec.use_dora:
-        raise LoraLabError(
-            "PEFT has no DoRA for fused MoE expert tensors (ParamWrapper); drop use_dora or the expert targets"
-        )
+        raise LoraLabError("params.moe_dora")
     params = {mapping[w] for w in wanted}  # {(parameter, rank multiplier)}
     out = []
     for m in inv.modules:
@@ -254,8 +258,9 @@ def _saved_roots(inv: Inventory, spec) -> list[str]:
     for m in spec.modules_to_save:
         if not any(r.endswith(m) for r in roots):
             raise LoraLabError(
-                f"modules_to_save {m!r} matches no module of {inv.architecture}; e.g. {', '.join(inv.target_names)}"
-            )
+                "params.saved_unmatched",
+                module=m, architecture=inv.architecture, names=tuple(inv.target_names),
+            )  # fmt: skip
     return roots
 
 
@@ -311,21 +316,19 @@ def _resolve(inv: Inventory, spec) -> list[TargetModule]:
     ]
     raw += _moe_targets(inv, spec)
     if not raw:
-        raise LoraLabError("the spec adapts no module (every target is inside modules_to_save?)")
+        raise LoraLabError("params.nothing_adapted")
     names = [x[0] for x in raw]
     for field, pattern in (("rank_pattern", rank_pattern), ("alpha_pattern", alpha_pattern)):
         missing = unmatched_keys(pattern, names)
         if missing:
             raise LoraLabError(
-                f"{field} key {missing[0]!r} matches no targeted module; targeted: "
-                f"{', '.join(sorted({n.rsplit('.', 1)[-1] for n in names}))}"
-            )
+                "params.pattern_unmatched",
+                field=field, key=missing[0], targeted=tuple(sorted({n.rsplit(".", 1)[-1] for n in names})),
+            )  # fmt: skip
     if spec.adapter == "ia3":
         for f in spec.feedforward_modules:
             if not any(n.endswith(f) for n in names):  # all-linear: PEFT accepts it silently; we refuse
-                raise LoraLabError(
-                    f"feedforward module {f!r} is not a target: it ends no targeted module's name"
-                )
+                raise LoraLabError("params.feedforward_not_target", module=f)
     targets = []
     for name, pattern, kind, in_f, out_f, experts, mult in raw:
         # A fused gate_up_proj gets rank 2r and alpha 2·alpha from patterns PEFT appends after the user's

@@ -25,15 +25,15 @@ def module_names(field: str, value, *, allow_empty: bool) -> tuple[str, ...]:
     try:
         items = tuple(str(v).strip() for v in value)
     except TypeError:
-        raise LoraLabError(f"{field} must be a list of module names, got {type(value).__name__}") from None
+        raise LoraLabError("spec.not_a_list", field=field, type=type(value).__name__) from None
     items = tuple(v for v in items if v)
     if not items and not allow_empty:
-        raise LoraLabError(f"{field} must name at least one module (e.g. q_proj,v_proj) or be {ALL_LINEAR}")
+        raise LoraLabError("spec.no_modules", field=field, all_linear=ALL_LINEAR)
     if len(items) > _MAX_NAMES:
-        raise LoraLabError(f"{field} may name at most {_MAX_NAMES} modules, got {len(items)}")
+        raise LoraLabError("spec.too_many_modules", field=field, limit=_MAX_NAMES, count=len(items))
     for v in items:
         if not _NAME.match(v) or len(v) > 200:
-            raise LoraLabError(f"{field}: {v[:60]!r} is not a module name (letters, digits, _ and .)")
+            raise LoraLabError("spec.bad_module_name", field=field, name=v[:60])
     return tuple(dict.fromkeys(items))  # drop repeats, keep order
 
 
@@ -69,12 +69,12 @@ class LoraSpec:
             )
         object.__setattr__(self, "bias", choice("bias", self.bias, BIAS_CHOICES))
         if not isinstance(self.use_dora, bool):
-            raise LoraLabError(f"use_dora must be true or false, got {self.use_dora!r}")
+            raise LoraLabError("value.not_bool", name="use_dora", value=self.use_dora)
         saved = module_names("modules_to_save", self.modules_to_save, allow_empty=True)
         object.__setattr__(self, "modules_to_save", saved)
         if isinstance(self.target_modules, tuple) and set(saved) & set(self.target_modules):
             both = ", ".join(sorted(set(saved) & set(self.target_modules)))
-            raise LoraLabError(f"{both} cannot be both a LoRA target and in modules_to_save")
+            raise LoraLabError("spec.target_and_saved", modules=both, label="LoRA")
         object.__setattr__(
             self, "rank_pattern", parse_pattern("rank_pattern", self.rank_pattern, integer=True)
         )
@@ -82,7 +82,7 @@ class LoraSpec:
             self, "alpha_pattern", parse_pattern("alpha_pattern", self.alpha_pattern, integer=False)
         )
         if not isinstance(self.use_rslora, bool):
-            raise LoraLabError(f"use_rslora must be true or false, got {self.use_rslora!r}")
+            raise LoraLabError("value.not_bool", name="use_rslora", value=self.use_rslora)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> LoraSpec | None:

@@ -20,43 +20,44 @@ MAX_LAYERS = 1_024
 def positive_int(name: str, value: Any, *, maximum: int = MAX_DIM, minimum: int = 1) -> int:
     """An integer in [minimum, maximum]; bools, floats with a fraction, NaN and strings are refused."""
     if isinstance(value, bool):
-        raise LoraLabError(f"{name} must be an integer, got {value!r}")
+        raise LoraLabError("value.not_integer", name=name, value=value)
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
-            raise LoraLabError(f"{name} must be an integer, got {value!r}")
+            raise LoraLabError("value.not_integer", name=name, value=value)
         value = int(value)
     if isinstance(value, str):
         try:
             value = int(value.strip())
         except ValueError:
-            raise LoraLabError(f"{name} must be an integer, got {value!r}") from None
+            raise LoraLabError("value.not_integer", name=name, value=value) from None
     if not isinstance(value, int):
-        raise LoraLabError(f"{name} must be an integer, got {type(value).__name__}")
+        raise LoraLabError("value.not_integer_type", name=name, type=type(value).__name__)
     if value < minimum or value > maximum:
-        raise LoraLabError(f"{name} must be between {minimum:,} and {maximum:,}, got {value:,}")
+        raise LoraLabError("value.int_range", name=name, minimum=minimum, maximum=maximum, value=value)
     return value
 
 
 def positive_float(name: str, value: Any, *, maximum: float = math.inf, allow_zero: bool = False) -> float:
     """A finite float > 0 (or >= 0 with allow_zero), at most `maximum`."""
     if isinstance(value, bool):
-        raise LoraLabError(f"{name} must be a number, got {value!r}")
+        raise LoraLabError("value.not_number", name=name, value=value)
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise LoraLabError(f"{name} must be a number, got {value!r}") from None
+        raise LoraLabError("value.not_number", name=name, value=value) from None
     if not math.isfinite(out):
-        raise LoraLabError(f"{name} must be a finite number, got {value!r}")
+        raise LoraLabError("value.not_finite", name=name, value=value)
     if out < 0 or (out == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise LoraLabError(f"{name} must be {bound}, got {value!r}")
+        if allow_zero:
+            raise LoraLabError("value.negative", name=name, value=value)
+        raise LoraLabError("value.not_positive", name=name, value=value)
     if out > maximum:
-        raise LoraLabError(f"{name} must be at most {maximum:g}, got {value!r}")
+        raise LoraLabError("value.too_large", name=name, maximum=maximum, value=value)
     return out
 
 
 def choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) -> str:
     """One of `allowed`, compared exactly."""
     if value not in allowed:
-        raise LoraLabError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        raise LoraLabError("value.choice", name=name, allowed=tuple(allowed), value=value)
     return value

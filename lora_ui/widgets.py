@@ -7,8 +7,8 @@ import re
 import pandas as pd
 import streamlit as st
 
-from lora_core.errors import LoraLabError
-from lora_ui.i18n import tr
+from lora_core.errors import Clause, LoraLabError
+from lora_ui.i18n import tables, tr
 from lora_ui.plotly_fast import for_streamlit
 
 
@@ -41,10 +41,35 @@ def show_table(df: pd.DataFrame, name: str, *, key: str | None = None, **kwargs)
     )
 
 
+def error_text(exc: Exception, lang: str | None = None) -> str:
+    """What `exc` says, in this session's language (or `lang`): a LoraLabError by its code and parameters
+    (lora_ui/strings/errors.py), any other exception as its type and message. A code the table lacks (an
+    error raised in the old style, with its English message as the code) shows as str(exc)."""
+    if not isinstance(exc, LoraLabError):
+        return f"{type(exc).__name__}: {exc}"
+    if f"errors.{exc.code}" not in tables()["en"]:
+        return str(exc)
+    return _fill(exc.code, exc.params, lang)
+
+
+def _fill(code: str, params: dict, lang: str | None) -> str:
+    return tr(f"errors.{code}", lang, **{k: _param(v, lang) for k, v in params.items()})
+
+
+def _param(value: object, lang: str | None) -> object:
+    """A parameter for str.format in the visitor's language: a Clause filled in by its code, a tuple or list
+    joined with ", " (as lora_core.errors.english does); numbers stay numbers, for the template's format."""
+    if isinstance(value, Clause):
+        return _fill(value.code, value.params, lang)
+    if isinstance(value, (tuple, list)):
+        return ", ".join(str(_param(v, lang)) for v in value)
+    return value
+
+
 def show_error(exc: Exception) -> None:
-    """A user-facing error (LoraLabError) as st.error; the rest of the page keeps rendering."""
-    message = str(exc) if isinstance(exc, LoraLabError) else f"{type(exc).__name__}: {exc}"
-    st.error(tr("common.error_prefix", message=markdown_literal(message)), icon=":material/error:")
+    """A user-facing error (LoraLabError) as st.error in the visitor's language; the rest of the page keeps
+    rendering. The whole message is shown as typed (markdown_literal): parameters come from the visitor."""
+    st.error(tr("common.error_prefix", message=markdown_literal(error_text(exc))), icon=":material/error:")
 
 
 # Markdown, entity (&amp;), Streamlit directive (:red[..], :smile:) and LaTeX ($..$) punctuation: CommonMark renders a

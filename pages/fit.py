@@ -22,7 +22,7 @@ from lora_core.errors import LoraLabError
 from lora_ui import fit_charts
 from lora_ui import keys as K
 from lora_ui.widgets import show_chart, show_error
-from lora_ui.workers.fit import QUEUED, WorkerDied, get_runner, session_alive_check
+from lora_ui.workers.fit import QUEUED, get_runner, session_alive_check
 
 # The live chart redraws at most this often, with at most LIVE_POINTS points: each poll of 30 students
 # costs the shared server a rerun of the fragment and a Plotly figure (issue 4 asked ~0.2 s; on the 2-core
@@ -137,7 +137,7 @@ def task_of(kind: str, settings: fit.FitSettings, source: Source) -> fit.FitTask
     if isinstance(source, fit.TargetSettings):
         return fit.FitTask(kind, settings, generated=source)
     if source is None:
-        raise LoraLabError(tr("fit.upload_needed"))
+        raise LoraLabError("app.upload_needed")
     target = fit.parse_target(source.name, source.getvalue(), fit.NUMERIC_KINDS)  # (rows, cols) float32
     return fit.FitTask(kind, settings, target=target.numpy())
 
@@ -194,8 +194,8 @@ def live_panel() -> None:
 
 
 def show_job_error(exc: Exception) -> None:
-    """A fit's error; a worker process that died shows a translated note (the page keeps working)."""
-    show_error(LoraLabError(tr("fit.worker_died")) if isinstance(exc, WorkerDied) else exc)
+    """A fit's error (a dead worker process is one too: app.worker_died); the page keeps working."""
+    show_error(exc)
 
 
 def draw_results(job) -> None:

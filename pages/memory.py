@@ -114,7 +114,7 @@ def model_ui() -> tuple[str, dict] | None:
         st.info(tr("memory.upload_missing"))
         return None
     if upload.size > MAX_CONFIG_BYTES:
-        raise LoraLabError(f"{upload.name} is {upload.size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}")
+        raise LoraLabError("file.too_large", name=upload.name, size=upload.size, limit=MAX_CONFIG_BYTES)
     return upload.name, parse_config(upload.getvalue())
 
 

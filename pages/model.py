@@ -60,7 +60,7 @@ def model_ui() -> dict:
         try:
             if upload.size > MAX_CONFIG_BYTES:
                 raise LoraLabError(
-                    f"{upload.name} is {upload.size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}"
+                    "file.too_large", name=upload.name, size=upload.size, limit=MAX_CONFIG_BYTES
                 )
             config = parse_config(upload.getvalue())
             inv = inventory(config)

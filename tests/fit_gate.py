@@ -35,3 +35,16 @@ class GateTask:
 
     def pid(self) -> int:
         return int((Path(self.folder) / f"started-{self.name}").read_text())
+
+
+@dataclass(frozen=True)
+class FailingTask:
+    """Raises the LoraLabError it is given (a code and (name, value) pairs), as a fit meeting bad input does."""
+
+    code: str
+    params: tuple = ()
+
+    def __call__(self, hooks):
+        from lora_core.errors import LoraLabError
+
+        raise LoraLabError(self.code, **dict(self.params))

@@ -33,9 +33,11 @@ def tables():
 
 
 def english_words(text: str) -> str:
-    """The English a reader reads: without {placeholders}, `code` and $math$ (names, not words)."""
+    """The English a reader reads: without {placeholders}, `code`, $math$ and the source files an error
+    cites (adalora/model.py:128): names, not words."""
     text = re.sub(r"\{[^{}]*\}", " ", text)
     text = re.sub(r"`[^`]*`", " ", text)
+    text = re.sub(r"[\w/]+\.py\b", " ", text)
     return re.sub(r"\$[^$]*\$", " ", text)
 
 

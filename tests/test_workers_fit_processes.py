@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from lora_core.errors import LoraLabError
+from lora_core.errors import Clause, LoraLabError
 from lora_core.fit import (
     FIT,
     SWEEP,
@@ -28,7 +28,7 @@ from lora_core.fit import (
 from lora_ui.workers import fit as workers_fit
 from lora_ui.workers.fit import CANCELLED, DONE, ERROR, RUNNING, FitRunner
 from lora_ui.workers.fit_worker import WorkerDied
-from tests.fit_gate import GateTask
+from tests.fit_gate import FailingTask, GateTask
 
 BOUND_S = 120  # generous bound for waits on a busy machine (a worker imports torch); never a timing assertion
 
@@ -163,6 +163,18 @@ def test_a_user_error_in_the_worker_is_kept_for_the_page(runner):
     wait_for(lambda: not job.active, "the failing fit")
     assert job.state == ERROR and isinstance(job.error, (LoraLabError, RuntimeError))
     wait_for(lambda: runner.running == 0, "the slot freed")  # freed just after the state flips
+
+
+def test_a_user_error_crosses_the_pipe_with_its_code_and_parameters(runner):
+    """The page shows the error in the visitor's language, so the worker sends the error itself (pickled as
+    its code and parameters), not its English."""
+    params = {"label": "IA3", "setting": "r", "why": Clause("why.ia3_r")}
+    job = runner.submit(FailingTask("family.no_setting", tuple(params.items())))
+    wait_for(lambda: not job.active, "the failing task")
+    assert job.state == ERROR and job.in_process
+    assert type(job.error) is LoraLabError
+    assert (job.error.code, job.error.params) == ("family.no_setting", params)
+    assert str(job.error) == "IA3 takes no r: IA3 trains one vector per module and has no rank"
 
 
 def test_fits_run_in_threads_when_no_worker_can_start(caplog):

@@ -24,15 +24,15 @@ def read_user_file(path: str, *, max_bytes: int) -> bytes:
     try:
         size = p.stat().st_size
     except OSError as exc:
-        raise LoraLabError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise LoraLabError("file.unreadable", path=path, reason=str(exc.strerror or exc)) from None
     if not p.is_file():
-        raise LoraLabError(f"{path} is not a file")
+        raise LoraLabError("file.not_a_file", path=path)
     if size > max_bytes:
-        raise LoraLabError(f"{path} is {size:,} bytes; the limit is {max_bytes:,}")
+        raise LoraLabError("file.too_large", name=path, size=size, limit=max_bytes)
     try:
         return p.read_bytes()
     except OSError as exc:
-        raise LoraLabError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise LoraLabError("file.unreadable", path=path, reason=str(exc.strerror or exc)) from None
 
 
 def format_table(headers: list[str], rows: list[list[object]]) -> str:
@@ -146,10 +146,10 @@ def family_settings(args, *, rank_default: str | None = None) -> dict:
     rank = args.rank
     if rank is None and args.adapter != "ia3":
         if rank_default is None:
-            raise LoraLabError(f"--rank is required with --adapter {args.adapter}")
+            raise LoraLabError("cli.rank_required", adapter=args.adapter)
         rank = rank_default
     if rank is not None and args.adapter == "ia3":
-        raise LoraLabError("--rank does not apply to --adapter ia3: IA3 trains one vector per module, no rank")
+        raise LoraLabError("cli.rank_not_ia3")
     if rank is not None:
         out["init_r" if args.adapter == "adalora" else "r"] = rank
     for attr, (field, flag) in _FLAGS.items():
@@ -159,7 +159,9 @@ def family_settings(args, *, rank_default: str | None = None) -> dict:
         if field not in known:
             if field == "bias" and value == "none":  # LoHa, LoKr, IA3: no bias setting means PEFT's "none"
                 continue
-            raise LoraLabError(f"{flag} does not apply to --adapter {args.adapter}: {why_not(cls, field)}")
+            raise LoraLabError(
+                "cli.flag_not_for_adapter", flag=flag, adapter=args.adapter, why=why_not(cls, field)
+            )
         out[field] = value
     return out
 

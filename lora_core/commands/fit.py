@@ -96,10 +96,10 @@ def run(args) -> CommandResult:
 
     if mode == "matrix":
         if wrong := _given(args, "samples", "shift", "shift_rank"):
-            raise LoraLabError(f"{', '.join(wrong)} only apply to --mode regression")
+            raise LoraLabError("cli.regression_only", flags=tuple(wrong))
         if args.target is not None:
             if wrong := _given(args, "rows", "cols", "true_rank", "noise", "profile"):
-                raise LoraLabError(f"give either --target or {', '.join(wrong)}, not both")
+                raise LoraLabError("cli.target_or_generated", flags=tuple(wrong))
             target = fit.parse_target(
                 args.target, read_user_file(args.target, max_bytes=fit.MAX_UPLOAD_BYTES)
             )
@@ -115,7 +115,7 @@ def run(args) -> CommandResult:
             )
     else:
         if wrong := _given(args, "target", "true_rank", "noise", "profile"):
-            raise LoraLabError(f"{', '.join(wrong)} only apply to --mode matrix")
+            raise LoraLabError("cli.matrix_only", flags=tuple(wrong))
         result = fit.run_regression(
             args.samples if args.samples is not None else fit.DEFAULT_SAMPLES,
             args.rows if args.rows is not None else fit.DEFAULT_D_IN,

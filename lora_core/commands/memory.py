@@ -17,6 +17,7 @@ from lora_core.commands import (
 
 _GiB = 1 << 30
 _MiB = 1 << 20
+_MAX_SEQ_LENS = 64  # --seq-lens replays one step per length: a guard on a shared server's time
 
 
 def register(subparsers) -> None:
@@ -143,8 +144,8 @@ def _seq_lens(text: str | None) -> list[int]:
     if not text:
         return []
     values = [v.strip() for v in text.split(",")]
-    if len(values) > 64:
-        raise LoraLabError(f"--seq-lens takes at most 64 lengths, got {len(values)}")
+    if len(values) > _MAX_SEQ_LENS:
+        raise LoraLabError("cli.seq_lens_count", limit=_MAX_SEQ_LENS, count=len(values))
     return [positive_int("--seq-lens", v, maximum=MAX_SEQ) for v in values]
 
 
@@ -183,7 +184,7 @@ def _growth(config, spec, setup, seq_lens: list[int]) -> dict:
     from lora_core.memory import reserve
 
     if not reserve.replayable(setup):
-        raise LoraLabError("--seq-lens replays the CUDA caching allocator: needs --device cuda and no sharding")
+        raise LoraLabError("cli.seq_lens_setup")
     g = reserve.growth(config, spec, setup, seq_lens)
     return {"seqs": list(g.seqs), "peak_allocated_bytes": list(g.peak_allocated), "reserved_bytes": list(g.reserved)}
 

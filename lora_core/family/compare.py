@@ -58,7 +58,7 @@ def family_spec(
     if key == "adalora":
         target_r = min(ADALORA_TARGET_R, r)
         return make_spec("adalora", init_r=r, target_r=target_r, alpha=alpha, bias=bias, **common)
-    raise LoraLabError(f"adapter row must be one of {', '.join(ROWS)}; got {key!r}")
+    raise LoraLabError("family.unknown_row", rows=tuple(ROWS), key=key)
 
 
 def compare_family(config: dict, **settings) -> tuple[FamilyRow, ...]:

@@ -31,16 +31,13 @@ Pattern = tuple[tuple[str, float], ...]  # (key, value) in the order given: the 
 def _key(field: str, key: str) -> str:
     key = key.strip()
     if not key or len(key) > _MAX_KEY_CHARS or not _KEY.match(key):
-        raise LoraLabError(
-            f"{field}: {key[:60]!r} is not a module-name pattern (letters, digits and _ . * + ? ^ $ | \\ [ ] -, "
-            f"no groups, at most {_MAX_KEY_CHARS} characters)"
-        )
+        raise LoraLabError("pattern.bad_key", field=field, key=key[:60], limit=_MAX_KEY_CHARS)
     if sum(key.count(c) for c in "*+?") > _MAX_REPEATS:
-        raise LoraLabError(f"{field}: {key[:60]!r} has more than {_MAX_REPEATS} of * + ?")
+        raise LoraLabError("pattern.too_many_repeats", field=field, key=key[:60], limit=_MAX_REPEATS)
     try:
         re.compile(key)
     except re.error as exc:
-        raise LoraLabError(f"{field}: {key[:60]!r} is not a valid pattern ({exc})") from None
+        raise LoraLabError("pattern.invalid", field=field, key=key[:60], detail=str(exc)) from None
     return key
 
 
@@ -58,7 +55,7 @@ def parse_pattern(field: str, value, *, integer: bool) -> Pattern:
                 continue
             key, eq, val = part.partition("=")
             if not eq:
-                raise LoraLabError(f"{field}: {part.strip()[:60]!r} is not NAME=VALUE (e.g. q_proj=16)")
+                raise LoraLabError("pattern.not_pair", field=field, part=part.strip()[:60])
             items.append((key, val))
     elif isinstance(value, dict):
         items = list(value.items())
@@ -66,16 +63,16 @@ def parse_pattern(field: str, value, *, integer: bool) -> Pattern:
         try:
             items = [(k, v) for k, v in value]
         except (TypeError, ValueError):
-            raise LoraLabError(f"{field} must map module names to values, e.g. q_proj=16") from None
+            raise LoraLabError("pattern.not_mapping", field=field) from None
     if len(items) > _MAX_KEYS:
-        raise LoraLabError(f"{field} may have at most {_MAX_KEYS} entries, got {len(items)}")
+        raise LoraLabError("pattern.too_many", field=field, limit=_MAX_KEYS, count=len(items))
     out: dict[str, float] = {}
     for k, v in items:
         if not isinstance(k, str):
-            raise LoraLabError(f"{field}: keys must be module names, got {k!r}")
+            raise LoraLabError("pattern.key_type", field=field, key=k)
         key = _key(field, k)
         if key in out:
-            raise LoraLabError(f"{field}: {key!r} is given twice")
+            raise LoraLabError("pattern.duplicate", field=field, key=key)
         if integer:
             out[key] = positive_int(f"{field}[{key}]", v, maximum=MAX_DIM)
         else:

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-from lora_core.errors import LoraLabError
+from lora_core.errors import Clause, LoraLabError
 from lora_core.family.patterns import Pattern, parse_pattern
 from lora_core.spec import ALL_LINEAR, BIAS_CHOICES, LoraSpec, module_names
 from lora_core.validate import MAX_DIM, choice, positive_float, positive_int
@@ -33,12 +33,12 @@ def _clean_targets(spec) -> None:
     object.__setattr__(spec, "modules_to_save", saved)
     if isinstance(spec.target_modules, tuple) and set(saved) & set(spec.target_modules):
         both = ", ".join(sorted(set(saved) & set(spec.target_modules)))
-        raise LoraLabError(f"{both} cannot be both a {spec.label} target and in modules_to_save")
+        raise LoraLabError("spec.target_and_saved", modules=both, label=spec.label)
 
 
 def _bool(name: str, value) -> bool:
     if not isinstance(value, bool):
-        raise LoraLabError(f"{name} must be true or false, got {value!r}")
+        raise LoraLabError("value.not_bool", name=name, value=value)
     return value
 
 
@@ -225,8 +225,7 @@ class IA3Spec(_Family):
             outside = [f for f in ff if f not in self.target_modules]
             if outside:
                 raise LoraLabError(
-                    f"feedforward module {outside[0]!r} is not a target: IA3 needs every feedforward module "
-                    f"in target_modules too ({', '.join(self.target_modules)})"
+                    "family.feedforward_outside", module=outside[0], targets=tuple(self.target_modules)
                 )
 
     def _snippet_args(self) -> list[str]:
@@ -282,26 +281,24 @@ SPEC_CLASSES: dict[str, type] = {
 }
 
 
-# Why a type lacks a setting, where "PEFT's XConfig has no such field" would not say enough.
+# Why a type lacks a setting, where "PEFT's XConfig has no such field" would not say enough (the English
+# is in lora_core/errors.py, the Telugu in lora_ui/strings/errors.py).
 _WHY_NOT = {
-    ("adalora", "rank_pattern"): "AdaLoRA's rank_pattern is written by its rank allocator while training; "
-    "every module starts at init_r (adalora/model.py:128)",
-    (
-        "adalora",
-        "alpha_pattern",
-    ): "every AdaLoRA module takes lora_alpha (adalora/model.py:129)",
-    ("adalora", "use_dora"): "PEFT refuses DoRA with AdaLoRA (adalora/config.py:75)",
-    ("adalora", "use_rslora"): "AdaLoRA scales by alpha itself, not alpha/sqrt(r) (adalora/layer.py:85)",
-    ("adalora", "r"): "AdaLoRA's rank is init_r",
-    ("ia3", "r"): "IA3 trains one vector per module and has no rank",
-    ("vera", "alpha"): "VeRA's two trained vectors do its scaling",
-    ("ia3", "alpha"): "IA3's trained vector is its scaling",
+    ("adalora", "rank_pattern"): Clause("why.adalora_rank_pattern"),  # adalora/model.py:128
+    ("adalora", "alpha_pattern"): Clause("why.adalora_alpha_pattern"),  # adalora/model.py:129
+    ("adalora", "use_dora"): Clause("why.adalora_use_dora"),  # adalora/config.py:75
+    ("adalora", "use_rslora"): Clause("why.adalora_use_rslora"),  # adalora/layer.py:85
+    ("adalora", "r"): Clause("why.adalora_r"),
+    ("ia3", "r"): Clause("why.ia3_r"),
+    ("vera", "alpha"): Clause("why.vera_alpha"),
+    ("ia3", "alpha"): Clause("why.ia3_alpha"),
 }
 
 
-def why_not(cls: type, setting: str) -> str:
-    """Why spec class `cls` has no field `setting`, in one clause."""
-    return _WHY_NOT.get((cls.adapter, setting), f"PEFT's {cls.config_class} has no {setting}")
+def why_not(cls: type, setting: str) -> Clause:
+    """Why spec class `cls` has no field `setting`, in one clause (str() is its English)."""
+    why = _WHY_NOT.get((cls.adapter, setting))
+    return why or Clause("why.no_field", config_class=cls.config_class, setting=setting)
 
 
 def spec_to_dict(spec) -> dict:
@@ -321,9 +318,9 @@ def make_spec(adapter: str, **settings) -> AdapterSpec:
     """The spec for `adapter` ("lora", "vera", ...) from the settings given; a setting the type lacks is refused."""
     cls = SPEC_CLASSES.get(adapter)
     if cls is None:
-        raise LoraLabError(f"adapter must be one of {', '.join(SPEC_CLASSES)}; got {adapter!r}")
+        raise LoraLabError("value.choice", name="adapter", allowed=tuple(SPEC_CLASSES), value=adapter)
     known = {f.name for f in fields(cls)}
     for name in settings:
         if name not in known:
-            raise LoraLabError(f"{cls.label} takes no {name}: {why_not(cls, name)}")
+            raise LoraLabError("family.no_setting", label=cls.label, setting=name, why=why_not(cls, name))
     return cls(**settings)

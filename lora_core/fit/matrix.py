@@ -40,7 +40,7 @@ def fit_matrix(
     started = time.perf_counter() if started is None else started
     rows, cols = target.shape
     if rows > MAX_SIDE or cols > MAX_SIDE:
-        raise LoraLabError(f"the target is {rows} x {cols}; each side may be at most {MAX_SIDE}")
+        raise LoraLabError("fit.target_too_large", rows=rows, cols=cols, limit=MAX_SIDE)
     g = torch.Generator().manual_seed(settings.seed)
     if base is None:
         base = torch.randn(rows, cols, generator=g) / math.sqrt(cols)  # (out, in) like nn.Linear's scale

@@ -83,9 +83,7 @@ def check_sizes(samples: int, d_in: int, d_out: int) -> tuple[int, int, int]:
     d_in = positive_int("d_in (rows)", d_in, maximum=MAX_FEATURES)
     d_out = positive_int("d_out (cols)", d_out, maximum=MAX_FEATURES)
     if samples < d_in:
-        raise LoraLabError(
-            f"samples ({samples:,}) must be at least d_in ({d_in:,}) so that X has full column rank"
-        )
+        raise LoraLabError("fit.samples_below_d_in", samples=samples, d_in=d_in)
     return samples, d_in, d_out
 
 
@@ -186,7 +184,7 @@ class WhitenedProblem:
         C = (X.T @ self.R).double()  # (d_in, d_out) X^T R
         L, info = torch.linalg.cholesky_ex(G)  # (d_in, d_in) lower triangular, G = L L^T
         if int(info) != 0:
-            raise LoraLabError("X does not have full column rank; use more samples than d_in")
+            raise LoraLabError("fit.rank_deficient")
         self.M64 = torch.linalg.solve_triangular(L, C, upper=False)  # (d_in, d_out) = L^{-1} X^T R
         self.Lt = L.T.to(torch.float32).contiguous()  # (d_in, d_in) upper triangular
         self.M = self.M64.to(torch.float32)

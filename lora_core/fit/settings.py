@@ -59,7 +59,7 @@ class FitSettings:
             set_(self, "target_loss", positive_float("target loss", self.target_loss, allow_zero=True))
         set_(self, "max_seconds", positive_float("max seconds", self.max_seconds, maximum=MAX_FIT_SECONDS))
         if not isinstance(self.converge, bool):
-            raise LoraLabError(f"converge must be True or False, got {self.converge!r}")
+            raise LoraLabError("value.not_bool", name="converge", value=self.converge)
 
     @property
     def scaling(self) -> float:

@@ -28,23 +28,23 @@ FILE_KINDS = (*NUMERIC_KINDS, "png", "jpg", "jpeg", "bmp", "gif", "webp")
 
 def _check_array(arr: np.ndarray, source: str) -> np.ndarray:
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise LoraLabError(f"{source}: the values must be numbers, got dtype {arr.dtype}")
+        raise LoraLabError("fit.upload.not_numbers", name=source, dtype=str(arr.dtype))
     if np.iscomplexobj(arr):
-        raise LoraLabError(f"{source}: complex numbers are not allowed")
+        raise LoraLabError("fit.upload.complex", name=source)
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
     if arr.ndim != 2:
-        raise LoraLabError(f"{source}: a target must be a 2-D matrix, got {arr.ndim} dimensions")
+        raise LoraLabError("fit.upload.not_2d", name=source, ndim=arr.ndim)
     r, c = arr.shape
     if r < 1 or c < 1:
-        raise LoraLabError(f"{source}: the matrix is empty")
+        raise LoraLabError("fit.upload.empty", name=source)
     if r > MAX_SIDE or c > MAX_SIDE:
-        raise LoraLabError(f"{source}: {r} x {c} is too large; each side may be at most {MAX_SIDE}")
+        raise LoraLabError("fit.upload.too_large", name=source, rows=r, cols=c, limit=MAX_SIDE)
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
-        raise LoraLabError(f"{source}: the matrix contains NaN or infinite values")
+        raise LoraLabError("fit.upload.not_finite", name=source)
     if np.abs(arr).max(initial=0.0) > 1e15:
-        raise LoraLabError(f"{source}: values beyond ±1e15 are not allowed")
+        raise LoraLabError("fit.upload.too_big_values", name=source)
     return arr
 
 
@@ -57,25 +57,25 @@ def parse_target(name: str, data: bytes, kinds: tuple[str, ...] = FILE_KINDS) ->
     """
     kind = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if kind not in kinds:
-        raise LoraLabError(f"{name}: the target must be one of .{', .'.join(kinds)}")
+        raise LoraLabError("fit.upload.kind", name=name, kinds=tuple(f".{k}" for k in kinds))
     if len(data) > MAX_UPLOAD_BYTES:
-        raise LoraLabError(f"{name} is {len(data):,} bytes; the limit is {MAX_UPLOAD_BYTES:,}")
+        raise LoraLabError("file.too_large", name=name, size=len(data), limit=MAX_UPLOAD_BYTES)
     if kind == "npy":
         arr = _read_npy(name, data)
     elif kind == "csv":
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise LoraLabError(f"{name}: a .csv file must be UTF-8 text") from None
+            raise LoraLabError("fit.upload.csv_not_utf8", name=name) from None
         rows = [line for line in text.splitlines() if line.strip()]
         if len(rows) > MAX_SIDE:
-            raise LoraLabError(f"{name}: {len(rows)} rows; at most {MAX_SIDE} are allowed")
+            raise LoraLabError("fit.upload.csv_rows", name=name, rows=len(rows), limit=MAX_SIDE)
         try:
             cells = [[float(x) for x in line.replace(";", ",").split(",")] for line in rows]
         except ValueError as exc:
-            raise LoraLabError(f"{name}: every cell must be a number ({exc})") from None
+            raise LoraLabError("fit.upload.csv_cell", name=name, detail=str(exc)) from None
         if len({len(r) for r in cells}) > 1:
-            raise LoraLabError(f"{name}: rows have different numbers of columns")
+            raise LoraLabError("fit.upload.csv_ragged", name=name)
         arr = np.array(cells, dtype=np.float64)
     else:
         arr = _read_image(name, data)
@@ -96,7 +96,7 @@ def _check_npy_header(name: str, data: bytes) -> None:
         # only for structured dtypes, which a target never is.
         readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
         if version not in readers:
-            raise LoraLabError(f"{name}: .npy format version {version} is not supported; use 1.0 or 2.0")
+            raise LoraLabError("fit.upload.npy_version", name=name, version=str(version))
         shape, _fortran_order, dtype = readers[version](fp)  # fortran_order: np.load handles it
     except LoraLabError:
         raise
@@ -104,30 +104,28 @@ def _check_npy_header(name: str, data: bytes) -> None:
     # for 1.0/2.0 headers that fail it, with tokenize: besides ValueError that raises SyntaxError,
     # tokenize.TokenError (found by the property test in tests/test_fit_inputs.py), RecursionError...
     except Exception as exc:
-        raise LoraLabError(f"{name}: not a .npy file ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise LoraLabError(
+            "fit.upload.npy_header", name=name, error=type(exc).__name__, detail=str(exc)[:200]
+        ) from None
     # Real numbers only: bool, signed/unsigned ints, floats. Complex is refused (a ΔW is real and silently
     # dropping the imaginary part would fit a different matrix); so are objects (pickles), strings,
     # structured/void records and datetimes (timedelta64 counts as np.number, hence the kind test).
     if dtype.kind == "c":
-        raise LoraLabError(f"{name}: complex numbers are not allowed; the values must be real numbers")
+        raise LoraLabError("fit.upload.npy_complex", name=name)
     if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
-        raise LoraLabError(
-            f"{name}: the values must be numbers (bool, integer or float), got dtype {dtype.str!r}"
-        )
+        raise LoraLabError("fit.upload.npy_dtype", name=name, dtype=dtype.str)
     if len(shape) not in (1, 2):
-        raise LoraLabError(f"{name}: a target must be a 1-D or 2-D array, got {len(shape)} dimensions")
+        raise LoraLabError("fit.upload.npy_dims", name=name, ndim=len(shape))
     rows, cols = (1, *shape) if len(shape) == 1 else shape  # 1-D is read as one row, as in _check_array
     if rows < 1 or cols < 1:
-        raise LoraLabError(
-            f"{name}: shape {shape} has an empty or negative side; each side must be 1 to {MAX_SIDE}"
-        )
+        raise LoraLabError("fit.upload.npy_empty_side", name=name, shape=str(shape), limit=MAX_SIDE)
     if rows > MAX_SIDE or cols > MAX_SIDE:
-        raise LoraLabError(f"{name}: {rows} x {cols} is too large; each side may be at most {MAX_SIDE}")
+        raise LoraLabError("fit.upload.too_large", name=name, rows=rows, cols=cols, limit=MAX_SIDE)
     needed, present = rows * cols * dtype.itemsize, len(data) - fp.tell()
     if needed > present:
         raise LoraLabError(
-            f"{name}: the header claims shape {shape} of {dtype.str} ({needed:,} bytes) "
-            f"but only {present:,} bytes of data follow; the file is truncated or wrong"
+            "fit.upload.npy_truncated",
+            name=name, shape=str(shape), dtype=dtype.str, needed=needed, present=present,
         )
 
 
@@ -136,9 +134,9 @@ def _read_npy(name: str, data: bytes) -> np.ndarray:
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)  # never unpickle user data
     except (ValueError, OSError, EOFError, MemoryError) as exc:  # MemoryError: defensive, header checked
-        raise LoraLabError(f"{name}: not a numeric .npy file ({exc})") from None
+        raise LoraLabError("fit.upload.npy_unreadable", name=name, detail=str(exc)) from None
     if not isinstance(arr, np.ndarray):
-        raise LoraLabError(f"{name}: not a single .npy array")
+        raise LoraLabError("fit.upload.npy_not_array", name=name)
     return arr
 
 
@@ -149,14 +147,15 @@ def _read_image(name: str, data: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size  # read from the header, before decoding any pixels
             if w > MAX_SIDE or h > MAX_SIDE:
-                raise LoraLabError(f"{name}: {w} x {h} pixels; each side may be at most {MAX_SIDE}")
+                raise LoraLabError("fit.upload.image_too_large", name=name, width=w, height=h, limit=MAX_SIDE)
             gray = np.asarray(im.convert("L"), dtype=np.float64)  # (h, w), 0..255
     except LoraLabError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # Pillow's own header check
-        raise LoraLabError(f"{name}: too many pixels ({exc}); each side may be at most {MAX_SIDE}") from None
+        raise LoraLabError("fit.upload.image_bomb", name=name, detail=str(exc), limit=MAX_SIDE) from None
     except UnidentifiedImageError as exc:
-        raise LoraLabError(f"{name}: not a readable image ({exc})") from None
+        raise LoraLabError("fit.upload.image_unreadable", name=name, detail=str(exc)) from None
     except Exception as exc:  # decoders of untrusted bytes raise many kinds (struct.error, EOFError, ...)
-        raise LoraLabError(f"{name}: not a readable image ({type(exc).__name__}: {str(exc)[:200]})") from None
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+        raise LoraLabError("fit.upload.image_unreadable", name=name, detail=detail) from None
     return gray / 255.0  # 8-bit gray levels to [0, 1]

@@ -75,7 +75,9 @@ def _wrap(module: nn.Module, t, spec, *, vera=None, ranknum_trains: bool = True)
     lycoris_utils.py 222-261 (nn.Linear only)."""
     conv1d = isinstance(module, _conv1d_class())
     if not (isinstance(module, (nn.Linear, nn.Embedding)) or conv1d):  # params.py refuses these first
-        raise LoraLabError(f"{t.name} is a {type(module).__name__}; {spec.label} cannot wrap it")
+        raise LoraLabError(
+            "memory.cannot_wrap", module=t.name, module_type=type(module).__name__, label=spec.label
+        )
     adapter = spec.adapter
     if adapter == "lora":
         if isinstance(module, nn.Embedding):
@@ -126,10 +128,7 @@ def inject_adapters(model: nn.Module, spec, config: dict, *, device: str = "cuda
     ).targets  # our target resolution (tests/test_params_peft.py, test_params_family.py: = PEFT's)
     moe = [t.name for t in targets if t.kind in ("moe_experts", "router")]
     if moe:
-        raise LoraLabError(
-            "the memory estimator does not model LoRA on fused MoE expert tensors (PEFT target_parameters) "
-            f"such as {moe[0]}; target the attention projections instead"
-        )
+        raise LoraLabError("memory.moe_experts", module=moe[0])
     modules = {t.name: model.get_submodule(t.name) for t in targets}
     vera = _vera_projections(modules, spec) if spec.adapter == "vera" else None
     weight = next(iter(modules.values())).weight
@@ -202,13 +201,13 @@ def _wrap_modules_to_save(model: nn.Module, names: tuple[str, ...]) -> None:
         target = model.get_submodule(key)
         if isinstance(target, (*WRAPPERS, nn.ModuleDict, nn.ModuleList, nn.ParameterDict)):
             # other.py 343-358 check_module: PEFT raises TypeError for these
-            raise LoraLabError(f"modules_to_save cannot wrap {key} ({type(target).__name__})")
+            raise LoraLabError("memory.saved_cannot_wrap", module=key, module_type=type(target).__name__)
         _replace(model, key, ModulesToSaveWrapper(target))
         done.append(key)
         found |= {m for m in names if key.endswith(m)}
     missing = [m for m in names if m not in found]
     if missing:
-        raise LoraLabError(f"modules_to_save {missing[0]!r} matches no module of {type(model).__name__}")
+        raise LoraLabError("memory.saved_unmatched", module=missing[0], model_class=type(model).__name__)
 
 
 __all__ = ["ModulesToSaveWrapper", "inject_adapters"]

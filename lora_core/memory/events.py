@@ -54,16 +54,16 @@ class _Stack:
 
 def _stacks(rec: StepRecord) -> list[_Stack]:
     if not rec.layers:
-        raise DepthError("no stack of identical layers was found in the traced model")
+        raise DepthError("memory.depth_no_stack")
     out = []
     for marks in rec.layers:
         fs, fe, bs = marks.forward_start, marks.forward_end, marks.backward_start
         if len(fs) != 3 or any(v is None for v in (*fs, *fe, *bs)):
-            raise DepthError("a layer's forward or backward was not seen in the traced step")
+            raise DepthError("memory.depth_unseen")
         if fe[1] - fs[1] != fe[2] - fs[2] or not fs[0] < fs[1] < fs[2] < fe[2]:
-            raise DepthError("the traced layers' forwards differ")
+            raise DepthError("memory.depth_forwards_differ")
         if not bs[2] < bs[1] < bs[0] or bs[1] - bs[2] != bs[0] - bs[1]:
-            raise DepthError("the traced layers' backwards differ")
+            raise DepthError("memory.depth_backwards_differ")
         nb = bs[0] - bs[1]
         out.append(
             _Stack(
@@ -171,13 +171,13 @@ def plan_depth(rec3: StepRecord, layers: int) -> DepthPlan:
                     else:
                         target = absolute_layer(dl)
                     if not 0 <= target < layers:
-                        raise DepthError("a storage outlives the layers around it")
+                        raise DepthError("memory.depth_outlives")
                     size = (n_fwd if dd == 0 else n_bwd)[ds]
                     if 0 < target < layers - 1 and do >= size:
-                        raise DepthError("a storage dies past its layer's ops")
+                        raise DepthError("memory.depth_dies_late")
                     f_pos = piece_start(ds, target, dd) + do
             if f_pos < b_pos:
-                raise DepthError("a storage would die before it is born")
+                raise DepthError("memory.depth_dies_early")
             templates.append(i)
             allocs.append(2 * b_pos)
             frees.append(2 * f_pos + 1)

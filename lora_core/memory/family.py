@@ -87,10 +87,7 @@ def _per_pattern_ranks(spec, targets) -> tuple[tuple[str, int], ...]:
         keyed[t.pattern] = keyed.get(t.pattern, False) or pattern_key(spec.rank_pattern, t.name) is not None
     for pattern, rs in ranks.items():
         if len(rs) > 1:
-            raise LoraLabError(
-                f"rank_pattern gives {pattern} different ranks in different layers ({', '.join(map(str, sorted(rs)))}); "
-                "the memory estimate treats every layer alike, so give each module one rank in all layers (e.g. q_proj=16)"
-            )
+            raise LoraLabError("memory.rank_pattern_layers", pattern=pattern, ranks=tuple(sorted(rs)))
     out = []
     for pattern, rs in ranks.items():
         if keyed[pattern]:
@@ -160,12 +157,6 @@ def check_recipe(spec, setup) -> None:
     if spec is None or setup.method == "full":
         return
     if setup.method == "qlora" and spec.adapter in ("loha", "lokr"):
-        raise LoraLabError(
-            f"PEFT has no 4-bit {spec.label} layer (peft/tuners/{spec.adapter} has no bnb.py: its layers read the "
-            "base weight's shape, which 4-bit packing changes); use the lora method"
-        )
+        raise LoraLabError("memory.qlora_no_4bit_layer", label=spec.label, adapter=spec.adapter)
     if spec.adapter == "adalora" and setup.sharding != "none":
-        raise LoraLabError(
-            "the memory estimate does not model AdaLoRA's rank allocator under ZeRO/FSDP (it keeps full-size "
-            "copies of every adapter tensor on each GPU, adalora/layer.py 409-430); use sharding none"
-        )
+        raise LoraLabError("memory.adalora_sharding")

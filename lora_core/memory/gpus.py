@@ -52,4 +52,4 @@ def gpu(name: str) -> Gpu:
     for g in GPUS:
         if g.name == name:
             return g
-    raise LoraLabError(f"unknown GPU {name!r}; known: {', '.join(g.name for g in GPUS)}")
+    raise LoraLabError("memory.unknown_gpu", name=name, known=tuple(g.name for g in GPUS))

@@ -75,15 +75,13 @@ class TrainingSetup:
         )
         for name in ("grad_checkpointing", "double_quant"):
             if not isinstance(getattr(self, name), bool):
-                raise LoraLabError(f"{name} must be true or false, got {getattr(self, name)!r}")
+                raise LoraLabError("value.not_bool", name=name, value=getattr(self, name))
         if self.sharding != "none" and self.gpus == 1:
-            raise LoraLabError(f"sharding {self.sharding} needs --gpus 2 or more")
+            raise LoraLabError("memory.sharding_gpus", sharding=self.sharding)
         if self.method == "qlora" and self.device == "cpu":
-            raise LoraLabError("qlora needs bitsandbytes on CUDA; model it with device cuda")
+            raise LoraLabError("memory.qlora_cpu")
         if self.optimizer.endswith("8bit") and self.device == "cpu":
-            raise LoraLabError(
-                f"{self.optimizer} is a bitsandbytes CUDA optimizer; model it with device cuda"
-            )
+            raise LoraLabError("memory.optimizer_8bit_cpu", optimizer=self.optimizer)
 
     @property
     def param_dtype(self) -> str:

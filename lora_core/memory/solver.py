@@ -67,12 +67,12 @@ def largest_fitting(
         capacity_bytes = gpu.bytes
     capacity_bytes = positive_int("capacity", capacity_bytes, maximum=10**15)
     if variable == "rank" and setup.method == "full":
-        raise LoraLabError("rank only applies to lora and qlora")
+        raise LoraLabError("memory.rank_method")
     if variable == "rank" and spec.rank is None:
-        raise LoraLabError(f"{spec.label} has no rank")
+        raise LoraLabError("memory.no_rank", label=spec.label)
     m = gpu_band().margin if margin is None else margin
     if m < 0:
-        raise LoraLabError(f"margin must be >= 0, got {m}")
+        raise LoraLabError("memory.margin_negative", margin=m)
     limit = min(_LIMITS[variable], MAX_DIM)
     used: dict[tuple[int, bool], int] = {}
 

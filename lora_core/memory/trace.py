@@ -75,7 +75,7 @@ def _seq_primes(limit: int) -> tuple[int, int]:
 
     primes = [s for s in range(5, limit + 1) if _largest_prime_factor(s) == s]
     if len(primes) < 2:
-        raise LoraLabError(f"the model allows sequences of at most {limit + 2} tokens; too short to trace")
+        raise LoraLabError("memory.seq_too_short", limit=limit + 2)
     best = sorted(primes, key=lambda s: (score(s), s), reverse=True)
     return best[0], best[1]
 
@@ -310,10 +310,7 @@ def _polynomials(record: StepRecord, point, check: StepRecord | None, check_poin
         and np.array_equal(check.deaths, record.deaths)
     )
     if not same:
-        raise LoraLabError(
-            "this model runs different operations at different sequence lengths; its activations cannot be "
-            "derived from one trace"
-        )
+        raise LoraLabError("memory.trace_ops_differ")
     ok = all(_evaluate(p, check_point) == int(n) for p, n in zip(polys, check.nbytes, strict=True))
     return polys if ok else None
 
@@ -339,10 +336,7 @@ def build_traced_steps(config: dict, spec, setup: TrainingSetup, *, check: bool 
             other = _record(config, spec, setup, layers, second)
             polys = _polynomials(rec, first, other, second) or _polynomials(other, second, rec, first)
             if polys is None:
-                raise LoraLabError(
-                    "this model's tensor sizes are not products of its dimensions and the batch, sequence and "
-                    "rank; its activations cannot be derived exactly"
-                )
+                raise LoraLabError("memory.trace_not_polynomial")
         records.append(rec)
         polys_by_depth.append(polys)
     return TracedSteps(tuple(records), tuple(polys_by_depth), recipe.layer_count(config))

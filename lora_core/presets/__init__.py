@@ -48,6 +48,6 @@ def source(name: str) -> str:
 def load_preset(name: str) -> dict:
     """The parsed config.json of a preset (a fresh dict each call)."""
     if name not in DESCRIPTIONS:
-        raise LoraLabError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+        raise LoraLabError("preset.unknown", name=name, presets=tuple(PRESETS))
     text = resources.files(__package__).joinpath(f"{name}.json").read_text(encoding="utf-8")
     return json.loads(text)

@@ -4,4 +4,4 @@ Keys are looked up as "<area>.<key>", e.g. tr("matrix.title"). Placeholders use 
 Technical terms (LoRA, GPU, PEFT, QLoRA, DoRA, AdamW, GiB, ...) stay in Latin script in the Telugu table.
 """
 
-AREAS = ("common", "learn", "matrix", "model", "memory", "fit", "family")
+AREAS = ("common", "learn", "matrix", "model", "memory", "fit", "family", "errors")

@@ -10,7 +10,6 @@ EN = {
     "source.generated": "Generated",
     "source.upload": "Upload",
     "upload": "Target file (.npy or .csv, up to 2 MiB and 2048 × 2048)",
-    "upload_needed": "Upload a target file to train on it.",
     "rows": "Rows of ΔW",
     "cols": "Columns of ΔW",
     "d_in": "Inputs d_in",
@@ -38,8 +37,6 @@ EN = {
     "progress": "Step {step} of {total} · loss {loss}",
     "stopped": "Stopped at step {step}.",
     "no_fit": "Press Train to fit the adapter.",
-    "worker_died": "the fit stopped unexpectedly: the process training it ended (for example, the server ran "
-    "short of memory). Press Train to try again.",
     "chart.title": "Loss while training",
     "chart.x": "Adam step",
     "chart.y": "Loss (log scale)",
@@ -94,7 +91,6 @@ TE = {
     "source.generated": "ఇక్కడే తయారుచేసినది",
     "source.upload": "మీ ఫైల్ అప్‌లోడ్ చేయండి",
     "upload": "లక్ష్య ఫైల్ (`.npy` లేదా `.csv`, 2 MiB, 2048 × 2048 వరకు)",
-    "upload_needed": "శిక్షణ ఇవ్వడానికి ఒక లక్ష్య ఫైల్‌ను అప్‌లోడ్ చేయండి.",
     "rows": "ΔW అడ్డు వరుసలు",
     "cols": "ΔW నిలువు వరుసలు",
     "d_in": "ఇన్‌పుట్‌లు d_in",
@@ -122,8 +118,6 @@ TE = {
     "progress": "స్టెప్ {step} / {total} · లాస్ {loss}",
     "stopped": "స్టెప్ {step} దగ్గర ఆగింది.",
     "no_fit": "అడాప్టర్‌కు శిక్షణ ఇవ్వడానికి “శిక్షణ ప్రారంభించండి” నొక్కండి.",
-    "worker_died": "ఫిట్ అనుకోకుండా ఆగిపోయింది: దానికి శిక్షణ ఇస్తున్న ప్రాసెస్ ముగిసిపోయింది (ఉదాహరణకు, సర్వర్‌లో "
-    "మెమరీ చాలలేదు). మళ్లీ ప్రయత్నించడానికి “శిక్షణ ప్రారంభించండి” నొక్కండి.",
     "chart.title": "శిక్షణ జరుగుతుండగా లాస్",
     "chart.x": "Adam స్టెప్",
     "chart.y": "లాస్ (లాగ్ స్కేల్)",

@@ -257,7 +257,13 @@ TERMS: tuple[Term, ...] = (
     ),
     Term("copy", "కాపీ", r"\bcopy\b", TRANSLITERATE, note="ప్రతి would also read 'every'"),
     Term(
-        "model", "మోడల్", r"\bmodels?\b", TRANSLITERATE, skip=("learn.scenario.qlora_65b.note",),
+        "model", "మోడల్", r"\bmodels?\b", TRANSLITERATE,
+        skip=(
+            "learn.scenario.qlora_65b.note",
+            # "model it with device cuda", "does not model AdaLoRA's ...": the verb (అంచనా, our estimate)
+            "errors.memory.qlora_cpu", "errors.memory.optimizer_8bit_cpu", "errors.memory.adalora_sharding",
+            "errors.memory.moe_experts",
+        ),
         note="seed: మోడల్. 'the optimizer we model' is a verb: మా అంచనాలో లెక్కించే (నమూనా would be 'sample')",
     ),
     # --- memory --------------------------------------------------------------------------------------------
@@ -335,6 +341,7 @@ LATIN_TERMS = frozenset({
     "LoRA", "QLoRA", "DoRA", "PEFT", "GPU", "GPUs", "CPU", "CUDA", "PyTorch", "GiB", "MiB", "GB", "MB", "TB",
     "AdamW", "Adam", "SGD", "ZeRO", "FSDP", "SDPA", "JSON", "CSV", "RMS", "NF4", "LLM", "LLMs",
     "VeRA", "LoHa", "LoKr", "IA3", "AdaLoRA", "rsLoRA", "SVD",  # the LoRA family's names (PEFT's, the papers')
+    "MoE",  # mixture of experts (Mixtral's fused expert layers), as the papers and transformers write it
     "min", "max", "log",  # math functions, as in min(d, k)
 })  # fmt: skip
 

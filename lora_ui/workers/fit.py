@@ -151,7 +151,7 @@ class FitRunner:
         start_worker: Callable[[], WorkerProcess] = start_fit_worker,
     ):
         if max_running < 1:
-            raise LoraLabError(f"at least one fit must be allowed to run, got {max_running}")
+            raise LoraLabError("app.max_running", max_running=max_running)
         self.max_running = max_running
         self.processes = processes
         self._retry_at = 0.0  # monotonic time before which fits use threads (a worker failed to start)
@@ -286,14 +286,14 @@ class FitRunner:
         """Send the task to the worker and relay its messages into the job until it answers
         (the server's side of lora_ui.workers.fit_worker's protocol)."""
         if not worker.send(("run", job.id, task)):
-            raise WorkerDied(f"the fit's worker process ended (exit code {worker.stop()})")
+            raise WorkerDied("app.worker_died", exit_code=worker.stop())
         started = time.monotonic()
         cancel_sent: float | None = None
         while True:
             try:
                 msg = worker.receive(POLL_S)
             except (EOFError, OSError):
-                raise WorkerDied(f"the fit's worker process ended (exit code {worker.stop()})") from None
+                raise WorkerDied("app.worker_died", exit_code=worker.stop()) from None
             now = time.monotonic()
             if cancel_sent is None and (job.should_stop() or now - started > JOB_CAP_S):
                 job.cancel_event.set()
@@ -315,8 +315,8 @@ class FitRunner:
                 if kind == "done":
                     job.result, job.elapsed = msg[2], msg[3]
                     job.state = CANCELLED if job.cancel_event.is_set() else DONE
-                else:  # "error": (user_error, message)
-                    job.error = LoraLabError(msg[3]) if msg[2] else RuntimeError(msg[3])
+                else:  # "error": (user_error, the LoraLabError or another exception's message)
+                    job.error = msg[3] if msg[2] else RuntimeError(msg[3])
                     job.state = ERROR
                 if self.processes:
                     self._pool.park(worker)

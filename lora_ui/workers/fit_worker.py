@@ -11,7 +11,8 @@ dataclasses, numpy arrays; never anything read from a user's file):
     worker -> parent   ("ready", pid) once, then per task:
                        ("floor", job_id, floor)
                        ("progress", job_id, [loss, ...], elapsed_s)  batched, at most every FLUSH_S
-                       ("done", job_id, result, elapsed_s) | ("error", job_id, user_error, message)
+                       ("done", job_id, result, elapsed_s) | ("error", job_id, user_error, detail)
+                       detail: the LoraLabError itself (code and parameters), or another exception's message
 
 The server's side of the exchange is lora_ui.workers.fit (FitRunner._run_in). This module imports
 neither streamlit nor a page, so a spawned worker starts with torch and lora_core only.
@@ -105,7 +106,7 @@ def serve(conn) -> None:
             reply = ("done", job_id, result, time.perf_counter() - hooks.started)
         except LoraLabError as exc:
             hooks.flush()
-            reply = ("error", job_id, True, str(exc))
+            reply = ("error", job_id, True, exc)  # pickled as its code and parameters (errors.py)
         except Exception as exc:  # reported to the page; the worker stays up for the next fit
             hooks.flush()
             reply = ("error", job_id, False, f"{type(exc).__name__}: {exc}")
