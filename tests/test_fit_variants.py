@@ -243,7 +243,7 @@ def test_vera_trains_only_its_vectors_and_its_projections_stay_bit_identical(mon
 
 def test_vera_refuses_what_it_does_not_have():
     for bad in ({"scaling_rule": "rslora"}, {"lr_ratio": 2.0}, {"init": "pissa"}):
-        with pytest.raises(LoraLabError, match="only apply to LoRA"):
+        with pytest.raises(LoraLabError, match="LoRA's only"):
             FitSettings(adapter="vera", **bad)
     for bad in ({"lr_ratio": 0}, {"lr_ratio": -1}, {"scaling_rule": "sqrt"}, {"init": "kaiming"}):
         with pytest.raises(LoraLabError):

@@ -88,16 +88,16 @@ class FitSettings:
             wrong = [
                 name
                 for name, given in (
-                    ("scaling rslora", self.scaling_rule != "standard"),
-                    ("a learning-rate ratio", self.lr_ratio != 1.0),
+                    ("rsLoRA scaling", self.scaling_rule != "standard"),
+                    ("learning-rate ratio", self.lr_ratio != 1.0),
                     (f"init {self.init}", self.init != "gaussian"),
                 )
                 if given
             ]
             if wrong:
                 raise LoraLabError(
-                    f"VeRA trains two scaling vectors with A and B frozen at random: {' and '.join(wrong)} "
-                    "only apply to LoRA"
+                    "VeRA trains two scaling vectors with A and B frozen at random, so it takes no "
+                    f"{' and no '.join(wrong)}: those are LoRA's only"
                 )
 
     @property
