@@ -32,6 +32,8 @@ from lora_core.fit.race import (
     BASE_VARIANTS,
     DEFAULT_LR_RATIO,
     DEFAULT_VARIANTS,
+    SWEEP_STEPS,
+    VARIANT_NAMES,
     VARIANTS,
     RaceLane,
     RaceResult,
@@ -39,6 +41,7 @@ from lora_core.fit.race import (
     RaceSweepPoint,
     race_sweep,
     run_race,
+    variant_settings,
 )
 from lora_core.fit.regression import (
     MAX_SAMPLES,
@@ -126,7 +129,9 @@ __all__ = [
     "SHIFTS",
     "STOP_REASONS",
     "SWEEP",
+    "SWEEP_STEPS",
     "VARIANTS",
+    "VARIANT_NAMES",
     "Adapter",
     "FitPreview",
     "FitResult",
@@ -163,4 +168,5 @@ __all__ = [
     "sweep_regression",
     "train",
     "train_adam",
+    "variant_settings",
 ]

@@ -40,6 +40,15 @@ from lora_core.fit.trainer import STOP_CANCELLED, STOP_TIME, StopFlag
 from lora_core.validate import positive_float, positive_int
 
 VARIANTS = ("lora", "rslora", "lora_plus", "pissa", "olora", "vera")
+# Their names as the papers write them: the same in every language (the page's options, chart legends)
+VARIANT_NAMES = {
+    "lora": "LoRA",
+    "rslora": "rsLoRA",
+    "lora_plus": "LoRA+",
+    "pissa": "PiSSA",
+    "olora": "OLoRA",
+    "vera": "VeRA",
+}
 BASE_VARIANTS = ("pissa", "olora")  # start from the base weight: regression mode only
 DEFAULT_VARIANTS = ("lora", "rslora", "lora_plus", "vera")  # the page's default race, matrix mode
 # LoRA+'s λ by default: 2^4. The LoRA+ authors' README asks for λ >= 1, larger for harder tasks; axolotl's
@@ -133,6 +142,17 @@ class RaceResult:
         if self.floor > 0:
             return (lane.final_loss - self.floor) / self.floor
         return 0.0 if lane.final_loss == 0 else float("inf")
+
+    def lane(self, variant: str) -> RaceLane | None:
+        """The lane of `variant`, if it raced."""
+        return next((lane for lane in self.lanes if lane.variant == variant), None)
+
+    @staticmethod
+    def ratio(lane: RaceLane, other: RaceLane) -> float:
+        """lane's final loss in units of other's (inf when other's is 0 and lane's is not)."""
+        if other.final_loss > 0:
+            return lane.final_loss / other.final_loss
+        return 1.0 if lane.final_loss == 0 else float("inf")
 
 
 # A race's source: a target ΔW (matrix mode) or regression data, as lora_core.fit.task makes them.
