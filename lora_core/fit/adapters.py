@@ -22,8 +22,9 @@ LoRA (Hu et al. 2021; loralib, PEFT tuners/lora): A = lora_A and B = lora_B both
     base W - s B A likewise.
   Both follow PEFT's code line for line (`pissa_init`, `olora_init` below cite it). They need a base weight:
   only regression mode has one (matrix mode fits ΔW alone). The adapter then holds s B0 A0, so the update of
-  the model, W_res + s B A - W = s (B A - B0 A0), can have rank up to 2r (PEFT's docs convert a trained
-  PiSSA adapter into a LoRA of rank 2r for this reason).
+  the model, W_res + s B A - W = s (B A - B0 A0), can have rank up to 2r (PEFT's
+  LoraModel.subtract_mutated_init, peft/tuners/lora/model.py:1058-1103, converts a trained PiSSA or OLoRA
+  adapter into a LoRA of rank 2r: [A | A0], [B | -B0]).
 VeRA (Kopiczko et al. 2024, "VeRA: Vector-based Random Matrix Adaptation"; PEFT tuners/vera): A and B are
   frozen random projections shared by all layers; only two vectors train, ΔŴ = diag(b) B diag(d) A with
   d (r,) and b (out,) (PEFT vera/layer.py:285: lambda_b * F.linear(lambda_d * F.linear(x, A), B)). So
