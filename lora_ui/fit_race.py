@@ -156,7 +156,8 @@ def _live() -> None:
 
 def _gap_text(result: fit.RaceResult, lane: fit.RaceLane) -> str:
     """Above the floor, in % of it; when the floor is about zero (r reaches the shift), the loss itself."""
-    if result.floor > 1e-9 * max(lane.losses[0], 1e-30):
+    start = lane.losses[0] if lane.losses else lane.final_loss
+    if result.floor > 1e-9 * max(start, 1e-30):
         return f"{100 * result.gap(lane):,.2f} %"
     return f"+{lane.final_loss - result.floor:.3g}"
 

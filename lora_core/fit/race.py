@@ -115,19 +115,6 @@ class RaceLane:
     scaling: float  # s in ΔŴ = s B A (VeRA: 1)
     losses: tuple[float, ...]  # the loss before each step, then after the last
 
-    @property
-    def payload(self) -> dict:
-        return {
-            "variant": self.variant,
-            "r": self.r,
-            "final_loss": self.final_loss,
-            "reachable_floor": self.reachable_floor,
-            "steps": self.steps,
-            "stop_reason": self.stop_reason,
-            "trainable_params": self.trainable_params,
-            "scaling_factor": self.scaling,
-        }
-
 
 @dataclass(frozen=True)
 class RaceResult:
