@@ -31,3 +31,22 @@ def test_race_draws_every_variant_against_the_floor(page, app_server, lang):
     assert no_exception(page)
     if lang == "te":
         assert not latin_on_page(page)
+
+
+def test_a_long_race_is_live_and_stop_ends_every_variant(page, app_server):
+    # fit_converge=false: the variants would otherwise stop on their own before the click
+    url = "fit_rows=256&fit_cols=256&fit_k=8&fit_r=4&fit_steps=20000&fit_converge=false"
+    open_app(page, app_server, "fit", url)
+    page.get_by_role("button", name=tr("fit.race.button", lang="en"), exact=True).click()
+    stop = page.get_by_role("button", name=tr("fit.race.stop", lang="en"), exact=True)
+    stop.wait_for(timeout=60_000)
+    page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)  # the live chart, every variant
+    stop.click()
+    page.wait_for_selector("[data-testid='stDataFrame']", timeout=60_000)  # the partial race's table
+    wait_idle(page)
+    legend = page.evaluate(LEGEND_JS)
+    assert all(VARIANT_NAMES[code] in legend for code in DEFAULT_VARIANTS), legend
+    # every variant's row says it was stopped (the table's cells are in the page's accessible grid)
+    stopped = tr("fit.reason.cancelled", lang="en")
+    assert page.get_by_text(stopped, exact=True).count() == len(DEFAULT_VARIANTS)
+    assert no_exception(page)
