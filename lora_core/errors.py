@@ -247,6 +247,23 @@ MESSAGES: dict[str, str] = {
         "samples ({samples:,}) must be at least d_in ({d_in:,}) so that X has full column rank"
     ),
     "fit.rank_deficient": "X does not have full column rank; use more samples than d_in",
+    "fit.vera_takes_no": (
+        "VeRA trains two scaling vectors with A and B frozen at random, so it takes no {settings}: those are "
+        "LoRA's only"
+    ),
+    "fit.init_needs_base": (
+        "init {init} starts from the base weight W's top-r directions, and matrix mode has no base (it fits ΔW "
+        "alone): use regression mode, or init gaussian"
+    ),
+    "fit.init_rank": "init {init} takes r directions of the base weight W ({rows} x {cols}): r must be at most {limit}, got {r}",
+    "fit.race.none": "choose at least one variant to race",
+    "fit.race.variant": "variant must be one of {choices}; got {value!r}",
+    "fit.race.twice": "each variant may race once",
+    "fit.race.needs_base": (
+        "{names} start from the base weight W, and matrix mode has no base (it fits ΔW alone): race them in "
+        "regression mode"
+    ),
+    "fit.race.rank": "{names} take r directions of the base weight W: r must be at most min(d_in, d_out) = {limit}, got {r}",
     "fit.upload.kind": "{name}: the target must be one of {kinds}",
     "fit.upload.not_numbers": "{name}: the values must be numbers, got dtype {dtype}",
     "fit.upload.complex": "{name}: complex numbers are not allowed",
@@ -286,6 +303,11 @@ MESSAGES: dict[str, str] = {
     "cli.regression_only": "{flags} only apply to --mode regression",
     "cli.matrix_only": "{flags} only apply to --mode matrix",
     "cli.target_or_generated": "give either --target or {flags}, not both",
+    "cli.vera_alpha": "--alpha does not apply to --adapter vera: VeRA's two trained vectors do its scaling",
+    "cli.init_needs_base": (
+        "--init {init} starts from the base weight W, and --mode matrix has no base (it fits ΔW alone): use "
+        "--mode regression, or --init gaussian"
+    ),
     # --- raised by the app (lora_ui, pages/): one registry lists every code ---------------------------------
     "app.upload_needed": "Upload a target file to train on it.",
     "app.worker_died": (

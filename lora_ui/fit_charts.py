@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -133,4 +134,55 @@ def sweep_chart(
     ]  # fmt: skip
     layout = _layout(labels)
     layout["yaxis"]["type"] = "log"
+    return figure(traces, layout)
+
+
+def race_chart(
+    curves: Sequence[tuple[str, Sequence[float]]],
+    floor: float | None,
+    labels: dict[str, str],
+    max_points: int = MAX_POINTS,
+) -> go.Figure:
+    """A race's loss curves on one log chart, one per variant (name, losses), and the rank-r floor dashed.
+
+    Each curve keeps at most max_points // len(curves) points, so a live redraw sends no more than one
+    fit's chart does. labels: title, x, y, floor.
+    """
+    per_curve = max(max_points // max(len(curves), 1), 2)
+    traces, last = [], 1
+    for name, losses in curves:
+        steps, values = thin(losses, per_curve)
+        last = max(last, steps[-1] if steps else 1)
+        traces.append({"type": "scatter", "x": steps, "y": values, "mode": "lines", "name": name})
+    if floor is not None:
+        traces.append(
+            {"type": "scatter", "x": [0, last], "y": [max(floor, TINY)] * 2, "mode": "lines",
+             "name": labels["floor"], "line": {"dash": "dash", "color": "firebrick"}}
+        )  # fmt: skip
+    layout = _layout(labels, height=380, legend={"orientation": "h", "y": -0.2})
+    layout["yaxis"]["type"] = "log"
+    return figure(traces, layout)
+
+
+def race_sweep_chart(
+    series: Sequence[tuple[str, Sequence[int], Sequence[float]]],
+    floor: tuple[Sequence[int], Sequence[float]],
+    labels: dict[str, str],
+) -> go.Figure:
+    """The race by rank: each variant's loss after a fixed number of steps against r (name, ranks, losses),
+    with the rank-r floor dashed; both axes log (r doubles). labels: title, x, y, floor."""
+    traces = [
+        {"type": "scatter", "x": list(ranks), "y": [max(v, TINY) for v in losses], "mode": "lines+markers",
+         "name": name}
+        for name, ranks, losses in series
+    ]  # fmt: skip
+    ranks, floors = floor
+    traces.append(
+        {"type": "scatter", "x": list(ranks), "y": [max(f, TINY) for f in floors], "mode": "lines",
+         "name": labels["floor"], "line": {"dash": "dash", "color": "firebrick"}}
+    )  # fmt: skip
+    layout = _layout(labels, height=380, legend={"orientation": "h", "y": -0.25})
+    layout["yaxis"]["type"] = "log"
+    layout["xaxis"]["type"] = "log"
+    layout["xaxis"]["dtick"] = math.log10(2)  # a tick at every doubling: 1, 2, 4, ...
     return figure(traces, layout)

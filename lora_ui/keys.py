@@ -82,3 +82,17 @@ FIT_SWEEP_JOB = "fit_sweep_job"
 # (leading "_": never a URL parameter). See pages/fit.py `ask`.
 FIT_TRAIN_ASKED = "_fit_train_asked"
 FIT_SWEEP_ASKED = "_fit_sweep_asked"
+# Fit page, the race (issue 15 §4): ?fit_race=LoRA&fit_race=rsLoRA&fit_race_lr_ratio=16&fit_race_vera_r=64.
+# A multiselect takes repeated parameters; its values are the variants' names (lora_core.fit.VARIANT_NAMES),
+# the same in every language.
+FIT_RACE_VARIANTS = "fit_race"
+FIT_RACE_LR_RATIO = "fit_race_lr_ratio"  # LoRA+'s λ
+FIT_RACE_VERA_R = "fit_race_vera_r"  # VeRA's rank; absent: the race's r
+FIT_RACE = "fit_race_go"  # buttons: not bound to the URL
+FIT_RACE_STOP = "fit_race_stop"
+FIT_RACE_SWEEP = "fit_race_sweep"
+FIT_RACE_JOB = "fit_race_job"  # session state: the running or last race
+FIT_RACE_SWEEP_JOB = "fit_race_sweep_job"
+FIT_RACE_SETUP = "_fit_race_setup"  # session state: the running race's (RaceSettings, FitSettings)
+FIT_RACE_ASKED = "_fit_race_asked"
+FIT_RACE_SWEEP_ASKED = "_fit_race_sweep_asked"

@@ -21,6 +21,7 @@ from lora_core import fit
 from lora_core.errors import LoraLabError
 from lora_ui import fit_charts
 from lora_ui import keys as K
+from lora_ui.fit_race import race_section
 from lora_ui.widgets import show_chart, show_error
 from lora_ui.workers.fit import QUEUED, get_runner, session_alive_check
 
@@ -127,19 +128,22 @@ def settings_ui(default_r: int) -> fit.FitSettings:
 Source = fit.TargetSettings | fit.RegressionSettings | UploadedFile | None
 
 
-def task_of(kind: str, settings: fit.FitSettings, source: Source) -> fit.FitTask:
-    """The fit or sweep to run, as plain values (FitTask checks the sizes: a bad one shows an error at once).
+def task_of(
+    kind: str, settings: fit.FitSettings, source: Source, race: fit.RaceSettings | None = None
+) -> fit.FitTask:
+    """The fit, sweep or race to run, as plain values (FitTask checks the sizes: a bad one shows an error at
+    once).
 
     An upload is parsed here, in the script (never in the worker), into a numpy array; a generated target
     and the regression data are made by the worker."""
     if isinstance(source, fit.RegressionSettings):
-        return fit.FitTask(kind, settings, regression=source)
+        return fit.FitTask(kind, settings, regression=source, race=race)
     if isinstance(source, fit.TargetSettings):
-        return fit.FitTask(kind, settings, generated=source)
+        return fit.FitTask(kind, settings, generated=source, race=race)
     if source is None:
         raise LoraLabError("app.upload_needed")
     target = fit.parse_target(source.name, source.getvalue(), fit.NUMERIC_KINDS)  # (rows, cols) float32
-    return fit.FitTask(kind, settings, target=target.numpy())
+    return fit.FitTask(kind, settings, target=target.numpy(), race=race)
 
 
 def loss_labels() -> dict:
@@ -328,3 +332,7 @@ else:
     draw_results(job)
     if job.result is not None:
         sweep_section(settings, source)
+
+# The race (issue 15 §4): the same target and settings, several variants side by side
+st.divider()
+race_section(settings, source, mode, task_of)

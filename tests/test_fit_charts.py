@@ -32,3 +32,21 @@ def test_heatmaps_sigma_and_sweep():
     assert len(fig.data) == 2 and len(fig.data[0].x) == 4
     fig = fit_charts.sweep_chart([1, 2, 4], [0.5, 0.1, 0.1], [0.5, 0.1, 0.1], LOSS)
     assert fig.layout.yaxis.type == "log" and len(fig.data) == 2
+
+
+def test_race_chart_has_one_log_curve_per_variant_and_the_floor_within_one_charts_budget():
+    curves = [("LoRA", list(np.linspace(1, 0.01, 3000))), ("VeRA", [1.0, 0.9, 0.0])]
+    fig = fit_charts.race_chart(curves, 0.05, LOSS, max_points=200)
+    assert fig.layout.yaxis.type == "log"
+    assert [t.name for t in fig.data] == ["LoRA", "VeRA", "Floor"]
+    assert sum(len(t.x) for t in fig.data[:2]) <= 200  # all curves together: one fit chart's points
+    assert fig.data[0].x[-1] == 2999 and list(fig.data[2].x) == [0, 2999]  # the floor spans the longest
+    assert min(fig.data[1].y) > 0  # 0 clipped for the log axis
+
+
+def test_race_sweep_chart_is_log_log_with_the_floor_at_each_rank():
+    series = [("LoRA", [1, 2, 4], [0.5, 0.2, 0.2]), ("rsLoRA", [1, 2, 4], [0.5, 0.1, 0.01])]
+    fig = fit_charts.race_sweep_chart(series, ([1, 2, 4], [0.25, 0.06, 0.0]), LOSS)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert [t.name for t in fig.data] == ["LoRA", "rsLoRA", "Floor"]
+    assert min(fig.data[2].y) > 0

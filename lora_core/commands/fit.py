@@ -25,7 +25,9 @@ def register(subparsers) -> None:
             "matrix: fit --mode matrix (--target FILE.npy | --rows M --cols N --true-rank K [--noise S]) "
             "--rank R [--alpha A] [--steps N] [--lr LR] [--seed S] [--target-loss L] [--no-converge] [--json]. "
             "regression: fit --mode regression --samples N --rows D_IN --cols D_OUT --rank R "
-            "[--shift ones|lowrank] [--target-loss L] [--seed S] ... [--json]"
+            "[--shift ones|lowrank|principal] [--target-loss L] [--seed S] ... [--json]. "
+            "Variants (issue 15): [--scaling standard|rslora] [--lr-ratio λ] [--init gaussian|pissa|olora] "
+            "[--adapter lora|vera]; pissa and olora need --mode regression (matrix mode has no base weight)"
         ),
     )
     p.add_argument("--mode", required=True, metavar="MODE", help="matrix or regression")
@@ -36,8 +38,12 @@ def register(subparsers) -> None:
     p.add_argument("--profile", metavar="P", help="matrix: singular values flat, linear or geometric")
     p.add_argument("--noise", metavar="S", help="matrix: noise std per entry (signal RMS is 1)")
     p.add_argument("--samples", metavar="N", help="regression: rows of X")
-    p.add_argument("--shift", metavar="ones|lowrank", help="regression: ΔW all ones or random low rank")
-    p.add_argument("--shift-rank", metavar="K", help="regression: rank of the lowrank shift")
+    p.add_argument(
+        "--shift",
+        metavar="ones|lowrank|principal",
+        help="regression: ΔW all ones, random low rank, or theta's own top-k part",
+    )
+    p.add_argument("--shift-rank", metavar="K", help="regression: rank k of the lowrank or principal shift")
     p.add_argument("--rank", metavar="R", help="LoRA rank r")
     p.add_argument("--alpha", metavar="A", help="lora_alpha (scaling alpha/r)")
     p.add_argument("--steps", metavar="N", help="Adam step cap")
@@ -45,6 +51,24 @@ def register(subparsers) -> None:
     p.add_argument("--seed", metavar="S", help="random seed")
     p.add_argument("--target-loss", metavar="L", help="stop once the loss is at most L")
     p.add_argument("--max-seconds", metavar="T", help="wall-clock cap of the training loop")
+    p.add_argument(
+        "--scaling",
+        metavar="standard|rslora",
+        help="scale B A by alpha / r (standard, default) or alpha / sqrt(r) (rsLoRA)",
+    )
+    p.add_argument(
+        "--lr-ratio", metavar="λ", help="LoRA+: lora_B learns at λ times the learning rate (default 1)"
+    )
+    p.add_argument(
+        "--init",
+        metavar="gaussian|pissa|olora",
+        help="gaussian: random A, B = 0 (default); pissa, olora: A and B from the base weight (regression only)",
+    )
+    p.add_argument(
+        "--adapter",
+        metavar="lora|vera",
+        help="lora (default) or vera: frozen random A and B, two trained vectors (no alpha)",
+    )
     p.add_argument(
         "--no-converge",
         action="store_true",
@@ -90,9 +114,23 @@ def run(args) -> CommandResult:
         }.items()
         if v is not None
     }
+    variant = {
+        k: v
+        for k, v in {
+            "scaling_rule": args.scaling,
+            "lr_ratio": args.lr_ratio,
+            "init": args.init,
+            "adapter": args.adapter,
+        }.items()
+        if v is not None
+    }
+    if args.adapter == "vera" and args.alpha is not None:
+        raise LoraLabError("cli.vera_alpha")
+    if mode == "matrix" and args.init in fit.BASE_VARIANTS:
+        raise LoraLabError("cli.init_needs_base", init=args.init)
     default_r = fit.DEFAULT_R if mode == "matrix" else fit.DEFAULT_REG_R
     rank = args.rank if args.rank is not None else default_r
-    settings = fit.FitSettings(r=rank, converge=not args.no_converge, **kw)
+    settings = fit.FitSettings(r=rank, converge=not args.no_converge, **kw, **variant)
 
     if mode == "matrix":
         if wrong := _given(args, "samples", "shift", "shift_rank"):
@@ -130,7 +168,17 @@ def run(args) -> CommandResult:
         [
             ("mode", result.mode),
             ("ΔW shape", f"{rows:,} x {cols:,}"),
-            ("rank r / alpha", f"{result.r} / {result.alpha:g}"),
+            (
+                "rank r / alpha",
+                f"{result.r} / {result.alpha:g}" if result.adapter == "lora" else f"{result.r} / -",
+            ),
+            ("adapter / init", f"{result.adapter} / {result.init}"),
+            (
+                "scaling s",
+                f"{result.scaling:.6g} ({result.scaling_rule if result.adapter == 'lora' else 'none'})",
+            ),
+            ("learning rate of B / A", f"{result.lr_ratio:g}"),
+            ("trained values", f"{result.trainable_params:,}"),
             ("Adam steps", result.steps),
             ("stopped by", f"{result.stop_reason} ({STOP_WORDS[result.stop_reason]})"),
             ("final loss", f"{result.final_loss:.6g}"),

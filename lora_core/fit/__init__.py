@@ -19,12 +19,30 @@ Modules, one idea each:
 - regression: regression mode (its data, the whitened problem, fit_regression, run_regression);
 - results: what a fit returns (FitResult, the merge check) and what a page keeps of it (FitPreview);
 - sweep: the rank sweep;
-- task: one fit or sweep as plain values, for another process to run (FitTask).
+- task: one fit, sweep, race or race sweep as plain values, for another process to run (FitTask);
+- adapters: how the trained tensors make ΔŴ: LoRA's variants (rsLoRA, LoRA+, PiSSA, OLoRA) and VeRA;
+- race: several variants on one target at once, against one floor (issue 15 §4).
 
 The names below are the public API: import them from `lora_core.fit`.
 """
 
-from lora_core.fit.matrix import fit_matrix, run_matrix
+from lora_core.fit.adapters import Adapter, make_adapter
+from lora_core.fit.matrix import fit_matrix, prepare_matrix, run_matrix
+from lora_core.fit.race import (
+    BASE_VARIANTS,
+    DEFAULT_LR_RATIO,
+    DEFAULT_VARIANTS,
+    SWEEP_STEPS,
+    VARIANT_NAMES,
+    VARIANTS,
+    RaceLane,
+    RaceResult,
+    RaceSettings,
+    RaceSweepPoint,
+    race_sweep,
+    run_race,
+    variant_settings,
+)
 from lora_core.fit.regression import (
     MAX_SAMPLES,
     SHIFTS,
@@ -32,6 +50,7 @@ from lora_core.fit.regression import (
     RegressionSettings,
     fit_regression,
     make_regression_data,
+    prepare_regression,
     run_regression,
 )
 from lora_core.fit.results import FitPreview, FitResult, preview
@@ -50,9 +69,13 @@ from lora_core.fit.settings import (
     DEFAULT_SAMPLES,
     DEFAULT_STEPS,
     DEFAULT_TRUE_RANK,
+    FIT_ADAPTERS,
+    INITS,
     MAX_FIT_SECONDS,
+    MAX_LR_RATIO,
     MAX_RANK,
     MAX_STEPS,
+    SCALING_RULES,
     FitSettings,
 )
 from lora_core.fit.sweep import SweepPoint, sweep_matrix, sweep_ranks, sweep_regression
@@ -64,16 +87,18 @@ from lora_core.fit.targets import (
     make_target,
     singular_values,
 )
-from lora_core.fit.task import FIT, SWEEP, FitTask, run_task
+from lora_core.fit.task import FIT, RACE, RACE_SWEEP, SWEEP, FitTask, run_task
 from lora_core.fit.trainer import FLOOR_TOLERANCE, STOP_REASONS, TrainOutcome, init_lora, train, train_adam
 from lora_core.fit.uploads import FILE_KINDS, MAX_UPLOAD_BYTES, NUMERIC_KINDS, parse_target
 
 __all__ = [
+    "BASE_VARIANTS",
     "DEFAULT_ALPHA",
     "DEFAULT_COLS",
     "DEFAULT_D_IN",
     "DEFAULT_D_OUT",
     "DEFAULT_LR",
+    "DEFAULT_LR_RATIO",
     "DEFAULT_MAX_SECONDS",
     "DEFAULT_NOISE",
     "DEFAULT_PROFILE",
@@ -83,10 +108,14 @@ __all__ = [
     "DEFAULT_SAMPLES",
     "DEFAULT_STEPS",
     "DEFAULT_TRUE_RANK",
+    "DEFAULT_VARIANTS",
     "FILE_KINDS",
     "FIT",
+    "FIT_ADAPTERS",
     "FLOOR_TOLERANCE",
+    "INITS",
     "MAX_FIT_SECONDS",
+    "MAX_LR_RATIO",
     "MAX_RANK",
     "MAX_SAMPLES",
     "MAX_SIDE",
@@ -94,13 +123,24 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "NUMERIC_KINDS",
     "PROFILES",
+    "RACE",
+    "RACE_SWEEP",
+    "SCALING_RULES",
     "SHIFTS",
     "STOP_REASONS",
     "SWEEP",
+    "SWEEP_STEPS",
+    "VARIANTS",
+    "VARIANT_NAMES",
+    "Adapter",
     "FitPreview",
     "FitResult",
     "FitSettings",
     "FitTask",
+    "RaceLane",
+    "RaceResult",
+    "RaceSettings",
+    "RaceSweepPoint",
     "RegressionData",
     "RegressionSettings",
     "SweepPoint",
@@ -110,11 +150,16 @@ __all__ = [
     "fit_matrix",
     "fit_regression",
     "init_lora",
+    "make_adapter",
     "make_regression_data",
     "make_target",
     "parse_target",
+    "prepare_matrix",
+    "prepare_regression",
     "preview",
+    "race_sweep",
     "run_matrix",
+    "run_race",
     "run_regression",
     "run_task",
     "singular_values",
@@ -123,4 +168,5 @@ __all__ = [
     "sweep_regression",
     "train",
     "train_adam",
+    "variant_settings",
 ]

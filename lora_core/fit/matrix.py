@@ -13,7 +13,8 @@ import time
 import torch
 
 from lora_core.errors import LoraLabError
-from lora_core.fit.results import FitResult, build_result
+from lora_core.fit.adapters import make_adapter
+from lora_core.fit.results import FitResult, PreparedFit, build_result
 from lora_core.fit.settings import (
     DEFAULT_COLS,
     DEFAULT_NOISE,
@@ -23,7 +24,65 @@ from lora_core.fit.settings import (
     FitSettings,
 )
 from lora_core.fit.targets import MAX_SIDE, eckart_young_floor, make_target, singular_values
-from lora_core.fit.trainer import Callback, FloorHook, StopFlag, init_lora, train
+from lora_core.fit.trainer import Callback, FloorHook, StopFlag, TrainOutcome
+
+
+def prepare_matrix(
+    target: torch.Tensor,
+    settings: FitSettings,
+    *,
+    base: torch.Tensor | None = None,
+    sigma: torch.Tensor | None = None,
+    started: float | None = None,
+) -> PreparedFit:
+    """Set up a fit of s B A (or VeRA's diag(b) B diag(d) A) to `target` (rows, cols), ready to train.
+
+    `base` is the frozen W for the merge demo only (random if None): the loss never reads it, so init pissa /
+    olora, which start from it, are refused. `sigma` is the target's singular values, if known (a race
+    computes them once)."""
+    started = time.perf_counter() if started is None else started
+    rows, cols = target.shape
+    if rows > MAX_SIDE or cols > MAX_SIDE:
+        raise LoraLabError("fit.target_too_large", rows=rows, cols=cols, limit=MAX_SIDE)
+    g = torch.Generator().manual_seed(settings.seed)
+    if base is None:
+        base = torch.randn(rows, cols, generator=g) / math.sqrt(cols)  # (out, in) like nn.Linear's scale
+    target = target.to(torch.float32)
+    entries = rows * cols
+    sigma = singular_values(target) if sigma is None else sigma
+    floor = eckart_young_floor(sigma, settings.r, entries)
+    adapter = make_adapter(settings, rows, cols, g)  # no base: init pissa / olora are refused here
+    s = adapter.scaling
+
+    def loss_fn(*params: torch.Tensor) -> torch.Tensor:
+        lora_A, lora_B = adapter.factors(*params)  # (r, cols), (rows, r)
+        return ((target - s * (lora_B @ lora_A)) ** 2).sum() / entries  # (rows, cols) residual
+
+    # LoRA can reach the Eckart–Young floor; VeRA's reach has no closed form: only the plateau rule stops it
+    reachable = floor if adapter.kind == "lora" else None
+
+    def finish(out: TrainOutcome) -> FitResult:
+        lora_A, lora_B = adapter.factors()
+        learned = s * (lora_B @ lora_A)  # (rows, cols)
+        final = float(((target.double() - learned.double()) ** 2).sum()) / entries  # recomputed, float64
+        return build_result(
+            settings,
+            out,
+            started,
+            adapter,
+            mode="matrix",
+            final_loss=final,
+            optimal_loss=floor,
+            reachable_floor=reachable,
+            target=target,
+            target_sigma=tuple(sigma.tolist()),
+            learned=learned,
+            base=base,
+            base_out_in=base,
+            generator=g,
+        )
+
+    return PreparedFit(settings, adapter, loss_fn, floor, reachable, finish)
 
 
 def fit_matrix(
@@ -36,45 +95,11 @@ def fit_matrix(
     on_floor: FloorHook = None,
     started: float | None = None,
 ) -> FitResult:
-    """Fit (alpha/r) B A to `target` (rows, cols). `base` is the frozen W for the merge demo (random if None)."""
-    started = time.perf_counter() if started is None else started
-    rows, cols = target.shape
-    if rows > MAX_SIDE or cols > MAX_SIDE:
-        raise LoraLabError("fit.target_too_large", rows=rows, cols=cols, limit=MAX_SIDE)
-    g = torch.Generator().manual_seed(settings.seed)
-    if base is None:
-        base = torch.randn(rows, cols, generator=g) / math.sqrt(cols)  # (out, in) like nn.Linear's scale
-    target = target.to(torch.float32)
-    s = settings.scaling
-    entries = rows * cols
-
-    def loss_fn(lora_A: torch.Tensor, lora_B: torch.Tensor) -> torch.Tensor:
-        return ((target - s * (lora_B @ lora_A)) ** 2).sum() / entries  # (rows, cols) residual
-
-    sigma = singular_values(target)
-    floor = eckart_young_floor(sigma, settings.r, entries)
+    """Fit s B A (or VeRA's diag(b) B diag(d) A) to `target` (rows, cols); see prepare_matrix."""
+    prepared = prepare_matrix(target, settings, base=base, started=started)
     if on_floor is not None:
-        on_floor(floor)  # before training, so a live chart can draw the floor line at once
-    lora_A, lora_B = init_lora(rows, cols, settings.r, g)
-    out = train(settings, loss_fn, lora_A, lora_B, floor=floor, callback=callback, should_stop=should_stop)
-    learned = s * (lora_B @ lora_A)  # (rows, cols)
-    final = float(((target.double() - learned.double()) ** 2).sum()) / entries  # recomputed, float64
-    return build_result(
-        settings,
-        out,
-        started,
-        lora_A,
-        lora_B,
-        mode="matrix",
-        final_loss=final,
-        optimal_loss=floor,
-        target=target,
-        target_sigma=tuple(sigma.tolist()),
-        learned=learned,
-        base=base,
-        base_out_in=base,
-        generator=g,
-    )
+        on_floor(prepared.floor)  # before training, so a live chart can draw the floor line at once
+    return prepared.finish(prepared.train(callback=callback, should_stop=should_stop))
 
 
 def run_matrix(

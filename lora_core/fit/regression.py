@@ -34,15 +34,19 @@ from dataclasses import dataclass
 import torch
 
 from lora_core.errors import LoraLabError
-from lora_core.fit.results import FitResult, build_result
+from lora_core.fit.adapters import make_adapter
+from lora_core.fit.results import FitResult, PreparedFit, build_result
 from lora_core.fit.settings import DEFAULT_D_IN, DEFAULT_D_OUT, DEFAULT_REG_R, DEFAULT_SAMPLES, FitSettings
 from lora_core.fit.targets import make_lowrank
-from lora_core.fit.trainer import Callback, FloorHook, StopFlag, init_lora, train
+from lora_core.fit.trainer import Callback, FloorHook, StopFlag, TrainOutcome
 from lora_core.validate import choice, positive_int
 
 MAX_SAMPLES = 20_000  # shared-server cap (issue 4)
 MAX_FEATURES = 2048  # d_in and d_out, same cap as a matrix-mode side
-SHIFTS = ("ones", "lowrank")
+# ΔW: all ones (the seed's), a random rank-k shift, or "principal": theta's own top-k singular part, so the
+# new task strengthens the base's main directions: the premise of PiSSA (Meng et al. 2024: the principal
+# singular directions of W are where adaptation pays), which a random shift does not share (docs/fit.md "Race")
+SHIFTS = ("ones", "lowrank", "principal")
 # X^T X in GRAM_BLOCKS block rows, the upper triangle only: 0.10 s against 0.14 s for the full product at
 # the seed's size (n 10,000, d_in 1,001, 1 thread; 2, 4 and 8 blocks measured alike; docs/fit.md "Speed").
 GRAM_BLOCKS = 4
@@ -67,8 +71,8 @@ class RegressionSettings:
     samples: int = DEFAULT_SAMPLES  # n, rows of X
     d_in: int = DEFAULT_D_IN  # inputs of the layer, rows of theta
     d_out: int = DEFAULT_D_OUT  # outputs of the layer, cols of theta
-    shift: str = "ones"  # ΔW: all ones (the seed's) or a random low-rank one, one of SHIFTS
-    shift_rank: int = 1  # rank of a "lowrank" shift
+    shift: str = "ones"  # ΔW: all ones (the seed's), random low rank, or theta's principal part; SHIFTS
+    shift_rank: int = 1  # rank k of a "lowrank" or "principal" shift
 
     def check(self) -> None:
         check_sizes(self.samples, self.d_in, self.d_out)
@@ -100,10 +104,16 @@ def make_regression_data(
     if shift == "ones":
         delta = torch.ones(d_in, d_out)  # seed: thetas2 <- thetas + 1
         sigma[0] = math.sqrt(d_in * d_out)  # ones = sqrt(d_in d_out) * (unit u)(unit v)^T
-    else:
+    elif shift == "lowrank":
         k = positive_int("shift rank", shift_rank, maximum=min(d_in, d_out))
         low, s = make_lowrank(d_in, d_out, k, "geometric", g)
         delta = low.to(torch.float32)
+        sigma[:k] = s
+    else:  # principal: theta's top-k singular part U_k diag(s_k) V_k^T, rescaled to mean-square entry 1
+        k = positive_int("shift rank", shift_rank, maximum=min(d_in, d_out))
+        u, s, vh = torch.linalg.svd(theta.double(), full_matrices=False)
+        s = s[:k] * math.sqrt(d_in * d_out) / torch.linalg.vector_norm(s[:k])  # (k,)
+        delta = ((u[:, :k] * s) @ vh[:k]).to(torch.float32)  # (d_in, d_out)
         sigma[:k] = s
     y = X @ (theta + delta)  # (n, d_out)  seed: y2 <- torch_matmul(X2, thetas2)
     return RegressionData(X=X, y=y, theta=theta, delta=delta, delta_sigma=sigma)
@@ -186,8 +196,22 @@ class WhitenedProblem:
         if int(info) != 0:
             raise LoraLabError("fit.rank_deficient")
         self.M64 = torch.linalg.solve_triangular(L, C, upper=False)  # (d_in, d_out) = L^{-1} X^T R
-        self.Lt = L.T.to(torch.float32).contiguous()  # (d_in, d_in) upper triangular
+        self.Lt64 = L.T  # (d_in, d_in) upper triangular, float64
+        self.Lt = self.Lt64.to(torch.float32).contiguous()
         self.M = self.M64.to(torch.float32)
+
+    def rebased(self, X: torch.Tensor, W: torch.Tensor, W_new: torch.Tensor) -> WhitenedProblem:
+        """The same problem with the frozen base W replaced by W_new (d_in, d_out), as PiSSA and OLoRA replace
+        it by the residual W - s A0^T B0^T (lora_core.fit.adapters). X^T X, and so L, stay; with
+        R' = y - X W_new = R + X (W - W_new), M' = L^{-1} X^T R' = M + L^T (W - W_new), since X^T X = L L^T."""
+        new = object.__new__(WhitenedProblem)
+        new.n, new.d_in, new.d_out, new.N = self.n, self.d_in, self.d_out, self.N
+        shift = W.double() - W_new.double()  # (d_in, d_out), exact: a difference of two float32 tensors
+        new.R = torch.addmm(self.R, X, shift.to(torch.float32))  # (n, d_out) R + X (W - W_new)
+        new.Lt64, new.Lt = self.Lt64, self.Lt
+        new.M64 = self.M64 + self.Lt64 @ shift  # (d_in, d_out)
+        new.M = new.M64.to(torch.float32)
+        return new
 
     def loss(self, lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float) -> torch.Tensor:
         """||L^T D - M||^2 / N with D = s A^T B^T: the full-data MSE (R_perp = 0), differentiable."""
@@ -217,6 +241,64 @@ class WhitenedProblem:
         return total / self.N
 
 
+def prepare_regression(
+    data: RegressionData,
+    settings: FitSettings,
+    *,
+    started: float | None = None,
+    problem: WhitenedProblem | None = None,
+) -> PreparedFit:
+    """Set up the adapter on (X, y) with the base W = theta frozen, on the whitened problem above.
+
+    With init pissa / olora the frozen base becomes the residual theta - s A0^T B0^T (lora_core.fit.adapters);
+    the floor stays the task's rank-r floor, and the variant's reachable floor is the residual problem's.
+    `problem` is the whitened problem of (X, y, theta) if the caller built it already (a race shares it)."""
+    started = time.perf_counter() if started is None else started
+    X, theta = data.X, data.theta
+    g = torch.Generator().manual_seed(settings.seed + 1)  # +1: not the stream that drew the data
+    problem = problem or WhitenedProblem(X, data.y, theta)
+    floor = problem.floor(settings.r, settings.seed)
+    # Linear(d_in -> d_out): A (r, d_in), B (d_out, r); the layer's weight (out, in) is theta^T
+    adapter = make_adapter(settings, theta.shape[1], theta.shape[0], g, base=theta.T)
+    s = adapter.scaling
+    base_run = theta if adapter.residual is None else adapter.residual.T  # (d_in, d_out) the frozen base
+    run = problem if adapter.residual is None else problem.rebased(X, theta, base_run)
+    if adapter.kind == "vera":
+        reachable = None  # no closed form: only the plateau rule stops VeRA
+    else:
+        reachable = floor if adapter.residual is None else run.floor(settings.r, settings.seed)
+
+    def loss_fn(*params: torch.Tensor) -> torch.Tensor:
+        return run.loss(*adapter.factors(*params), s)
+
+    def finish(out: TrainOutcome) -> FitResult:
+        lora_A, lora_B = adapter.factors()
+        adapted = s * (lora_A.T @ lora_B.T)  # (d_in, d_out) theta's orientation: what the adapter adds
+        update_factors = None
+        if adapter.start is not None:  # the model's change: W_res + s A^T B^T - W = s (A^T B^T - A0^T B0^T)
+            A0, B0 = adapter.start
+            update_factors = (torch.cat([s * lora_B, -s * B0], 1), torch.cat([lora_A.T, A0.T], 1))
+        return build_result(
+            settings,
+            out,
+            started,
+            adapter,
+            mode="regression",
+            final_loss=run.direct_loss(X, lora_A, lora_B, s),
+            optimal_loss=floor,
+            reachable_floor=reachable,
+            target=data.delta,
+            target_sigma=tuple(data.delta_sigma.tolist()),
+            learned=adapted if adapter.residual is None else base_run + adapted - theta,
+            base=theta,
+            base_out_in=base_run.T,
+            generator=g,
+            update_factors=update_factors,
+        )
+
+    return PreparedFit(settings, adapter, loss_fn, floor, reachable, finish)
+
+
 def fit_regression(
     data: RegressionData,
     settings: FitSettings,
@@ -226,35 +308,11 @@ def fit_regression(
     on_floor: FloorHook = None,
     started: float | None = None,
 ) -> FitResult:
-    """Train LoRA on (X, y) with the base W = theta frozen, on the whitened problem above."""
-    started = time.perf_counter() if started is None else started
-    X, theta = data.X, data.theta
-    d_in, d_out = theta.shape
-    g = torch.Generator().manual_seed(settings.seed + 1)  # +1: not the stream that drew the data
-    problem = WhitenedProblem(X, data.y, theta)
-    s = settings.scaling
-    floor = problem.floor(settings.r, settings.seed)
+    """Train the adapter on (X, y) with the base W = theta frozen; see prepare_regression."""
+    prepared = prepare_regression(data, settings, started=started)
     if on_floor is not None:
-        on_floor(floor)
-    lora_A, lora_B = init_lora(d_out, d_in, settings.r, g)  # Linear(d_in -> d_out): A (r, d_in), B (d_out, r)
-    loss_fn = lambda a, b: problem.loss(a, b, s)  # noqa: E731
-    out = train(settings, loss_fn, lora_A, lora_B, floor=floor, callback=callback, should_stop=should_stop)
-    return build_result(
-        settings,
-        out,
-        started,
-        lora_A,
-        lora_B,
-        mode="regression",
-        final_loss=problem.direct_loss(X, lora_A, lora_B, s),
-        optimal_loss=floor,
-        target=data.delta,
-        target_sigma=tuple(data.delta_sigma.tolist()),
-        learned=s * (lora_A.T @ lora_B.T),  # (d_in, d_out) theta's orientation
-        base=theta,
-        base_out_in=theta.T,
-        generator=g,
-    )
+        on_floor(prepared.floor)
+    return prepared.finish(prepared.train(callback=callback, should_stop=should_stop))
 
 
 def run_regression(

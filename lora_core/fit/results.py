@@ -8,13 +8,15 @@ x (W + ΔW)^T and the unmerged one x W^T + s (x A^T) B^T agree to float32 roundi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from lora_core.fit.adapters import Adapter
 from lora_core.fit.settings import FitSettings
-from lora_core.fit.trainer import TrainOutcome
+from lora_core.fit.trainer import Callback, StopFlag, Training, TrainOutcome
 
 HELD_OUT = 256  # held-out inputs for the merge check; any count shows it, 256 keeps it instant
 
@@ -38,8 +40,18 @@ class FitResult:
     base_weight: torch.Tensor  # (rows, cols) the frozen W, never modified
     merged_weight: torch.Tensor  # (rows, cols) W + learned ΔW
     merge_max_abs_diff: float  # max |merged - unmerged| over held-out outputs
-    lora_A: torch.Tensor  # (r, in_features)
-    lora_B: torch.Tensor  # (out_features, r)
+    lora_A: torch.Tensor  # (r, in_features); VeRA: diag(d) vera_A
+    lora_B: torch.Tensor  # (out_features, r); VeRA: diag(b) vera_B
+    # The variant (issue 15 §4; lora_core.fit.adapters): defaults are plain LoRA
+    scaling_rule: str = "standard"  # "standard" alpha / r, "rslora" alpha / sqrt(r)
+    lr_ratio: float = 1.0  # LoRA+'s λ: B's learning rate over A's
+    init: str = "gaussian"  # "gaussian", "pissa" or "olora"
+    adapter: str = "lora"  # "lora" or "vera"
+    trainable_params: int = 0  # values Adam trained: LoRA r (in + out), VeRA r + out
+    # The best loss this variant can reach, when known: LoRA's is the floor; PiSSA's and OLoRA's that of their
+    # residual base (the model's change can have rank 2r, so it may lie below the floor); VeRA's has no
+    # closed form (None)
+    reachable_floor: float | None = None
 
     @property
     def gap_to_floor(self) -> float:
@@ -63,7 +75,50 @@ class FitResult:
             "target_sigma": list(self.target_sigma[: max(2 * self.r, 10)]),
             "learned_sigma": list(self.learned_sigma[: max(2 * self.r, 10)]),
             "merge_max_abs_diff": self.merge_max_abs_diff,
+            # issue 15 §4: the variant, and what it trains and can reach
+            "scaling_rule": self.scaling_rule,
+            "scaling_factor": self.scaling,
+            "lr_ratio": self.lr_ratio,
+            "init": self.init,
+            "adapter": self.adapter,
+            "trainable_params": self.trainable_params,
+            "reachable_floor": self.reachable_floor,
         }
+
+
+@dataclass(eq=False)
+class PreparedFit:
+    """A fit set up and ready to train (lora_core.fit.matrix.prepare_matrix, regression.prepare_regression):
+    `train` runs it to the end, `training` gives its loop to step by hand (a race steps several in turn),
+    and `finish` turns the outcome into the FitResult."""
+
+    settings: FitSettings
+    adapter: Adapter
+    loss_fn: Callable[..., torch.Tensor]  # loss_fn(*adapter.params)
+    floor: float  # the task's rank-r floor (Eckart–Young; X-weighted in regression mode)
+    reachable: float | None  # the best loss this variant can reach, if known: the convergence rule's floor
+    finish: Callable[[TrainOutcome], FitResult]
+
+    def training(self, callback: Callback = None) -> Training:
+        s = self.settings
+        return Training(
+            self.loss_fn,
+            self.adapter.params,
+            steps=s.steps,
+            lr=s.lr,
+            lr_scales=self.adapter.lr_scales,
+            target_loss=s.target_loss,
+            floor=self.reachable,
+            converge=s.converge,
+            max_seconds=s.max_seconds,
+            callback=callback,
+        )
+
+    def train(self, callback: Callback = None, should_stop: StopFlag = None) -> TrainOutcome:
+        run = self.training(callback)
+        while run.advance(should_stop) is None:
+            pass
+        return run.outcome()
 
 
 def lowrank_sigma(left: torch.Tensor, right: torch.Tensor, length: int) -> tuple[float, ...]:
@@ -96,21 +151,27 @@ def build_result(
     settings: FitSettings,
     out: TrainOutcome,
     started: float,
-    lora_A: torch.Tensor,
-    lora_B: torch.Tensor,
+    adapter: Adapter,
     *,
     mode: str,
     final_loss: float,
     optimal_loss: float,
+    reachable_floor: float | None,
     target: torch.Tensor,
     target_sigma: tuple[float, ...],
     learned: torch.Tensor,
     base: torch.Tensor,
     base_out_in: torch.Tensor,
     generator: torch.Generator,
+    update_factors: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> FitResult:
-    """Both modes' FitResult. `target`, `learned`, `base` share one orientation; base_out_in is (out, in)."""
-    s = settings.scaling
+    """Both modes' FitResult. `target`, `learned` (the model's change) and `base` (the original W) share one
+    orientation; base_out_in (out, in) is the frozen weight the layer runs on (PiSSA / OLoRA: the residual).
+    `update_factors` (left (m, q), right (n, q)), with left @ right^T the learned change, give its singular
+    values (default: s B and A^T)."""
+    s = adapter.scaling
+    lora_A, lora_B = adapter.factors()  # (r, in), (out, r); VeRA: d A and b B
+    left, right = update_factors if update_factors is not None else (s * lora_B, lora_A.T)
     return FitResult(
         mode=mode,
         r=settings.r,
@@ -125,13 +186,19 @@ def build_result(
         target_delta=target,
         learned_delta=learned,
         target_sigma=target_sigma,
-        # s B A and its transpose have the same singular values, so one call serves both orientations
-        learned_sigma=lowrank_sigma(s * lora_B, lora_A.T, len(target_sigma)),
+        # a product and its transpose have the same singular values, so one call serves both orientations
+        learned_sigma=lowrank_sigma(left, right, len(target_sigma)),
         base_weight=base,
         merged_weight=base + learned,
         merge_max_abs_diff=merge_check(base_out_in, lora_A, lora_B, s, generator),
         lora_A=lora_A,
         lora_B=lora_B,
+        scaling_rule=settings.scaling_rule,
+        lr_ratio=settings.lr_ratio,
+        init=settings.init,
+        adapter=settings.adapter,
+        trainable_params=adapter.trainable,
+        reachable_floor=reachable_floor,
     )
 
 

@@ -1,14 +1,18 @@
-"""How to train a fit: `FitSettings` (rank, scaling, optimiser, stopping rules), its defaults and its caps.
+"""How to train a fit: `FitSettings` (rank, scaling, optimiser, stopping rules, the adapter variant), its
+defaults and its caps.
 
-The defaults are the Fit page's and the CLI's.
+The defaults are the Fit page's and the CLI's. The variant fields (scaling rule, LoRA+ ratio, init, adapter;
+issue 15 §4) default to plain LoRA, so a fit that does not name them is the fit it always was;
+lora_core.fit.adapters says what each one does.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from lora_core.errors import LoraLabError
-from lora_core.validate import positive_float, positive_int
+from lora_core.validate import choice, positive_float, positive_int
 
 # Defaults, tuned so that the default matrix fit ends within 1 % of the floor (tests/test_fit.py;
 # docs/fit.md "Tuning"). The matrix is small enough to train live on one core in well under a second: it
@@ -30,6 +34,12 @@ DEFAULT_D_IN = 101
 DEFAULT_D_OUT = 100
 DEFAULT_REG_R = 1
 
+# The adapter variants (lora_core.fit.adapters; the CLI's --scaling, --init, --adapter).
+SCALING_RULES = ("standard", "rslora")  # alpha / r (loralib, PEFT) or alpha / sqrt(r) (rsLoRA)
+INITS = ("gaussian", "pissa", "olora")  # random A and B = 0 (today's), or from the base weight W
+FIT_ADAPTERS = ("lora", "vera")  # the fit's subset of lora_core.family.ADAPTERS: VeRA trains two vectors
+MAX_LR_RATIO = 1e4  # LoRA+'s λ: a sanity bound, as alpha's 1e4 is (ours)
+
 MAX_RANK = 256  # r cap for a shared server; r beyond min(rows, cols) is allowed but buys nothing
 MAX_STEPS = 20_000
 MAX_FIT_SECONDS = 600.0
@@ -47,6 +57,14 @@ class FitSettings:
     target_loss: float | None = None  # stop as soon as the loss is at most this
     max_seconds: float = DEFAULT_MAX_SECONDS  # wall-clock cap of the training loop
     converge: bool = True  # stop when done (floor or plateau, lora_core.fit.trainer); False: run to the cap
+    scaling_rule: str = (
+        "standard"  # "standard": s = alpha / r; "rslora": s = alpha / sqrt(r) (PEFT use_rslora)
+    )
+    lr_ratio: float = 1.0  # LoRA+'s λ: lora_B learns at λ * lr, lora_A at lr (1: plain LoRA)
+    init: str = (
+        "gaussian"  # "gaussian": random A, B = 0; "pissa" / "olora": from the base W (regression only)
+    )
+    adapter: str = "lora"  # "lora" or "vera" (frozen random A, B; trains two vectors; no alpha)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -60,7 +78,29 @@ class FitSettings:
         set_(self, "max_seconds", positive_float("max seconds", self.max_seconds, maximum=MAX_FIT_SECONDS))
         if not isinstance(self.converge, bool):
             raise LoraLabError("value.not_bool", name="converge", value=self.converge)
+        set_(self, "scaling_rule", choice("scaling", self.scaling_rule, SCALING_RULES))
+        set_(self, "lr_ratio", positive_float("learning-rate ratio", self.lr_ratio, maximum=MAX_LR_RATIO))
+        set_(self, "init", choice("init", self.init, INITS))
+        set_(self, "adapter", choice("adapter", self.adapter, FIT_ADAPTERS))
+        if self.adapter == "vera":
+            # VeRA's scale is its trained vectors (Kopiczko et al. 2024; PEFT's VeraConfig has no alpha), A and
+            # B are frozen (no B to speed up) and random (no init to choose): refuse what it does not have.
+            wrong = [
+                name
+                for name, given in (
+                    ("rsLoRA scaling", self.scaling_rule != "standard"),
+                    ("learning-rate ratio", self.lr_ratio != 1.0),
+                    (f"init {self.init}", self.init != "gaussian"),
+                )
+                if given
+            ]
+            if wrong:
+                raise LoraLabError("fit.vera_takes_no", settings=tuple(wrong))
 
     @property
     def scaling(self) -> float:
-        return self.alpha / self.r  # loralib / PEFT: scaling = lora_alpha / r
+        """s in ΔŴ = s B A: PEFT LoraLayer.update_layer (peft/tuners/lora/layer.py:278-281) sets
+        lora_alpha / sqrt(r) with use_rslora (Kalajdzievski 2023), else lora_alpha / r (loralib)."""
+        if self.scaling_rule == "rslora":
+            return self.alpha / math.sqrt(self.r)
+        return self.alpha / self.r

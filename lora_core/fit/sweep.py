@@ -7,15 +7,20 @@ so the sweep stays cheap: at most SWEEP_POINTS ranks, each stopping when it conv
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 
+from lora_core.fit.adapters import Adapter, make_adapter
 from lora_core.fit.regression import RegressionData, WhitenedProblem
 from lora_core.fit.settings import FitSettings
 from lora_core.fit.targets import eckart_young_floor, singular_values
-from lora_core.fit.trainer import STOP_CANCELLED, StopFlag, init_lora, train
+from lora_core.fit.trainer import STOP_CANCELLED, StopFlag, train
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]  # loss(A_eff, B_eff, s)
+FinalFn = Callable[[torch.Tensor, torch.Tensor, float], float]  # the loss recomputed after training
 
 SWEEP_POINTS = 8  # ranks tried at most
 SWEEP_MAX_STEPS = 600  # per rank, a guard; ranks up to the true rank converge well inside it (docs/fit.md)
@@ -38,11 +43,13 @@ def sweep_ranks(max_rank: int) -> tuple[int, ...]:
 
 
 def _rank_settings(settings: FitSettings, r: int) -> FitSettings:
-    # alpha / r held at the fit's scaling, so each rank starts from the same effective step size
+    # alpha chosen so that the scale s is the fit's at every rank (alpha / r, or alpha / sqrt(r) with rsLoRA),
+    # so each rank starts from the same effective step size
+    per_alpha = math.sqrt(r) if settings.scaling_rule == "rslora" else r
     return replace(
         settings,
         r=r,
-        alpha=settings.scaling * r,
+        alpha=settings.scaling * per_alpha,
         steps=min(settings.steps, SWEEP_MAX_STEPS),
         target_loss=None,  # every rank trains until it converges to its own floor (or its cap): the points compare
     )
@@ -53,29 +60,31 @@ def _short_fits(
     settings: FitSettings,
     shape: tuple[int, int],
     seed_offset: int,
-    loss: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
-    floor: Callable[[int], float],
-    final: Callable[[torch.Tensor, torch.Tensor, float], float],
+    problem: Callable[[int, Adapter], tuple[LossFn, float, float | None, FinalFn]],
+    base: torch.Tensor | None,
     should_stop: StopFlag,
 ) -> tuple[SweepPoint, ...]:
-    """A short fit per rank: lora_B (shape[0], r), lora_A (r, shape[1]); `final` scores each one."""
+    """A short fit per rank of the settings' variant, for a layer of shape (out, in) = `shape`.
+
+    `problem(r, adapter)` gives that rank's (loss(A, B, s), floor, reachable floor, final(A, B, s))."""
     points = []
     for r in ranks:
         rank_settings = _rank_settings(settings, r)
-        s = rank_settings.scaling
-        best = floor(r)
-        lora_A, lora_B = init_lora(*shape, r, torch.Generator().manual_seed(rank_settings.seed + seed_offset))
+        g = torch.Generator().manual_seed(rank_settings.seed + seed_offset)
+        adapter = make_adapter(rank_settings, *shape, g, base=base)
+        s = adapter.scaling
+        loss, best, reachable, final = problem(r, adapter)
         out = train(
             rank_settings,
-            lambda a, b, s=s: loss(a, b, s),
-            lora_A,
-            lora_B,
-            floor=best,
+            lambda *p, loss=loss, adapter=adapter, s=s: loss(*adapter.factors(*p), s),
+            *adapter.params,
+            lr_scales=adapter.lr_scales,
+            floor=reachable,
             should_stop=should_stop,
         )
         if out.stop_reason == STOP_CANCELLED:
             break
-        points.append(SweepPoint(r, final(lora_A, lora_B, s), best))
+        points.append(SweepPoint(r, final(*adapter.factors(), s), best))
     return tuple(points)
 
 
@@ -88,26 +97,35 @@ def sweep_matrix(
     def loss(a: torch.Tensor, b: torch.Tensor, s: float) -> torch.Tensor:
         return ((target - s * (b @ a)) ** 2).sum() / (rows * cols)  # (rows, cols) residual
 
-    def floor(r: int) -> float:
-        return eckart_young_floor(sigma, r, rows * cols)
-
     def final(a: torch.Tensor, b: torch.Tensor, s: float) -> float:
         return float(((target.double() - s * (b @ a).double()) ** 2).sum()) / (rows * cols)
 
-    return _short_fits(ranks, settings, (rows, cols), 0, loss, floor, final, should_stop)
+    def problem(r: int, adapter: Adapter):
+        best = eckart_young_floor(sigma, r, rows * cols)
+        return loss, best, best if adapter.kind == "lora" else None, final
+
+    return _short_fits(ranks, settings, (rows, cols), 0, problem, None, should_stop)
 
 
 def sweep_regression(
     data: RegressionData, ranks: tuple[int, ...], settings: FitSettings, should_stop: StopFlag = None
 ) -> tuple[SweepPoint, ...]:
     d_in, d_out = data.theta.shape
-    problem = WhitenedProblem(data.X, data.y, data.theta)  # built once for every rank
+    whitened = WhitenedProblem(data.X, data.y, data.theta)  # built once for every rank
 
-    def floor(r: int) -> float:
-        return problem.floor(r, settings.seed)
+    def problem(r: int, adapter: Adapter):
+        best = whitened.floor(r, settings.seed)
+        run, reachable = whitened, best
+        if adapter.residual is not None:  # PiSSA / OLoRA: the frozen base is the residual
+            run = whitened.rebased(data.X, data.theta, adapter.residual.T)
+            reachable = run.floor(r, settings.seed)
+        if adapter.kind == "vera":
+            reachable = None  # no closed form: the plateau rule stops it
 
-    def final(a: torch.Tensor, b: torch.Tensor, s: float) -> float:
-        return problem.direct_loss(data.X, a, b, s)
+        def final(a: torch.Tensor, b: torch.Tensor, s: float) -> float:
+            return run.direct_loss(data.X, a, b, s)
+
+        return run.loss, best, reachable, final
 
     # +1: the regression fit's init stream (lora_core.fit.regression.fit_regression)
-    return _short_fits(ranks, settings, (d_out, d_in), 1, problem.loss, floor, final, should_stop)
+    return _short_fits(ranks, settings, (d_out, d_in), 1, problem, data.theta.T, should_stop)

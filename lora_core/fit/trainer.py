@@ -94,11 +94,21 @@ class Adam:
     """
 
     def __init__(
-        self, params: list[torch.Tensor], betas: tuple[float, float] = ADAM_BETAS, eps: float = ADAM_EPS
+        self,
+        params: list[torch.Tensor],
+        betas: tuple[float, float] = ADAM_BETAS,
+        eps: float = ADAM_EPS,
+        lr_scales: tuple[float, ...] | None = None,
     ):
         self.params = params
         self.beta1, self.beta2 = betas
         self.eps = eps
+        # Each parameter's learning rate is lr * its scale: torch.optim.Adam with one param group per
+        # parameter, group lr = scale * lr. LoRA+ (Hayou et al. 2024) gives lora_B the scale λ, as PEFT's
+        # create_loraplus_optimizer gives its "groupB" lr * loraplus_lr_ratio (peft/optimizers/loraplus.py:104-113).
+        self.lr_scales = tuple(lr_scales) if lr_scales is not None else (1.0,) * len(params)
+        if len(self.lr_scales) != len(params):
+            raise ValueError(f"{len(params)} parameters but {len(self.lr_scales)} learning-rate scales")
         self.exp_avg = [torch.zeros_like(p) for p in params]  # m, torch's state["exp_avg"]
         self.exp_avg_sq = [torch.zeros_like(p) for p in params]  # v, torch's state["exp_avg_sq"]
         self.steps = [0] * len(params)  # t per parameter (torch keeps state["step"] per parameter)
@@ -120,7 +130,7 @@ class Adam:
                 v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
                 bias_correction1 = 1 - self.beta1**t
                 bias_correction2 = 1 - self.beta2**t
-                step_size = lr / bias_correction1
+                step_size = lr * self.lr_scales[i] / bias_correction1  # x 1.0 is exact: plain Adam unchanged
                 bias_correction2_sqrt = bias_correction2**0.5
                 denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
                 p.addcdiv_(m, denom, value=-step_size)
@@ -170,7 +180,7 @@ class TrainOutcome:
     losses: tuple[float, ...]  # training loss before each step, then after the last one
     steps: int  # optimizer steps taken
     stop_reason: str  # one of the STOP_* values
-    seconds: float  # wall clock of the loop alone
+    seconds: float  # wall clock of this fit's own steps (in a race, not the other fits')
 
 
 def lr_at(step: int, steps: int, lr: float) -> float:
@@ -179,13 +189,87 @@ def lr_at(step: int, steps: int, lr: float) -> float:
     return low + 0.5 * (lr - low) * (1.0 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
 
 
+class Training:
+    """One fit's loop, one step at a time, so that a race can run several side by side (lora_core.fit.race).
+
+    `advance()` evaluates the loss (the value before the step), reports it, applies the stopping rules in
+    the order of the module docstring and, unless one fired, takes one Adam step; it returns the reason
+    once the fit is done. `seconds` counts only the time spent in this fit's own calls.
+    """
+
+    def __init__(
+        self,
+        loss_fn: Callable[..., torch.Tensor],
+        params: tuple[torch.Tensor, ...],
+        *,
+        steps: int,
+        lr: float,
+        lr_scales: tuple[float, ...] | None = None,
+        target_loss: float | None = None,
+        floor: float | None = None,
+        converge: bool = True,
+        max_seconds: float = math.inf,
+        callback: Callback = None,
+    ):
+        self.loss_fn, self.params = loss_fn, params
+        self.steps, self.lr, self.target_loss = steps, lr, target_loss
+        self.max_seconds, self.callback = max_seconds, callback
+        self.opt = Adam(list(params), lr_scales=lr_scales)
+        self.rules = Convergence(floor, zero_floor_ok=target_loss is None) if converge else None
+        self.losses: list[float] = []
+        self.step = 0
+        self.seconds = 0.0
+        self.reason: str | None = None
+
+    def advance(self, should_stop: StopFlag = None) -> str | None:
+        """The loss now; then stop (returns the STOP_* reason) or take one step (returns None)."""
+        if self.reason is not None:
+            return self.reason
+        start = time.perf_counter()
+        loss = self.loss_fn(*self.params)
+        value = float(loss.detach())
+        self.losses.append(value)
+        if self.callback is not None:
+            self.callback(self.step, value)
+        reason = None
+        if self.target_loss is not None and value <= self.target_loss:
+            reason = STOP_TARGET
+        elif self.rules is not None and (fired := self.rules.check(self.step, value)) is not None:
+            reason = fired
+        elif self.step >= self.steps:
+            reason = STOP_STEPS
+        elif self.seconds + time.perf_counter() - start > self.max_seconds:
+            reason = STOP_TIME
+        elif should_stop is not None and should_stop():
+            reason = STOP_CANCELLED
+        else:
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step(lr_at(self.step, self.steps, self.lr))
+            self.step += 1
+        self.seconds += time.perf_counter() - start
+        if reason is not None:
+            self.finish(reason)
+        return reason
+
+    def finish(self, reason: str) -> None:
+        """End the fit now with `reason` (a race ends its remaining fits this way at its time cap)."""
+        self.reason = reason
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def outcome(self) -> TrainOutcome:
+        return TrainOutcome(
+            losses=tuple(self.losses), steps=self.step, stop_reason=self.reason, seconds=self.seconds
+        )
+
+
 def train_adam(
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    lora_A: torch.Tensor,
-    lora_B: torch.Tensor,
-    *,
+    loss_fn: Callable[..., torch.Tensor],
+    *params: torch.Tensor,
     steps: int,
     lr: float,
+    lr_scales: tuple[float, ...] | None = None,
     target_loss: float | None = None,
     floor: float | None = None,
     converge: bool = True,
@@ -193,63 +277,44 @@ def train_adam(
     callback: Callback = None,
     should_stop: StopFlag = None,
 ) -> TrainOutcome:
-    """Adam on lora_A, lora_B in place. `callback(step, loss)` runs after every loss evaluation.
+    """Adam on `params` (LoRA: lora_A, lora_B; VeRA: its two vectors) in place; `loss_fn(*params)`.
 
-    `floor` is the best loss reachable (None: unknown, only the plateau rule applies); `converge=False`
-    trains to the step cap, time cap, target or cancel only."""
-    opt = Adam([lora_A, lora_B])
-    rules = Convergence(floor, zero_floor_ok=target_loss is None) if converge else None
-    start = time.perf_counter()
-    losses: list[float] = []
-    step = 0
-    while True:
-        loss = loss_fn(lora_A, lora_B)
-        value = float(loss.detach())
-        losses.append(value)
-        if callback is not None:
-            callback(step, value)
-        if target_loss is not None and value <= target_loss:
-            reason = STOP_TARGET
-            break
-        if rules is not None and (reason := rules.check(step, value)) is not None:
-            break
-        if step >= steps:
-            reason = STOP_STEPS
-            break
-        if time.perf_counter() - start > max_seconds:
-            reason = STOP_TIME
-            break
-        if should_stop is not None and should_stop():
-            reason = STOP_CANCELLED
-            break
-        opt.zero_grad()
-        loss.backward()
-        opt.step(lr_at(step, steps, lr))
-        step += 1
-    lora_A.requires_grad_(False)
-    lora_B.requires_grad_(False)
-    return TrainOutcome(
-        losses=tuple(losses), steps=step, stop_reason=reason, seconds=time.perf_counter() - start
+    `callback(step, loss)` runs after every loss evaluation. `lr_scales` multiplies each parameter's
+    learning rate (LoRA+: (1, λ)). `floor` is the best loss reachable (None: unknown, only the plateau rule
+    applies); `converge=False` trains to the step cap, time cap, target or cancel only."""
+    run = Training(
+        loss_fn,
+        params,
+        steps=steps,
+        lr=lr,
+        lr_scales=lr_scales,
+        target_loss=target_loss,
+        floor=floor,
+        converge=converge,
+        max_seconds=max_seconds,
+        callback=callback,
     )
+    while run.advance(should_stop) is None:
+        pass
+    return run.outcome()
 
 
 def train(
     settings: FitSettings,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    lora_A: torch.Tensor,
-    lora_B: torch.Tensor,
-    *,
+    loss_fn: Callable[..., torch.Tensor],
+    *params: torch.Tensor,
+    lr_scales: tuple[float, ...] | None = None,
     floor: float | None = None,
     callback: Callback = None,
     should_stop: StopFlag = None,
 ) -> TrainOutcome:
-    """Adam on (lora_A, lora_B) under the settings' rules: target loss, convergence to `floor`, the caps."""
+    """Adam on `params` under the settings' rules: target loss, convergence to `floor`, the caps."""
     return train_adam(
         loss_fn,
-        lora_A,
-        lora_B,
+        *params,
         steps=settings.steps,
         lr=settings.lr,
+        lr_scales=lr_scales,
         target_loss=settings.target_loss,
         floor=floor,
         converge=settings.converge,

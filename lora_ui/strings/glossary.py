@@ -180,6 +180,15 @@ TERMS: tuple[Term, ...] = (
     Term("noise", "నాయిస్", r"\bnoise\b", TRANSLITERATE, rejected=("శబ్ద",), note="శబ్దం is sound"),
     Term("signal", "సిగ్నల్", r"\bsignal('s)?\b", TRANSLITERATE, rejected=("సంకేత",), note="సంకేతం is a sign"),
     Term(
+        "race", "పోటీ", r"\brac(e|es|ed|ing)\b", TELUGU, areas=("fit",),
+        note="several adapter variants trained side by side on one target (issue 15); the button is పోటీ "
+        "ప్రారంభించండి",
+    ),
+    Term(
+        "variant", "రకం", r"\bvariants?\b", TELUGU, match="రక[ంా]", rejected=("వేరియంట్",),
+        note="a kind of adapter in the race (LoRA, rsLoRA, LoRA+, PiSSA, OLoRA, VeRA); plural రకాలు",
+    ),
+    Term(
         "sweep", "ర్యాంక్‌ల వారీగా పోలిక", r"\bsweep\b", TELUGU, match="ర్యాంక్‌ల వారీగా పోల",
         rejected=("పరిశీలన", "స్వీప్"), note="a short fit at each rank, compared. పరిశీలన is inspection",
     ),
@@ -343,6 +352,7 @@ LATIN_TERMS = frozenset({
     "VeRA", "LoHa", "LoKr", "IA3", "AdaLoRA", "rsLoRA", "SVD",  # the LoRA family's names (PEFT's, the papers')
     "MoE",  # mixture of experts (Mixtral's fused expert layers), as the papers and transformers write it
     "min", "max", "log",  # math functions, as in min(d, k)
+    "PiSSA", "OLoRA", "arXiv",  # the Fit race's variants (issue 15) and their papers' archive
 })  # fmt: skip
 
 GLOSSES = {t.gloss: t for t in TERMS if t.gloss}

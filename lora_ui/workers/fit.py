@@ -80,6 +80,7 @@ class FitJob:
     state: str = QUEUED
     total_steps: int = 0
     losses: list[float] = field(default_factory=list)  # appended by the worker (list.append is atomic)
+    lanes: list[list[float]] = field(default_factory=list)  # a race: each variant's losses, in order
     floor: float | None = None
     result: Any = None
     error: Exception | None = None
@@ -96,6 +97,12 @@ class FitJob:
     # The trainer's hooks -------------------------------------------------------------------------
     def record(self, step: int, loss: float) -> None:
         self.losses.append(loss)
+
+    def record_lane(self, lane: int, step: int, loss: float) -> None:
+        """A race's variant number `lane` evaluated its loss (lanes are numbered from 0, in order)."""
+        while len(self.lanes) <= lane:
+            self.lanes.append([])
+        self.lanes[lane].append(loss)
 
     def set_floor(self, floor: float) -> None:
         self.floor = floor
@@ -130,7 +137,9 @@ class FitJob:
 
     @property
     def step(self) -> int:
-        return max(len(self.losses) - 1, 0)
+        """Steps taken so far (a race: by its furthest variant)."""
+        taken = [len(self.losses), *(len(lane) for lane in self.lanes)]
+        return max(max(taken) - 1, 0)
 
 
 class FitRunner:
@@ -308,6 +317,10 @@ class FitRunner:
             kind = msg[0]
             if kind == "progress":
                 job.losses.extend(msg[2])
+                job.elapsed = msg[3]
+            elif kind == "lanes":  # a race: (lane, loss) pairs in the order they were evaluated
+                for lane, loss in msg[2]:
+                    job.record_lane(lane, 0, loss)
                 job.elapsed = msg[3]
             elif kind == "floor":
                 job.floor = msg[2]

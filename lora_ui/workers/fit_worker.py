@@ -11,6 +11,7 @@ dataclasses, numpy arrays; never anything read from a user's file):
     worker -> parent   ("ready", pid) once, then per task:
                        ("floor", job_id, floor)
                        ("progress", job_id, [loss, ...], elapsed_s)  batched, at most every FLUSH_S
+                       ("lanes", job_id, [(lane, loss), ...], elapsed_s)  a race's, batched likewise
                        ("done", job_id, result, elapsed_s) | ("error", job_id, user_error, detail)
                        detail: the LoraLabError itself (code and parameters), or another exception's message
 
@@ -40,6 +41,7 @@ class _PipeHooks:
         self.conn, self.job_id = conn, job_id
         self.started = time.perf_counter()
         self._buffer: list[float] = []
+        self._lanes: list[tuple[int, float]] = []  # a race's (lane, loss) pairs
         self._flushed = self._checked = 0.0
         self.cancelled = self.parent_gone = False
 
@@ -49,11 +51,20 @@ class _PipeHooks:
         if now - self._flushed >= FLUSH_S:
             self.flush(now)
 
+    def record_lane(self, lane: int, step: int, loss: float) -> None:
+        self._lanes.append((lane, loss))
+        now = time.perf_counter()
+        if now - self._flushed >= FLUSH_S:
+            self.flush(now)
+
     def flush(self, now: float | None = None) -> None:
         now = time.perf_counter() if now is None else now
         if self._buffer and not self.parent_gone:
             self._send(("progress", self.job_id, self._buffer, now - self.started))
             self._buffer = []
+        if self._lanes and not self.parent_gone:
+            self._send(("lanes", self.job_id, self._lanes, now - self.started))
+            self._lanes = []
         self._flushed = now
 
     def set_floor(self, floor: float) -> None:
