@@ -9,7 +9,7 @@ from lora_core.memory import TrainingSetup, estimate_memory, recipe
 from lora_core.memory.live_bytes import trace_step
 from lora_core.memory.trace import live_model
 from lora_core.spec import LoraSpec
-from tests.test_memory_configs import GPT2, LLAMA_GQA, QWEN2
+from tests.memory_configs import GPT2, LLAMA_GQA, QWEN2
 
 SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
 

@@ -357,7 +357,7 @@ def test_the_inlined_path_on_a_real_training_run():
     from lora_core.memory import TrainingSetup, reserve
     from lora_core.memory.events import run_events
     from lora_core.spec import LoraSpec
-    from tests.test_memory_configs import LLAMA_GQA
+    from tests.memory_configs import LLAMA_GQA
 
     spec, setup = LoraSpec(r=4), TrainingSetup(method="lora", batch=2, seq=64)
     warmup, steady = run_events(reserve._plan(LLAMA_GQA, spec, setup), reserve.run_parts(LLAMA_GQA, spec, setup), 2, 64, 4)

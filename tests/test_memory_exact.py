@@ -14,7 +14,7 @@ from lora_core.memory.recipe import build_training_model, forward_loss, make_opt
 from lora_core.memory.states import state_bytes
 from lora_core.spec import LoraSpec
 from tests.peft_oracle import peft_adapt
-from tests.test_memory_configs import CONFIGS, TARGETS
+from tests.memory_configs import CONFIGS, TARGETS
 
 
 def storage_bytes(tensors) -> int:

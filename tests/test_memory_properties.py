@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from lora_core.memory import TrainingSetup, estimate_memory
 from lora_core.memory.states import nf4_bytes, state_bytes
 from lora_core.spec import LoraSpec
-from tests.test_memory_configs import LLAMA_GQA, QWEN2
+from tests.memory_configs import LLAMA_GQA, QWEN2
 
 SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
 FIELDS = ("peak_bytes", "activations_bytes", "device_total_bytes")

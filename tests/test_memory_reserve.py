@@ -18,7 +18,7 @@ from lora_core.memory.events import RunParts, run_events, step_plan
 from lora_core.memory.live_bytes import KIND_DEQUANT, KIND_DQ_ABSMAX, KIND_TENSOR, StepRecord
 from lora_core.memory.states import paged_state_bytes, param_infos
 from lora_core.spec import LoraSpec
-from tests.test_memory_configs import LLAMA_GQA
+from tests.memory_configs import LLAMA_GQA
 
 SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
 

@@ -50,7 +50,7 @@ def test_memory_estimates_lora_and_dora_with_peft_unimportable():
         "import sys; sys.modules['peft'] = None\n"
         "from lora_core.memory import TrainingSetup, estimate_memory\n"
         "from lora_core.spec import LoraSpec\n"
-        "from tests.test_memory_configs import LLAMA_GQA\n"
+        "from tests.memory_configs import LLAMA_GQA\n"
         "for dora in (False, True):\n"
         "    spec = LoraSpec(r=4, target_modules=('q_proj', 'v_proj'), use_dora=dora)\n"
         "    e = estimate_memory(LLAMA_GQA, spec, TrainingSetup(method='lora', precision='bf16', batch=2, seq=16))\n"
