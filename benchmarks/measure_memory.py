@@ -288,7 +288,7 @@ def measure(row: Row, device: str) -> dict:
             return peft_adapt(quantize_nf4(model), spec, config)
 
     model = build_training_model(
-        config, spec if setup.method != "full" else None, setup, device=device, adapt=adapt
+        config, setup.adapter_spec(spec), setup, device=device, adapt=adapt
     )
     if device == "cuda":
         model.to("cuda")

@@ -400,7 +400,8 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
 
 
 def snippet_ui(spec, setup: TrainingSetup) -> None:
-    if setup.method != "full":  # the adapter these figures assume, to paste into a training script
+    spec = setup.adapter_spec(spec)
+    if spec is not None:  # the adapter these figures assume, to paste into a training script
         st.subheader(tr("memory.snippet_header"))
         if hasattr(spec, "alpha"):  # VeRA and IA3 have no alpha
             st.caption(tr("memory.snippet_note", alpha=MEMORY_ALPHA))

@@ -58,3 +58,14 @@ def test_nf4_bits_per_parameter():
     n = 64 * 256 * 1000
     assert nf4_bytes(n, double_quant=False) * 8 / n == 4.5
     assert round(nf4_bytes(n, double_quant=True) * 8 / n - 4, 3) == 0.127
+
+
+def test_full_fine_tuning_ignores_the_adapter_spec():
+    """Full fine-tuning trains the base weights and has no adapter (TrainingSetup.adapter_spec): its estimate
+    is the same for any spec, or none."""
+    setup = TrainingSetup(method="full", batch=2, seq=64)
+    other = LoraSpec(r=64, target_modules="all-linear", use_dora=True, modules_to_save=("lm_head",))
+    base = estimate_memory(LLAMA_GQA, None, setup)
+    assert estimate_memory(LLAMA_GQA, SPEC, setup) == base
+    assert estimate_memory(LLAMA_GQA, other, setup) == base
+    assert setup.adapter_spec(other) is None and setup.replace(method="lora").adapter_spec(other) is other

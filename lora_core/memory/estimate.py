@@ -77,8 +77,7 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
     peak, reserved by rounding), for sweeps that evaluate many shapes."""
     from lora_core.memory import reserve
 
-    if setup.method == "full":
-        spec = None
+    spec = setup.adapter_spec(spec)
     live = live_model(config, spec, setup)  # first: the state bytes read the models its trace built
     st = state_bytes(config, spec, setup)
     sh = shard(st, setup)

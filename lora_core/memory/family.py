@@ -157,7 +157,7 @@ def spec_key(config: dict, spec) -> dict | None:
 
 def check_recipe(spec, setup) -> None:
     """Refuse the type/recipe pairs PEFT does not run or the estimator does not model."""
-    if spec is None or setup.method == "full":
+    if setup.adapter_spec(spec) is None:
         return
     if setup.method == "qlora" and spec.adapter in ("loha", "lokr"):
         raise LoraLabError(

@@ -163,8 +163,7 @@ def predict(
 ) -> Reserve:
     """The replayed run of this setup (cached by every input). Raises events.DepthError when the model's
     layers do not repeat op for op (then nothing is replayed)."""
-    if setup.method == "full":
-        spec = None
+    spec = setup.adapter_spec(spec)
     r = (spec.rank or 1) if spec is not None else 1  # AdaLoRA: init_r; IA3 has no rank
     key = json.dumps(
         [asdict(setup), spec_to_dict(spec) if spec else None, config, asdict(allocator) if allocator else None, hopper],
@@ -210,8 +209,7 @@ def growth(config: dict, spec, setup: TrainingSetup, seqs: list[int], allocator:
 
     if not seqs:
         raise ValueError("give at least one sequence length")
-    if setup.method == "full":
-        spec = None
+    spec = setup.adapter_spec(spec)
     r = (spec.rank or 1) if spec is not None else 1  # AdaLoRA: init_r; IA3 has no rank
     plan = _plan(config, spec, setup)
     parts = run_parts(config, spec, setup)

@@ -104,6 +104,12 @@ class TrainingSetup:
     def autocast(self) -> bool:
         return self.precision.startswith("amp-")
 
+    def adapter_spec(self, spec):
+        """The adapter this step trains: `spec` under lora and qlora; None under full fine-tuning, which trains
+        the base model's own weights and has no adapter, whatever spec the caller holds (the one place that
+        says so)."""
+        return None if self.method == "full" else spec
+
     def replace(self, **changes) -> TrainingSetup:
         from dataclasses import replace
 

@@ -245,7 +245,8 @@ def built_key(config: dict, spec, setup: TrainingSetup) -> str:
     that every spec answered by the same built model shares it (and the precomputed file's entries match)."""
     from lora_core.memory.family import for_memory, spec_key
 
-    sp = spec_key(config, for_memory(config, spec)) if spec is not None and setup.method != "full" else None
+    spec = setup.adapter_spec(spec)
+    sp = spec_key(config, for_memory(config, spec)) if spec is not None else None
     # device: where the model is adapted decides whether AdaLoRA's ranknum trains (family_layers.SVDLinear)
     st = {"method": setup.method, "precision": setup.precision, "device": setup.device}
     return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
@@ -317,7 +318,7 @@ def remember_model(config: dict, spec, setup: TrainingSetup, model, r: int | Non
     models, at rank r), so that the state bytes need no build of their own."""
     key = built_key(config, spec, setup)
     if key not in _BUILT:
-        _BUILT.put(key, model_infos(model, setup, r if setup.method != "full" else None, spec))
+        _BUILT.put(key, model_infos(model, setup, r if setup.adapter_spec(spec) is not None else None, spec))
 
 
 def _infos_at(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]:
@@ -329,7 +330,7 @@ def _infos_at(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]
     infos = _BUILT.get(key)
     if infos is None:
         r = None
-        if spec is not None and setup.method != "full" and spec.rank is not None:
+        if setup.adapter_spec(spec) is not None and spec.rank is not None:
             r = _R[0] if rank_is_variable(spec) else None
             spec = spec.with_rank(r if r is not None else rank_key(config, spec))
         model = recipe.build_training_model(config, spec, setup, device="meta")
@@ -371,7 +372,8 @@ def param_infos(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ..
     """Every parameter of the recipe's model (spec: its memory form, lora_core/memory/family.py), at the spec's
     rank: each tensor's numel * r**rank_power (the exactness tests run at r=4, so they check this too)."""
     base = base_param_infos(built_key(config, spec, setup))
-    r = spec.rank if spec is not None and setup.method != "full" else None
+    spec = setup.adapter_spec(spec)
+    r = spec.rank if spec is not None else None
     if not r or r == 1:
         return base
     return tuple(_at_rank(p, r) if p.rank_power else p for p in base)
@@ -405,7 +407,8 @@ def state_bytes(config: dict, spec, setup: TrainingSetup) -> StateBytes:
     from lora_core.memory.family import check_recipe, for_memory
 
     sp = None
-    if spec is not None and setup.method != "full":
+    spec = setup.adapter_spec(spec)
+    if spec is not None:
         spec = for_memory(config, spec)
         check_recipe(spec, setup)
         sp = spec_to_dict(spec)
