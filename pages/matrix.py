@@ -11,10 +11,13 @@ from lora_ui.widgets import show_chart, show_error
 
 ensure_routed()
 
-# Slider ranges. 32,768 covers every projection in the shipped presets (Llama-2-70B's MLP is 28,672 wide);
-# a rank up to 8,192 lets a student slide past break-even (d*k/(d+k)) for any d, k up to 16,384.
-MAX_SIDE = 32_768
-MAX_RANK = 8_192
+# The sliders' ranges: this page's own, narrower than what matrix_cost accepts (MAX_DIM) so that a drag moves
+# in useful steps. 32,768 covers every projection of the shipped presets up to the 70B models' (Llama's MLP
+# is 28,672 wide), not GPT-3's 49,152-wide MLP; the rank reaches 8,192, the break-even rank d*k/(d+k) of
+# d = k = 16,384 and past that of any smaller d, k (the seed's 10,000 x 10,000 breaks even at 5,000).
+# tests/test_matrix_page.py checks both.
+SLIDER_MAX_SIDE = 32_768
+SLIDER_MAX_RANK = 8_192
 # The seed's worked example (seeds/000): a 10,000 x 10,000 matrix at rank 8.
 DEFAULT_D, DEFAULT_K, DEFAULT_R = 10_000, 10_000, 8
 
@@ -24,7 +27,7 @@ def inputs_ui() -> tuple[int, int, int]:
     d = c1.slider(
         tr("matrix.d"),
         1,
-        MAX_SIDE,
+        SLIDER_MAX_SIDE,
         DEFAULT_D,
         key=keys.MATRIX_D,
         bind="query-params",
@@ -33,7 +36,7 @@ def inputs_ui() -> tuple[int, int, int]:
     k = c2.slider(
         tr("matrix.k"),
         1,
-        MAX_SIDE,
+        SLIDER_MAX_SIDE,
         DEFAULT_K,
         key=keys.MATRIX_K,
         bind="query-params",
@@ -42,7 +45,7 @@ def inputs_ui() -> tuple[int, int, int]:
     r = c3.slider(
         tr("matrix.r"),
         1,
-        MAX_RANK,
+        SLIDER_MAX_RANK,
         DEFAULT_R,
         key=keys.MATRIX_R,
         bind="query-params",
@@ -115,7 +118,7 @@ def calculator() -> None:
         n: tr(f"matrix.curve_{n}") for n in ("title", "x", "y", "lora", "full", "break_even", "current")
     }
     show_chart(
-        params_vs_rank_figure(cost, rank_axis(cost, MAX_RANK), curve_labels),
+        params_vs_rank_figure(cost, rank_axis(cost, SLIDER_MAX_RANK), curve_labels),
         "lora-params-vs-rank",
         key="matrix_curve",
     )

@@ -15,9 +15,18 @@ from lora_core.family import ADAPTERS
 from lora_core.family.specs import SPEC_CLASSES
 from lora_core.memory import GiB, TrainingSetup
 from lora_core.memory.gpus import CARD_SIZES_GB, GPUS, gpu
-from lora_core.memory.setup import ATTENTIONS, METHODS, OPTIMIZERS, PRECISIONS, SHARDINGS
+from lora_core.memory.setup import (
+    ATTENTIONS,
+    MAX_BATCH,
+    MAX_GPUS,
+    MAX_SEQ,
+    METHODS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SHARDINGS,
+)
 from lora_core.presets import PRESETS, load_preset
-from lora_core.spec import BIAS_CHOICES, LoraSpec
+from lora_core.spec import BIAS_CHOICES, MAX_OFFERED_RANK, LoraSpec
 from lora_ui import keys
 from lora_ui.i18n import tr
 from lora_ui.memory_charts import curves_figure, methods_figure, with_point
@@ -133,7 +142,7 @@ def lora_ui():
         help=tr("memory.targets_help"),
     )
     r = c2.number_input(
-        tr("memory.rank"), 1, 4096, DEFAULT_RANK, key=keys.MEM_RANK, bind="query-params",
+        tr("memory.rank"), 1, MAX_OFFERED_RANK, DEFAULT_RANK, key=keys.MEM_RANK, bind="query-params",
         disabled=adapter == "ia3", help=tr("family.rank_help"),
     )  # fmt: skip
     dora = c3.checkbox(tr("memory.dora"), False, key=keys.MEM_DORA, bind="query-params", disabled=adapter != "lora")
@@ -200,10 +209,10 @@ def setup_ui() -> TrainingSetup:
     c3.caption(tr(f"memory.optimizer.{optimizer}"))
     c1, c2, c3, c4 = st.columns(4)
     batch = c1.number_input(
-        tr("memory.batch"), 1, 4096, DEFAULT.batch, key=keys.MEM_BATCH, bind="query-params"
+        tr("memory.batch"), 1, MAX_BATCH, DEFAULT.batch, key=keys.MEM_BATCH, bind="query-params"
     )
     seq = c2.number_input(
-        tr("memory.seq"), 1, 1_048_576, DEFAULT.seq, step=128, key=keys.MEM_SEQ, bind="query-params"
+        tr("memory.seq"), 1, MAX_SEQ, DEFAULT.seq, step=128, key=keys.MEM_SEQ, bind="query-params"
     )
     ckpt = c3.checkbox(tr("memory.ckpt"), DEFAULT.grad_checkpointing, key=keys.MEM_CKPT, bind="query-params")
     attention = c4.radio(
@@ -212,7 +221,7 @@ def setup_ui() -> TrainingSetup:
     )  # fmt: skip
     c4.caption(tr(f"memory.attention.{attention}"))
     c1, c2 = st.columns(2)
-    gpus = c1.number_input(tr("memory.gpus"), 1, 1024, DEFAULT.gpus, key=keys.MEM_GPUS, bind="query-params")
+    gpus = c1.number_input(tr("memory.gpus"), 1, MAX_GPUS, DEFAULT.gpus, key=keys.MEM_GPUS, bind="query-params")
     sharding = c2.selectbox(
         tr("memory.sharding"), SHARDINGS, index=SHARDINGS.index(DEFAULT.sharding), key=keys.MEM_SHARDING,
         bind="query-params",

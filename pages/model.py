@@ -20,10 +20,10 @@ from lora_core.family.compare import compare_family, family_spec
 from lora_core.family.specs import SPEC_CLASSES
 from lora_core.params import count_params
 from lora_core.presets import PRESETS, load_preset, source
-from lora_core.spec import ALL_LINEAR, default_targets
+from lora_core.spec import ALL_LINEAR, MAX_OFFERED_RANK, default_targets
+from lora_core.validate import MAX_ALPHA
 
 DEFAULT_PRESET = "llama-2-7b"  # PEFT's famous 4,194,304 at r=8 on q_proj, v_proj
-MAX_RANK = 1024  # PEFT accepts any r; past ~1024 LoRA stops being "low rank" for every preset we ship
 BIASES = ("none", "lora_only", "all")  # PEFT LoraConfig.bias
 
 
@@ -103,11 +103,11 @@ def spec_ui(config: dict):
         help=tr("model.targets_help"),
     )
     r = c2.number_input(
-        tr("model.rank"), 1, MAX_RANK, 8, key=keys.MODEL_RANK, bind="query-params", disabled=adapter == "ia3",
+        tr("model.rank"), 1, MAX_OFFERED_RANK, 8, key=keys.MODEL_RANK, bind="query-params", disabled=adapter == "ia3",
         help=tr("family.rank_help"),
     )  # fmt: skip
     alpha = c3.number_input(
-        tr("model.alpha"), 1, 100_000, 8, key=keys.MODEL_ALPHA, bind="query-params",
+        tr("model.alpha"), 1, MAX_ALPHA, 8, key=keys.MODEL_ALPHA, bind="query-params",
         disabled=adapter in ("vera", "ia3"),
     )  # fmt: skip
     st.caption(tr(f"family.trains.{adapter}"))

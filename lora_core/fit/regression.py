@@ -36,12 +36,12 @@ import torch
 from lora_core.errors import LoraLabError
 from lora_core.fit.results import FitResult, build_result
 from lora_core.fit.settings import DEFAULT_D_IN, DEFAULT_D_OUT, DEFAULT_REG_R, DEFAULT_SAMPLES, FitSettings
-from lora_core.fit.targets import make_lowrank
+from lora_core.fit.targets import MAX_SIDE, make_lowrank
 from lora_core.fit.trainer import Callback, FloorHook, StopFlag, init_lora, train
 from lora_core.validate import choice, positive_int
 
 MAX_SAMPLES = 20_000  # shared-server cap (issue 4)
-MAX_FEATURES = 2048  # d_in and d_out, same cap as a matrix-mode side
+MAX_FEATURES = MAX_SIDE  # d_in and d_out: the matrix mode's cap on a side
 SHIFTS = ("ones", "lowrank")
 # X^T X in GRAM_BLOCKS block rows, the upper triangle only: 0.10 s against 0.14 s for the full product at
 # the seed's size (n 10,000, d_in 1,001, 1 thread; 2, 4 and 8 blocks measured alike; docs/fit.md "Speed").
