@@ -23,7 +23,7 @@ HOSTILE = [
     "9" * 5000,  # int() refuses more than 4300 digits
     "1.5",
     "32768",  # in range for some keys (Matrix's d and k maximum), over it for others
-    "1000000",  # in range for mem_seq (max 1,048,576), far over every other maximum
+    "1000000",  # in range for mem_seq (max 1,048,576) and alpha (max 10^9), far over every other maximum
     "٣",
     "true",
     "<script>alert(1)</script>",
