@@ -198,18 +198,18 @@ class StorageTracker:
         tracker = self
 
         def add(t):
-            st = t.untyped_storage()
-            key = st.data_ptr() if st.nbytes() else id(st)
-            if key in tracker.alive or st.nbytes() == 0:
+            storage = t.untyped_storage()
+            key = storage.data_ptr() if storage.nbytes() else id(storage)
+            if key in tracker.alive or storage.nbytes() == 0:
                 return
-            nbytes = st.nbytes()
+            nbytes = storage.nbytes()
             tracker.live += nbytes
 
             def gone(_ref, key=key, nbytes=nbytes):
                 if tracker.alive.pop(key, None) is not None:
                     tracker.live -= nbytes
 
-            tracker.alive[key] = (weakref.ref(st, gone), nbytes)
+            tracker.alive[key] = (weakref.ref(storage, gone), nbytes)
 
         for t in baseline_tensors:
             add(t)

@@ -20,11 +20,11 @@ from tests.peft_oracle import peft_adapt
 def storage_bytes(tensors) -> int:
     seen, total = set(), 0
     for t in tensors:
-        st = t.untyped_storage()
-        if st.data_ptr() in seen:
+        storage = t.untyped_storage()
+        if storage.data_ptr() in seen:
             continue
-        seen.add(st.data_ptr())
-        total += st.nbytes()
+        seen.add(storage.data_ptr())
+        total += storage.nbytes()
     return total
 
 

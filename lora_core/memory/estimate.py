@@ -79,8 +79,8 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
 
     spec = setup.adapter_spec(spec)
     live = live_model(config, spec, setup)  # first: the state bytes read the models its trace built
-    st = state_bytes(config, spec, setup)
-    sh = shard(st, setup)
+    states = state_bytes(config, spec, setup)
+    sh = shard(states, setup)
     r = (spec.rank or 1) if spec is not None else 1  # IA3 has no rank: its sizes do not depend on one
     phases = live.phases(setup.batch, setup.seq, r, sh.grad_fraction)
     paged = sh.paged
@@ -106,7 +106,7 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
     return MemoryEstimate(
         setup=setup,
         weights_bytes=sh.weights,
-        adapter_bytes=st.adapter_bytes,
+        adapter_bytes=states.adapter_bytes,
         gradients_bytes=sh.gradients,
         optimizer_bytes=sh.optimizer,
         optimizer_temp_bytes=sh.optimizer_temp,
@@ -119,10 +119,10 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
         cuda_context_bytes=context,
         paged_bytes=paged,
         device_total_bytes=reserved + context + paged,
-        checkpoint_bytes=st.checkpoint_bytes,
-        full_checkpoint_bytes=st.full_checkpoint_bytes,
-        trainable_params=st.trainable_params,
-        total_params=st.total_params,
+        checkpoint_bytes=states.checkpoint_bytes,
+        full_checkpoint_bytes=states.full_checkpoint_bytes,
+        trainable_params=states.trainable_params,
+        total_params=states.total_params,
         live_peak_bytes=live_peak,
         reserved_source=source,
     )

@@ -221,8 +221,8 @@ def growth(config: dict, spec, setup: TrainingSetup, seqs: list[int], allocator:
     run = reserved_over_steps(steps, allocator)
     return Growth(
         seqs=tuple(seqs),
-        peak_allocated=tuple(st.peak_allocated for st in run.steps),
-        reserved=tuple(st.reserved_after for st in run.steps),
+        peak_allocated=tuple(step.peak_allocated for step in run.steps),
+        reserved=tuple(step.reserved_after for step in run.steps),
         max_reserved=run.max_reserved,
     )
 

@@ -248,8 +248,8 @@ def built_key(config: dict, spec, setup: TrainingSetup) -> str:
     spec = setup.adapter_spec(spec)
     sp = spec_key(config, for_memory(config, spec)) if spec is not None else None
     # device: where the model is adapted decides whether AdaLoRA's ranknum trains (family_layers.SVDLinear)
-    st = {"method": setup.method, "precision": setup.precision, "device": setup.device}
-    return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
+    fields = {"method": setup.method, "precision": setup.precision, "device": setup.device}
+    return json.dumps({"config": config, "spec": sp, "setup": fields}, sort_keys=True, default=list)
 
 
 def _saves_embeddings(spec) -> bool:

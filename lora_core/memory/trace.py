@@ -192,12 +192,12 @@ def record_key(config: dict, spec, setup: TrainingSetup) -> str:
     (lora_core/memory/family.py: one key for every rank a trace answers), the recipe."""
     spec = setup.adapter_spec(spec)
     sp = spec_key(config, for_memory(config, spec)) if spec is not None else None
-    st = asdict(setup)
+    fields = asdict(setup)
     for k in ("batch", "seq", "gpus", "sharding", "optimizer", "double_quant", "optimizer_impl"):
-        st.pop(k, None)
+        fields.pop(k, None)
     if setup.method == "qlora" and not setup.autocast:
-        st["method"] = "lora"  # the traced stand-in for a QLoRA base is the compute-dtype LoRA model itself
-    return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
+        fields["method"] = "lora"  # the traced stand-in for a QLoRA base is the compute-dtype LoRA model itself
+    return json.dumps({"config": config, "spec": sp, "setup": fields}, sort_keys=True, default=list)
 
 
 def cache_key(config: dict, spec, setup: TrainingSetup) -> str:
