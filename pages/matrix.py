@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lora_core.matrix import matrix_cost
+from lora_core.matrix import MatrixShape
 from lora_ui import keys, share
 from lora_ui.i18n import tr
 from lora_ui.matrix_charts import params_vs_rank_figure, rank_axis, shapes_figure
@@ -22,7 +22,7 @@ SLIDER_MAX_RANK = 8_192
 DEFAULT_D, DEFAULT_K, DEFAULT_R = 10_000, 10_000, 8
 
 
-def inputs_ui() -> tuple[int, int, int]:
+def inputs_ui() -> MatrixShape:
     c1, c2, c3 = st.columns(3)
     d = c1.slider(
         tr("matrix.d"),
@@ -51,7 +51,7 @@ def inputs_ui() -> tuple[int, int, int]:
         bind="query-params",
         help=tr("matrix.r_help"),
     )
-    return d, k, r
+    return MatrixShape(d=d, k=k, r=r)
 
 
 def metrics_ui(cost) -> None:
@@ -91,9 +91,9 @@ st.write(tr("matrix.intro"))
 def calculator() -> None:
     """Sliders, numbers and both charts. A fragment: moving a slider reruns only this (not app.py, the
     sidebar or the text above), which is most of what a student does here; see docs/load.md."""
-    d, k, r = inputs_ui()
+    shape = inputs_ui()
     try:
-        cost = matrix_cost(d, k, r)
+        cost = shape.cost()
     except Exception as exc:  # widgets bound the values; this guards a bad shared link all the same
         show_error(exc)
         share.link_box("matrix")
@@ -101,11 +101,11 @@ def calculator() -> None:
     metrics_ui(cost)
     if cost.past_break_even:
         st.warning(
-            tr("matrix.past_break_even", r=f"{r:,}", be=f"{cost.break_even_rank:,.1f}"),
+            tr("matrix.past_break_even", r=f"{cost.r:,}", be=f"{cost.break_even_rank:,.1f}"),
             icon=":material/warning:",
         )
-    elif r > min(d, k):
-        st.info(tr("matrix.rank_exceeds", r=f"{r:,}", m=f"{min(d, k):,}"))
+    elif cost.r > min(cost.d, cost.k):
+        st.info(tr("matrix.rank_exceeds", r=f"{cost.r:,}", m=f"{min(cost.d, cost.k):,}"))
 
     shape_labels = {
         "title": tr("matrix.shapes_title"),

@@ -25,6 +25,7 @@ from lora_core.memory.setup import (
     PRECISIONS,
     SHARDINGS,
 )
+from lora_core.memory.solver import VARIABLES, SolverQuestion
 from lora_core.presets import PRESETS, load_preset
 from lora_core.spec import BIAS_CHOICES, MAX_OFFERED_RANK, LoraSpec
 from lora_ui import keys
@@ -74,11 +75,11 @@ def series_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, variab
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
-def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, gpu_name: str, variable: str):
+def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, question: SolverQuestion):
     from lora_core.memory.solver import largest_fitting
 
-    card = gpu(gpu_name)
-    return largest_fitting(json.loads(config_json), spec, setup, card.bytes, variable, gpu=card)
+    card = gpu(question.gpu)
+    return largest_fitting(json.loads(config_json), spec, setup, card.bytes, question.variable, gpu=card)
 
 
 def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
@@ -95,7 +96,8 @@ def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
 # page's scenario links) invalid and the Telugu link differ from the English one.
 
 
-def model_ui() -> tuple[str, dict] | None:
+def model_ui() -> dict | None:
+    """The model's config: a preset's, or the visitor's config.json (None until one is given)."""
     st.subheader(tr("memory.model_header"))
     c1, c2 = st.columns([1, 2])
     sources = ("preset", "upload")
@@ -115,7 +117,7 @@ def model_ui() -> tuple[str, dict] | None:
             key=keys.MEM_PRESET,
             bind="query-params",
         )
-        return name, load_preset(name)
+        return load_preset(name)
     from lora_core.config import MAX_CONFIG_BYTES, parse_config
 
     upload = c2.file_uploader(tr("memory.upload"), type=["json"], key=keys.MEM_UPLOAD)
@@ -124,7 +126,7 @@ def model_ui() -> tuple[str, dict] | None:
         return None
     if upload.size > MAX_CONFIG_BYTES:
         raise LoraLabError(f"{upload.name} is {upload.size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}")
-    return upload.name, parse_config(upload.getvalue())
+    return parse_config(upload.getvalue())
 
 
 def lora_ui():
@@ -350,22 +352,22 @@ def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates,
         show_chart(fig, "memory-vs-seq", key="mem_chart_seq")
 
 
-def solver_inputs_ui() -> tuple[str, str]:
+def solver_inputs_ui() -> SolverQuestion:
     """The solver's GPU and variable. Drawn whenever the page has inputs (also when the estimate failed): a
     bound widget that is not drawn leaves the URL, and a link copied meanwhile would lose the student's choice."""
     st.subheader(tr("memory.solver_header"))
     c1, c2 = st.columns(2)
     names = [g.name for g in GPUS]
     name = c1.selectbox(tr("memory.solve_gpu"), names, index=names.index("NVIDIA RTX 4090"), key=keys.MEM_SOLVE_GPU, bind="query-params")  # fmt: skip
-    variables = ("batch", "seq", "rank")
     variable = c2.radio(
-        tr("memory.solve_var"), variables, captions=[tr(f"memory.var.{v}") for v in variables],
+        tr("memory.solve_var"), VARIABLES, captions=[tr(f"memory.var.{v}") for v in VARIABLES],
         key=keys.MEM_SOLVE_VAR, bind="query-params", horizontal=True,
     )  # fmt: skip
-    return name, variable
+    return SolverQuestion(gpu=name, variable=variable)
 
 
-def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, name: str, variable: str) -> None:
+def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, question: SolverQuestion) -> None:
+    name, variable = question.gpu, question.variable
     if variable == "rank" and setup.method == "full":
         st.info(tr("memory.solve_rank_full"))
         return
@@ -373,7 +375,7 @@ def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, name: str,
         st.info(tr("family.solve_rank_none", adapter=ADAPTER_LABELS[spec.adapter]))
         return
     card = gpu(name)
-    sol = solve_cached(config_json, spec, setup, name, variable)
+    sol = solve_cached(config_json, spec, setup, question)
     fmt = {
         "var": tr(f"memory.var.{variable}"),
         "gpu": name,
@@ -401,9 +403,9 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
         charts_ui(config_json, spec, setup, estimates, current)
     except LoraLabError as exc:
         show_error(exc)
-    name, variable = solver_inputs_ui()  # drawn once per run, from here on whatever happens
+    question = solver_inputs_ui()  # drawn once per run, from here on whatever happens
     try:
-        solver_ui(config_json, spec, setup, name, variable)
+        solver_ui(config_json, spec, setup, question)
     except LoraLabError as exc:
         show_error(exc)
 
@@ -421,18 +423,18 @@ def page() -> None:
     st.title(tr("memory.title"))
     st.write(tr("memory.intro"))
     try:
-        loaded = model_ui()
+        config = model_ui()
         spec = lora_ui()
         setup = setup_ui()
     except LoraLabError as exc:  # a bad shared link or upload: the inputs above stay usable
         show_error(exc)
         solver_inputs_ui()
         return
-    if loaded is None:
+    if config is None:
         solver_inputs_ui()
         return
     try:
-        results_ui(loaded[1], spec, setup)
+        results_ui(config, spec, setup)
     except LoraLabError as exc:
         show_error(exc)
         solver_inputs_ui()

@@ -24,6 +24,15 @@ _LIMITS = {"batch": MAX_BATCH, "seq": MAX_SEQ, "rank": MAX_OFFERED_RANK}  # the 
 
 
 @dataclass(frozen=True)
+class SolverQuestion:
+    """What the solver is asked: the largest `variable` (one of VARIABLES) whose step fits on the card named
+    `gpu` (a name in gpus.GPUS)."""
+
+    gpu: str
+    variable: str
+
+
+@dataclass(frozen=True)
 class Solution:
     variable: str
     value: int  # the largest that fits; 0 when even 1 does not fit
