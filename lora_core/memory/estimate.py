@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from lora_core.memory.allocator_config import LARGE_SEGMENT, ROUND_LARGE, SMALL_BUFFER, MiB
 from lora_core.memory.setup import TrainingSetup
 from lora_core.memory.sharding import shard
 from lora_core.memory.states import state_bytes
 from lora_core.memory.trace import live_model
 
-MiB = 1 << 20
 GiB = 1 << 30
 # CUDA context (driver state, the loaded kernels' code, cuBLAS/cuDNN handles): memory nvidia-smi shows that
 # torch's allocator does not count. An assumption, not a measurement of ours: a few hundred MiB is typical with
@@ -30,9 +30,6 @@ CUDA_CONTEXT_BYTES = 512 * MiB
 # page's curves), reserved is the live peak rounded up to kRoundLarge (2 MiB) plus one large (20 MiB,
 # kLargeBuffer) and one small (2 MiB, kSmallBuffer) segment: c10/cuda/CUDACachingAllocator.cpp's segment sizes
 # (allocator.py cites the lines). A lower bound of what the replay finds, not a model of it.
-ROUND_LARGE = 2 * MiB
-LARGE_SEGMENT = 20 * MiB
-SMALL_SEGMENT = 2 * MiB
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
     opt = resident + sh.gradients + sh.optimizer_temp
     live_peak = int(max(fwd, bwd, opt))
     peak, source = live_peak, "rounding"
-    reserved = math.ceil(peak / ROUND_LARGE) * ROUND_LARGE + LARGE_SEGMENT + SMALL_SEGMENT
+    reserved = math.ceil(peak / ROUND_LARGE) * ROUND_LARGE + LARGE_SEGMENT + SMALL_BUFFER
     # The replay has no events for AdaLoRA's rank allocator (its three copies of each adapter tensor, created
     # after the first optimizer step: states.rank_allocator_bytes), so AdaLoRA keeps the live peak.
     if replay and reserve.replayable(setup) and (spec is None or spec.adapter != "adalora"):

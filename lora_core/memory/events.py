@@ -2,7 +2,7 @@
 
 trace.py keeps, for depths 2 and 3, every storage the traced step created: the op after which it is born, the
 op before which it is gone, and its size as a polynomial in (b, s, r). Replayed in op order, these births and
-deaths are the step's sequence of `Alloc`/`Free` events (allocator.py). At op k the frees of storages gone
+deaths are the step's sequence of `Alloc`/`Free` events (allocator_replay.py). At op k the frees of storages gone
 before op k come first, then the allocations of op k's outputs: an op allocates its outputs before Python can
 drop its inputs, and the traced step frees nothing inside an op.
 

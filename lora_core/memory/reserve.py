@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass
 
 from lora_core.cache import BoundedCache
 from lora_core.family.specs import spec_to_dict
-from lora_core.memory.allocator import AllocatorConfig, predict_max_reserved
+from lora_core.memory.allocator_config import AllocatorConfig
+from lora_core.memory.allocator_replay import predict_max_reserved
 from lora_core.memory.events import DepthError, RunParts, StepPlan, run_events, step_plan
 from lora_core.memory.setup import TrainingSetup
 from lora_core.memory.states import (
@@ -204,7 +205,7 @@ def growth(config: dict, spec, setup: TrainingSetup, seqs: list[int], allocator:
     sample in each batch: the lengths vary from step to step). The first step also allocates the parameters
     and the optimizer states. Blocks cached for one length are reused for another only where they fit, so
     reserved can grow past what the longest step needs alone."""
-    from lora_core.memory.allocator import reserved_over_steps
+    from lora_core.memory.allocator_replay import reserved_over_steps
     from lora_core.memory.events import step_events
 
     if not seqs:
