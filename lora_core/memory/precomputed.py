@@ -32,6 +32,7 @@ SOURCES = (
     "arch.py",
     "params.py",
     "spec.py",
+    "targeting.py",
     "family/patterns.py",
     "family/shapes.py",
     "family/specs.py",
