@@ -245,7 +245,7 @@ def quantize_nf4(model):
     import torch
     from transformers.pytorch_utils import Conv1D
 
-    from lora_core.memory.states import quantizable_weights
+    from lora_core.memory.parameters import quantizable_weights
 
     quant = quantizable_weights(model)
     for name, module in list(model.named_modules()):

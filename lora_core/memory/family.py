@@ -1,6 +1,6 @@
 """The adapter spec as the memory estimator sees it: which settings change a step's tensors, and how r enters.
 
-The estimator traces a model of 2 and 3 layers (trace.py) and reads state bytes off one of 3 (states.py), with
+The estimator traces a model of 2 and 3 layers (trace.py) and reads its parameters off one of 3 (parameters.py), with
 the rank r as a variable wherever tensor sizes are products of r (LoRA's (B, S, r), lora_A (r, in)). Per type:
 
 | type          | sizes in r                       | traced / built at                         |

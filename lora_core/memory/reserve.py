@@ -29,6 +29,7 @@ from lora_core.family.specs import spec_to_dict
 from lora_core.memory.allocator_config import AllocatorConfig
 from lora_core.memory.allocator_replay import predict_max_reserved
 from lora_core.memory.events import DepthError, RunParts, StepPlan, run_events, step_plan
+from lora_core.memory.parameters import ParamInfo, expanded, param_infos
 from lora_core.memory.setup import TrainingSetup
 from lora_core.memory.states import (
     BNB_BLOCK,
@@ -37,9 +38,6 @@ from lora_core.memory.states import (
     DQ_BLOCK,
     FUSED_STEP_BYTES,
     NF4_BLOCK,
-    ParamInfo,
-    expanded,
-    param_infos,
 )
 
 MiB = 1 << 20

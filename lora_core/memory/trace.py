@@ -282,7 +282,7 @@ def is_checked_architecture(config: dict) -> bool:
 def _record(config: dict, spec, setup: TrainingSetup, layers: int, point) -> StepRecord:
     """One traced step of `config` cut to `layers` layers; the spec at the point's rank (or its rank key, where
     the rank is no variable)."""
-    from lora_core.memory.states import quantizable_weights, remember_model
+    from lora_core.memory.parameters import quantizable_weights, remember_model
 
     b, s, r = point
     if spec is not None and spec.rank is not None:
