@@ -46,6 +46,7 @@ import websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lora_ui import serve  # the repository root is on sys.path when this runs as a script
+from lora_ui.serve import free_port, wait_healthy  # one server helper for tests and benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_APP = Path(__file__).resolve().parent / "baseline_app.py"
@@ -496,28 +497,6 @@ def _movable(s: Session, rng: random.Random | None = None) -> list:
 
 
 # ---------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(base_url: str, procs: list[subprocess.Popen], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for p in procs:
-            if p.poll() is not None:
-                raise RuntimeError(f"{p.args[0]} exited early with status {p.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{base_url} did not become healthy within {timeout:.0f}s")
 
 
 def start_streamlit(

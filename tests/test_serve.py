@@ -100,3 +100,25 @@ def test_make_run_and_the_benchmarks_start_the_server_the_same_way():
     run_recipe = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
     assert "$(PY) -m lora_ui.serve " in run_recipe
     assert serve.command("python", "--server.port", "1")[1:] == ["-m", "lora_ui.serve", "--server.port", "1"]
+
+
+def test_started_yields_a_healthy_server_and_stops_it(tmp_path):
+    """serve.started, what the browser tests and the benchmarks start servers with: a stand-in server that
+    answers /_stcore/health after a moment; a server that dies first is an error naming its status."""
+    import pytest
+
+    port = serve.free_port()
+    stand_in = (
+        "import http.server, time; time.sleep(0.5)\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200 if self.path == '/_stcore/health' else 404); self.end_headers()\n"
+        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+    )
+    with serve.started([sys.executable, "-c", stand_in], port=port, timeout=60, poll_s=0.05) as server:
+        assert server.url == f"http://127.0.0.1:{port}" and server.healthy_after_s >= 0.5
+        assert server.proc.poll() is None
+    assert server.proc.poll() is not None  # stopped on the way out
+    with pytest.raises(RuntimeError, match="exited early with status 3"):
+        with serve.started([sys.executable, "-c", "raise SystemExit(3)"], port=serve.free_port(), timeout=60):
+            pass
