@@ -18,8 +18,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")  # a module-name suffix such
 _MAX_NAMES = 64  # more names than any real architecture has leaf kinds
 # The ranks the pages offer (Model and Memory) and the memory solver searches: 1 to 4,096. LoraSpec itself takes
 # any r up to MAX_DIM, as PEFT and the CLI do. rank(B·A) <= min(r, d, k), so past a layer's smaller side a
-# larger r buys nothing: 4,096 is the hidden size of the 7B-class presets, and 18 of the 22 shipped presets are
-# no wider (tests/test_spec.py).
+# larger r buys nothing: 4,096 is the hidden size of the 7B-class presets; only the shipped presets of 13B
+# parameters and more are wider (tests/test_spec.py).
 MAX_OFFERED_RANK = 4096
 
 
