@@ -34,3 +34,11 @@ def app_test():
         return at
 
     return make
+
+
+def page_names() -> list[str]:
+    """Every page app.py routes to (pages/*.py, as lora_ui.serve warms them up): a new page is tested by the
+    page-wide tests without being listed there."""
+    from lora_ui.serve import page_files
+
+    return [Path(p).stem for p in page_files()]

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lora_ui import keys
+from tests.conftest import page_names
 
-PAGES = ["learn", "matrix", "model", "memory", "fit"]
+PAGES = page_names()
 KEYS = sorted({v for k, v in vars(keys).items() if k.isupper() and isinstance(v, str)})
 
 HOSTILE = [
