@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = [*sorted((ROOT / "lora_core").rglob("*.py")), *sorted((ROOT / "lora_ui").rglob("*.py"))]
 RUNTIME += [*sorted((ROOT / "pages").rglob("*.py")), ROOT / "app.py"]
@@ -44,6 +46,7 @@ def test_no_runtime_module_imports_peft():
     assert offenders == []
 
 
+@pytest.mark.server
 def test_memory_estimates_lora_and_dora_with_peft_unimportable():
     """A fresh interpreter where `import peft` fails (sys.modules entry None) still estimates LoRA and DoRA."""
     code = (

@@ -12,8 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lora_core import arch, presets
 from lora_ui import serve
+
+pytestmark = pytest.mark.server  # each test starts a process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,8 +109,6 @@ def test_make_run_and_the_benchmarks_start_the_server_the_same_way():
 def test_started_yields_a_healthy_server_and_stops_it(tmp_path):
     """serve.started, what the browser tests and the benchmarks start servers with: a stand-in server that
     answers /_stcore/health after a moment; a server that dies first is an error naming its status."""
-    import pytest
-
     port = serve.free_port()
     stand_in = (
         "import http.server, time; time.sleep(0.5)\n"
