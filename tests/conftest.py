@@ -20,10 +20,9 @@ def app_test():
     from streamlit import config
     from streamlit.testing.v1 import AppTest
 
-    # AppTest reads config options, not STREAMLIT_* variables: show full errors to the tests.
-    config.set_option("client.showErrorDetails", "full")
-
     def make(page: str | None = None, query: dict[str, str] | None = None, timeout: float = 60):
+        # AppTest reads config options, not STREAMLIT_* variables: show full errors to the tests.
+        config.set_option("client.showErrorDetails", "full")
         at = AppTest.from_file(APP, default_timeout=timeout)
         for k, v in (query or {}).items():
             at.query_params[k] = v

@@ -108,10 +108,12 @@ def test_make_run_and_the_benchmarks_start_the_server_the_same_way():
 
 def test_started_yields_a_healthy_server_and_stops_it(tmp_path):
     """serve.started, what the browser tests and the benchmarks start servers with: a stand-in server that
-    answers /_stcore/health after a moment; a server that dies first is an error naming its status."""
+    answers /_stcore/health after a moment (and only if it was asked to show full errors, as tests need); a
+    server that dies first is an error naming its status."""
     port = serve.free_port()
     stand_in = (
-        "import http.server, time; time.sleep(0.5)\n"
+        "import http.server, os, time; time.sleep(0.5)\n"
+        "assert os.environ['STREAMLIT_CLIENT_SHOW_ERROR_DETAILS'] == 'full'\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
         "    def do_GET(self):\n"
         "        self.send_response(200 if self.path == '/_stcore/health' else 404); self.end_headers()\n"
