@@ -1,4 +1,11 @@
-"""Invariants (Hypothesis): memory never decreases as batch, sequence or rank grows; QLoRA weights < bf16."""
+"""Invariants (Hypothesis): memory never decreases as batch, sequence or rank grows; QLoRA weights < bf16.
+
+What never decreases is what the step allocates (peak_bytes, activations) and, on the fast path, what it
+reserves (the peak rounded up to segments). The caching-allocator replay's reserved bytes (and so the device
+total) can fall as a step grows, as PyTorch's can: the same allocation rules (allocator.py) pack a different
+set of sizes into segments differently (found by this test: LLAMA_GQA, full fine-tuning, batch 1, 66 MiB
+reserved at 3,121 tokens, 64 MiB at 4,567, while the allocated peak grew from 38 to 48 MiB).
+"""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,11 +16,12 @@ from lora_core.spec import LoraSpec
 from tests.memory_configs import LLAMA_GQA, QWEN2
 
 SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
-FIELDS = ("peak_bytes", "activations_bytes", "device_total_bytes")
+FIELDS = ("peak_bytes", "activations_bytes", "device_total_bytes")  # on the fast path (replay=False)
+REPLAYED = ("peak_bytes", "activations_bytes")  # with the allocator replay (module docstring)
 
 
-def _grows(before, after):
-    return all(getattr(after, f) >= getattr(before, f) for f in FIELDS)
+def _grows(before, after, fields=FIELDS):
+    return all(getattr(after, f) >= getattr(before, f) for f in fields)
 
 
 @settings(max_examples=25, deadline=None)
@@ -28,9 +36,11 @@ def _grows(before, after):
 )
 def test_monotone_in_batch_and_seq(method, ckpt, attention, b, s, db, ds):
     setup = TrainingSetup(method=method, batch=b, seq=s, grad_checkpointing=ckpt, attention=attention)
-    base = estimate_memory(LLAMA_GQA, SPEC, setup)
-    assert _grows(base, estimate_memory(LLAMA_GQA, SPEC, setup.replace(batch=b + db)))
-    assert _grows(base, estimate_memory(LLAMA_GQA, SPEC, setup.replace(seq=s + ds)))
+    for replay, fields in ((False, FIELDS), (True, REPLAYED)):
+        base = estimate_memory(LLAMA_GQA, SPEC, setup, replay=replay)
+        bigger_batch = estimate_memory(LLAMA_GQA, SPEC, setup.replace(batch=b + db), replay=replay)
+        longer = estimate_memory(LLAMA_GQA, SPEC, setup.replace(seq=s + ds), replay=replay)
+        assert _grows(base, bigger_batch, fields) and _grows(base, longer, fields), replay
 
 
 @settings(max_examples=25, deadline=None)
@@ -39,9 +49,10 @@ def test_monotone_in_rank(r, dr, dora, b):
     setup = TrainingSetup(method="lora", batch=b, seq=64)
     spec = LoraSpec(r=r, target_modules=("q_proj", "v_proj"), use_dora=dora)
     bigger = LoraSpec(r=r + dr, target_modules=("q_proj", "v_proj"), use_dora=dora)
-    before, after = estimate_memory(QWEN2, spec, setup), estimate_memory(QWEN2, bigger, setup)
-    assert _grows(before, after)
-    assert after.weights_bytes >= before.weights_bytes
+    for replay, fields in ((False, FIELDS), (True, REPLAYED)):
+        before = estimate_memory(QWEN2, spec, setup, replay=replay)
+        after = estimate_memory(QWEN2, bigger, setup, replay=replay)
+        assert _grows(before, after, fields) and after.weights_bytes >= before.weights_bytes, replay
 
 
 @settings(max_examples=20, deadline=None)
