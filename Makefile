@@ -9,7 +9,7 @@ PORT ?= 8501
 HOST ?= 127.0.0.1
 # What the browser tests need from the system (see .ci/ensure-system-packages for what each is for).
 TEST_PACKAGES := chromium fonts-noto-core nginx-light
-# Two workers: the suite is mostly waiting on Streamlit servers and AppTest reruns (8 min with -n 2 on 2 cores).
+# Two workers: the suite is mostly waiting on Streamlit servers and AppTest reruns.
 PYTEST_ARGS ?= -n 2
 # make check leaves out what starts a process or a browser, and the long PEFT-parity and trace checks (pyproject.toml
 # markers); make test runs them all.
