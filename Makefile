@@ -1,4 +1,6 @@
-# The commands people type. `make run` serves the app; `make test` runs the whole suite (browser tests included).
+# The commands people type. `make run` serves the app; `make check` is the inner loop (lint and every test that
+# needs no browser and no server process, under 2 minutes on 2 cores); `make test` runs the whole suite
+# (browser tests included), before submitting.
 # Both set themselves up on a fresh Debian machine: missing system packages are installed when run as root
 # with apt-get, or named in one line with the command to run (.ci/ensure-system-packages).
 VENV ?= .venv
@@ -7,11 +9,14 @@ PORT ?= 8501
 HOST ?= 127.0.0.1
 # What the browser tests need from the system (see .ci/ensure-system-packages for what each is for).
 TEST_PACKAGES := chromium fonts-noto-core nginx-light
-# Two workers: the suite is mostly waiting on Streamlit servers and AppTest reruns (8 min with -n 2 on 2 cores).
+# Two workers: the suite is mostly waiting on Streamlit servers and AppTest reruns.
 PYTEST_ARGS ?= -n 2
+# make check leaves out what starts a process or a browser, and the long PEFT-parity and trace checks (pyproject.toml
+# markers); make test runs them all.
+CHECK_MARKERS ?= not slow and not server and not browser
 STUDENTS ?= 30
 
-.PHONY: run test lint fmt bench load clean system-packages
+.PHONY: run check test lint fmt bench load clean system-packages
 
 $(PY):
 	@.ci/ensure-system-packages python3-venv
@@ -32,6 +37,10 @@ run: $(VENV)/.app-installed
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
+
+# Its page tests run fits in threads (lora_ui/workers/fit.py LORA_LAB_FIT_PROCESSES): no worker process.
+check: $(VENV)/.dev-installed lint
+	LORA_LAB_FIT_PROCESSES=0 $(PY) -m pytest $(PYTEST_ARGS) -m "$(CHECK_MARKERS)"
 
 # system-packages comes first: on a machine that lacks them, make test stops before it builds anything.
 system-packages:

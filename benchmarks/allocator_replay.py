@@ -1,4 +1,4 @@
-"""Speed of the caching-allocator model (lora_core/memory/allocator.py) on ~10^4 events.
+"""Speed of the caching-allocator model (lora_core/memory/allocator.py, allocator_replay.py) on ~10^4 events.
 
     python benchmarks/allocator_replay.py
 
@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lora_core.memory.allocator import Alloc, AllocatorConfig, Free, MiB, replay
+from lora_core.memory.allocator_config import AllocatorConfig, MiB
+from lora_core.memory.allocator_replay import Alloc, Free, replay
 
 
 def step_events(layers: int = 32, seq: int = 512, seed: int = 0) -> list:

@@ -32,12 +32,10 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -129,37 +127,12 @@ def arrive(base: str, n: int, page: str, query: str, timeout: float) -> list[Vis
 
 @contextlib.contextmanager
 def fresh_server(launcher: str, workdir: Path, timeout: float):
-    """Start a server; yields (base URL, seconds from start to health ok, process) the moment it is ok."""
-    port = lt.free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_CLIENT_SHOW_ERROR_DETAILS="full")
+    """Start a server; yields (base URL, seconds from start to health ok, process) the moment it is ok
+    (health polled every 50 ms)."""
+    port = serve.free_port()
     log = workdir / f"{launcher}-{port}.log"
-    with open(log, "wb") as fh:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            launch_command(launcher, port), cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT
-        )
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{launcher} exited with {proc.returncode}; see {log}")
-            if time.perf_counter() - t0 > timeout:
-                raise RuntimeError(f"{launcher} not healthy within {timeout:.0f} s; see {log}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            time.sleep(0.05)
-        yield base, time.perf_counter() - t0, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serve.started(launch_command(launcher, port), port=port, log=log, timeout=timeout, poll_s=0.05) as server:
+        yield server.url, server.healthy_after_s, server.proc
 
 
 def cold_start(

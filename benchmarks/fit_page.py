@@ -3,7 +3,7 @@
     python benchmarks/fit_page.py                   # this checkout, 5 default fits
     python benchmarks/fit_page.py --root DIR        # another checkout (e.g. `git archive main` unpacked)
 
-One `streamlit run app.py` server (as tests/browser starts it) and headless Debian Chromium
+One `streamlit run app.py` server (started by lora_ui.serve.started, as tests/browser starts theirs) and headless Debian Chromium
 (/usr/bin/chromium). The page opens with every control at its default, and its first render warms a fit
 worker process; the script waits until the server has that worker, so the first Train does not pay for
 starting one. Then, RUNS times: open the page afresh (a new session, no results yet), click Train, wait
@@ -17,38 +17,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lora_ui import serve  # this checkout's helper, whichever checkout it serves
 
 CHROMIUM = os.environ.get("LORA_LAB_CHROMIUM", "/usr/bin/chromium")
 RUNS = 5
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(root: Path, port: int) -> subprocess.Popen:
+def start_server(root: Path, port: int):
+    """`streamlit run app.py` of the checkout at `root`, once healthy (a context manager: stopped after)."""
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("the server did not become healthy within 120 s")
+    return serve.started(cmd, port=port, cwd=root, timeout=120.0)
 
 
 def fit_workers(server: subprocess.Popen) -> int:
@@ -71,11 +57,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
+    port = serve.free_port()
     load = os.getloadavg()[0]
-    server = start_server(args.root.resolve(), port)
     rows = []
-    try:
+    with start_server(args.root.resolve(), port) as started:
+        server = started.proc
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -99,12 +85,6 @@ def main(argv=None) -> int:
                 rows.append({"click_to_results": wall, "steps": metric(page, "Steps"),
                              "fit_seconds": float(metric(page, "Seconds"))})  # fmt: skip
             browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
     print(f"{args.root}: load {load:.2f} before, {os.getloadavg()[0]:.2f} after, {os.cpu_count()} cores")
     for r in rows:
         print(

@@ -14,7 +14,7 @@ their median. CPU seconds are reported beside wall seconds: on a shared machine 
 other processes' load. A process that only imports torch (and leaves as the CLI does, by os._exit) is timed too:
 no torch CLI can be faster, so seed loop / that time bounds the ratio any fit could reach here.
 
-The Fit page's default run: the page's default task (lora_core.fit_task.FitTask, 64 x 48, r = 4) in a
+The Fit page's default run: the page's default task (lora_core.fit.FitTask, 64 x 48, r = 4) in a
 warm worker process of lora_ui.workers.fit.FitRunner, as the page submits it, timed from submit to done;
 beside it the same task with converge=False, which is what the page ran before fits stopped when done.
 

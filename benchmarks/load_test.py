@@ -60,6 +60,7 @@ import websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lora_ui import keys, serve  # the repository root is on sys.path when this runs as a script
+from lora_ui.serve import free_port, wait_healthy  # one server helper for tests and benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_APP = Path(__file__).resolve().parent / "baseline_app.py"
@@ -723,29 +724,6 @@ def _movable(s: Session, rng: random.Random | None = None) -> list:
 # ---------------------------------------------------------------- servers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(base_url: str, procs: list[subprocess.Popen], timeout: float = 300.0) -> float:
-    """Poll `/_stcore/health` every 50 ms until it answers 200; returns perf_counter() at that answer."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for p in procs:
-            if p.poll() is not None:
-                raise RuntimeError(f"{p.args[0]} exited early with status {p.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return time.perf_counter()
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{base_url} did not become healthy within {timeout:.0f}s")
-
-
 def server_command(app: Path, port: int, python: str = sys.executable, options: list[str] = ()) -> list[str]:
     """How a server is started. Ours exactly as `make run` starts it (Makefile `run`, what the README
     says: `python -m lora_ui.serve --server.port PORT --server.address HOST`); the baseline with
@@ -823,7 +801,7 @@ class Stack:
             self.procs.append(p)
         try:
             for port in ports:
-                self.healthy_at = wait_healthy(f"http://127.0.0.1:{port}", self.servers)
+                self.healthy_at = wait_healthy(f"http://127.0.0.1:{port}", self.servers, 300.0, poll_s=0.05)
             if self.replicas == 1:
                 self.base_url = f"http://127.0.0.1:{ports[0]}"
             else:
@@ -842,7 +820,7 @@ class Stack:
                     )
                 self.procs.append(nginx)
                 self.base_url = f"http://127.0.0.1:{listen}"
-                self.healthy_at = wait_healthy(self.base_url, self.procs, timeout=20)
+                self.healthy_at = wait_healthy(self.base_url, self.procs, 20.0, poll_s=0.05)
         except BaseException:
             self.__exit__()
             raise

@@ -198,18 +198,18 @@ class StorageTracker:
         tracker = self
 
         def add(t):
-            st = t.untyped_storage()
-            key = st.data_ptr() if st.nbytes() else id(st)
-            if key in tracker.alive or st.nbytes() == 0:
+            storage = t.untyped_storage()
+            key = storage.data_ptr() if storage.nbytes() else id(storage)
+            if key in tracker.alive or storage.nbytes() == 0:
                 return
-            nbytes = st.nbytes()
+            nbytes = storage.nbytes()
             tracker.live += nbytes
 
             def gone(_ref, key=key, nbytes=nbytes):
                 if tracker.alive.pop(key, None) is not None:
                     tracker.live -= nbytes
 
-            tracker.alive[key] = (weakref.ref(st, gone), nbytes)
+            tracker.alive[key] = (weakref.ref(storage, gone), nbytes)
 
         for t in baseline_tensors:
             add(t)
@@ -245,7 +245,7 @@ def quantize_nf4(model):
     import torch
     from transformers.pytorch_utils import Conv1D
 
-    from lora_core.memory.states import quantizable_weights
+    from lora_core.memory.parameters import quantizable_weights
 
     quant = quantizable_weights(model)
     for name, module in list(model.named_modules()):
@@ -288,7 +288,7 @@ def measure(row: Row, device: str) -> dict:
             return peft_adapt(quantize_nf4(model), spec, config)
 
     model = build_training_model(
-        config, spec if setup.method != "full" else None, setup, device=device, adapt=adapt
+        config, setup.adapter_spec(spec), setup, device=device, adapt=adapt
     )
     if device == "cuda":
         model.to("cuda")

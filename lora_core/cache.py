@@ -1,7 +1,7 @@
 """A bounded cache with get and put: the most recently used values by key.
 
 The core computes; whoever calls it decides when. Pages and the CLI read and fill these caches through the
-functions that own them (lora_core/memory/trace.py, states.py). No locks: each dict operation is atomic under
+functions that own them (lora_core/memory/trace.py, parameters.py). No locks: each dict operation is atomic under
 the GIL, and a key evicted by another thread between two of them reads as a miss (computed again).
 """
 

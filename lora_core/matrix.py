@@ -12,6 +12,18 @@ from lora_core.validate import MAX_DIM, positive_int
 
 
 @dataclass(frozen=True)
+class MatrixShape:
+    """One weight matrix and a LoRA rank, as the Matrix page's sliders give them (checked by `cost()`)."""
+
+    d: int  # rows of W (output features)
+    k: int  # columns of W (input features)
+    r: int  # LoRA rank
+
+    def cost(self) -> MatrixCost:
+        return matrix_cost(self.d, self.k, self.r)
+
+
+@dataclass(frozen=True)
 class MatrixCost:
     d: int  # rows of W (output features)
     k: int  # columns of W (input features)

@@ -10,12 +10,17 @@ from typing import ClassVar
 
 from lora_core.errors import LoraLabError
 from lora_core.family.patterns import Pattern, parse_pattern
-from lora_core.validate import MAX_DIM, choice, positive_float, positive_int
+from lora_core.validate import MAX_ALPHA, MAX_DIM, choice, positive_float, positive_int
 
 ALL_LINEAR = "all-linear"  # PEFT's shorthand (peft.utils.constants.INCLUDE_LINEAR_LAYERS_SHORTHAND)
 BIAS_CHOICES = ("none", "lora_only", "all")  # PEFT LoraConfig.bias
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")  # a module-name suffix such as "q_proj" or "attn.c_attn"
 _MAX_NAMES = 64  # more names than any real architecture has leaf kinds
+# The ranks the pages offer (Model and Memory) and the memory solver searches: 1 to 4,096. LoraSpec itself takes
+# any r up to MAX_DIM, as PEFT and the CLI do. rank(B·A) <= min(r, d, k), so past a layer's smaller side a
+# larger r buys nothing: 4,096 is the hidden size of the 7B-class presets; only the shipped presets of 13B
+# parameters and more are wider (tests/test_spec.py).
+MAX_OFFERED_RANK = 4096
 
 
 def module_names(field: str, value, *, allow_empty: bool) -> tuple[str, ...]:
@@ -59,7 +64,7 @@ class LoraSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "r", positive_int("rank r", self.r, maximum=MAX_DIM))
-        object.__setattr__(self, "alpha", positive_float("alpha", self.alpha, maximum=1e9))
+        object.__setattr__(self, "alpha", positive_float("alpha", self.alpha, maximum=MAX_ALPHA))
         targets = self.target_modules
         if isinstance(targets, str) and targets.strip().lower() == ALL_LINEAR:
             object.__setattr__(self, "target_modules", ALL_LINEAR)

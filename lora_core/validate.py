@@ -10,8 +10,12 @@ from typing import Any
 
 from lora_core.errors import LoraLabError
 
-# Sane maxima for a shared server (issue 6): 10^6 per dimension.
+# Sane maxima for a shared server (issue 6): 10^6 per dimension, and per rank (a rank r of a d x k layer
+# buys nothing past min(d, k), but PEFT accepts any r, and so do the CLI and LoraSpec).
 MAX_DIM = 1_000_000
+# lora_alpha (and alpha_pattern values): PEFT accepts any number; scaling alpha / r only multiplies B·A·x, so
+# the counts and the memory do not depend on it. 10^9 keeps a typo from reaching the arithmetic as inf.
+MAX_ALPHA = 10**9
 # Layers: 1,024. The deepest published configs have ~126 layers (Llama-3.1-405B); building a 10^4-layer model on
 # the meta device took ~54 s of a shared server's CPU (our measurement, GPT-2 form), 1,024 takes a few seconds.
 MAX_LAYERS = 1_024

@@ -37,11 +37,11 @@ class _Serialisable(BaseFigure):
     this is a BaseFigure and calls to_dict() (streamlit 1.67 plotly_chart -> plotly.tools.
     return_figure_from_figure_or_data, which does exactly that for a BaseFigure)."""
 
-    def __init__(self, spec: dict) -> None:
-        self._spec = spec
+    def __init__(self, figure_dict: dict) -> None:
+        self._dict = figure_dict
 
     def to_dict(self) -> dict:
-        return self._spec
+        return self._dict
 
 
 def for_streamlit(fig):

@@ -1,15 +1,15 @@
 """Classroom scenarios: named views a teacher opens in one click, each a page plus its URL parameters,
-with headline figures computed live by lora_core from those same parameters.
+with headline numbers computed live by lora_core from those same parameters.
 
 The text (title, what to look at, where our numbers differ from a paper's) lives in
-lora_ui/strings/learn.py under "scenario.<id>.*", and each figure's label under "figure.<name>". The
+lora_ui/strings/learn.py under "scenario.<id>.*", and each headline's label under "headline.<name>". The
 parameters use the page's widget keys (lora_ui/keys.py); a multiselect takes repeated parameters
 (?targets=q_proj&targets=v_proj), which is how Streamlit 1.67 binds list widgets
 (runtime/state/query_params.py, parse_url_param "string_array_value").
 
-A link names every input its figures depend on (not only the ones that differ from the page's default),
+A link names every input its headlines depend on (not only the ones that differ from the page's default),
 so the page it opens shows the same numbers as the card even if a page's defaults change later.
-`figures()` is pure (no Streamlit): pages/learn.py caches it per scenario.
+`headlines()` is pure (no Streamlit): pages/learn.py caches it per scenario.
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ class Scenario:
 
 
 @dataclass(frozen=True)
-class Figure:
-    name: str  # label key learn.figure.<name>
+class Headline:
+    """One of a scenario card's numbers (a metric), with how to write it."""
+
+    name: str  # label key learn.headline.<name>
     value: int | float
     unit: str  # "count" (1,234), "percent" (0.16 %), "bytes" (shown in decimal GB/MB, as the papers write)
 
@@ -65,7 +67,7 @@ def _memory_inputs(preset: str, method: str, targets: str, r: int, **setup):
     return load_preset(preset), memory_spec(targets, r, False), TrainingSetup(method=method, **setup)
 
 
-# The Memory page's inputs each memory scenario sets (all of those its figures depend on).
+# The Memory page's inputs each memory scenario sets (all of those its headlines depend on).
 def _mem_params(preset, method, targets, rank, ckpt="false", optimizer="adamw", batch="1", seq="512"):
     return (
         (keys.MEM_PRESET, preset),
@@ -163,12 +165,12 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 BY_ID = {s.id: s for s in SCENARIOS}
-# Scenarios whose figures need the Memory page's estimate.
+# Scenarios whose headlines need the Memory page's estimate.
 MEMORY_IDS = tuple(s.id for s in SCENARIOS if s.page == "memory")
 
 
-def figures(scenario_id: str) -> tuple[Figure, ...]:
-    """The scenario's headline figures, computed by lora_core from the scenario's own link parameters.
+def headlines(scenario_id: str) -> tuple[Headline, ...]:
+    """The scenario's headline numbers, computed by lora_core from the scenario's own link parameters.
 
     Memory scenarios trace the model once per recipe (a fraction of a second; lora_core/memory/trace.py)."""
     s = BY_ID[scenario_id]
@@ -178,9 +180,9 @@ def figures(scenario_id: str) -> tuple[Figure, ...]:
 
         c = matrix_cost(int(v(keys.MATRIX_D)), int(v(keys.MATRIX_K)), int(v(keys.MATRIX_R)))
         return (
-            Figure("full_params", c.full_params, "count"),
-            Figure("lora_params", c.lora_params, "count"),
-            Figure("percent", c.percent, "percent"),
+            Headline("full_params", c.full_params, "count"),
+            Headline("lora_params", c.lora_params, "count"),
+            Headline("percent", c.percent, "percent"),
         )
     if s.id == "llama2_qv":
         from lora_core.params import count_params
@@ -190,41 +192,41 @@ def figures(scenario_id: str) -> tuple[Figure, ...]:
         spec = LoraSpec(r=int(v(keys.MODEL_RANK)), target_modules=v(keys.MODEL_TARGETS))
         c = count_params(load_preset(v(keys.MODEL_PRESET)), spec)
         return (
-            Figure("trainable", c.trainable_params, "count"),
-            Figure("percent", c.trainable_percent, "percent"),
+            Headline("trainable", c.trainable_params, "count"),
+            Headline("percent", c.trainable_percent, "percent"),
         )
     if s.id == "gpt3_175b":
         e = _mem_estimate_by_id(s.id)
         return (
-            Figure("trainable", e.trainable_params, "count"),
-            Figure("full_checkpoint", e.full_checkpoint_bytes, "bytes"),
-            Figure("lora_checkpoint", e.checkpoint_bytes, "bytes"),
+            Headline("trainable", e.trainable_params, "count"),
+            Headline("full_checkpoint", e.full_checkpoint_bytes, "bytes"),
+            Headline("lora_checkpoint", e.checkpoint_bytes, "bytes"),
         )
     if s.id in ("qlora_65b", "rank_r8"):
         e = _mem_estimate_by_id(s.id)
         return (
-            Figure("gpu_total", e.device_total_bytes, "bytes"),
-            Figure("trainable", e.trainable_params, "count"),
+            Headline("gpu_total", e.device_total_bytes, "bytes"),
+            Headline("trainable", e.trainable_params, "count"),
         )
     if s.id == "rank_r64":
         e, base = _mem_estimate_by_id(s.id), _mem_estimate_by_id("rank_r8")
         return (
-            Figure("gpu_total", e.device_total_bytes, "bytes"),
-            Figure("more_than_r8", e.device_total_bytes - base.device_total_bytes, "bytes"),
+            Headline("gpu_total", e.device_total_bytes, "bytes"),
+            Headline("more_than_r8", e.device_total_bytes - base.device_total_bytes, "bytes"),
         )
     if s.id == "seed_fit":
         from lora_core.matrix import matrix_cost
 
         # The change to learn is a d_in x d_out matrix (here a vector per output); LoRA trains B and A.
         c = matrix_cost(int(v(keys.FIT_ROWS)), int(v(keys.FIT_COLS)), int(v(keys.FIT_R)))
-        return (Figure("full_params", c.full_params, "count"), Figure("lora_params", c.lora_params, "count"))
+        return (Headline("full_params", c.full_params, "count"), Headline("lora_params", c.lora_params, "count"))
     raise KeyError(scenario_id)
 
 
-def format_figure(f: Figure) -> str:
+def format_headline(h: Headline) -> str:
     """Numbers as the papers write them: counts with separators, sizes in decimal GB / MB."""
-    if f.unit == "percent":
-        return f"{f.value:.2f} %"
-    if f.unit == "bytes":
-        return f"{f.value / 1e9:,.1f} GB" if abs(f.value) >= 1e9 else f"{f.value / 1e6:,.1f} MB"
-    return f"{f.value:,}"
+    if h.unit == "percent":
+        return f"{h.value:.2f} %"
+    if h.unit == "bytes":
+        return f"{h.value / 1e9:,.1f} GB" if abs(h.value) >= 1e9 else f"{h.value / 1e6:,.1f} MB"
+    return f"{h.value:,}"

@@ -30,14 +30,23 @@ names (app, fit, learn, matrix, memory, model) before it runs app.py
 `st.navigation` turns the flag off, so every visitor who arrives before the first run reaches it sees
 those names. `serve()` turns it off before the server starts: every session then runs app.py directly,
 and the first navigation a browser receives is app.py's own, titled in the visitor's language.
+
+Starting one from another process (the browser tests, the benchmarks): `started(cmd, port=...)` runs a
+server command from the repository root and waits until its health endpoint says ok (`wait_healthy`, also
+for several servers or a proxy in front of them); `free_port()` picks a loopback port for it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from lora_ui.i18n import LANGS
@@ -53,6 +62,67 @@ PAGE_TIMEOUT_S = 300.0
 def command(python: str = sys.executable, *options: str) -> list[str]:
     """The command `make run` runs (Makefile `run`); tests and benchmarks start servers with it."""
     return [python, "-m", "lora_ui.serve", *options]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(
+    base_url: str, procs: list[subprocess.Popen], timeout: float = 120.0, *, poll_s: float = 0.3, log: Path | None = None
+) -> float:
+    """Until `base_url`/_stcore/health says ok, then time.perf_counter() at that answer; RuntimeError if one of
+    `procs` (the server, or the servers and the proxy in front of them) exits first, or after `timeout` seconds.
+    `log`: named in the error."""
+    see = f"; see {log}" if log is not None else ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"{Path(str(p.args[0])).name} exited early with status {p.returncode}{see}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return time.perf_counter()
+        except OSError:
+            pass
+        time.sleep(poll_s)
+    raise RuntimeError(f"{base_url} did not become healthy within {timeout:.0f} s{see}")
+
+
+@dataclass(frozen=True)
+class Started:
+    url: str  # http://127.0.0.1:<port>
+    proc: subprocess.Popen
+    healthy_after_s: float  # from starting the process to the first health "ok"
+
+
+@contextmanager
+def started(
+    cmd: list[str], *, port: int, log: Path | None = None, env: dict | None = None, timeout: float = 240.0,
+    poll_s: float = 0.3, cwd: Path = ROOT,
+):  # fmt: skip
+    """Run `cmd` (a server for 127.0.0.1:`port`) from `cwd` (the repository root: .streamlit/config.toml
+    applies), with full errors and unbuffered output into `log`; yields a `Started` once its health endpoint
+    says ok; stops it afterwards (terminate, then kill)."""
+    env = dict(os.environ if env is None else env, STREAMLIT_CLIENT_SHOW_ERROR_DETAILS="full", PYTHONUNBUFFERED="1")
+    with open(log or os.devnull, "ab") as fh:  # the child keeps its own copy of the file descriptor
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        healthy_at = wait_healthy(base, [proc], timeout, poll_s=poll_s, log=log)
+        yield Started(base, proc, healthy_at - t0)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _log(msg: str) -> None:

@@ -30,6 +30,11 @@ from lora_ui.workers.fit import QUEUED, get_runner, session_alive_check
 # server we chose 0.5 s, issue 6 "keep fits off the calculator's critical path").
 REDRAW_S = 0.5
 LIVE_POINTS = 200
+# Two inputs end below the core's bounds (fit.MAX_NOISE, fit.MAX_LR, which the CLI takes), on purpose: noise up
+# to 10 x the signal (past it the target is noise), and a learning rate up to 1 (past it the default fit stops
+# converging: lora_core/fit/settings.py MAX_LR).
+PAGE_MAX_NOISE = 10.0
+PAGE_MAX_LR = 1.0
 MODES = ("matrix", "regression")
 SOURCES = ("generated", "upload")
 
@@ -77,7 +82,7 @@ def target_ui(columns) -> fit.TargetSettings | UploadedFile | None:
     noise = c4.number_input(
         tr("fit.noise"),
         0.0,
-        10.0,
+        PAGE_MAX_NOISE,
         fit.DEFAULT_NOISE,
         step=0.01,
         help=tr("fit.noise_help"),
@@ -110,15 +115,15 @@ def settings_ui(default_r: int) -> fit.FitSettings:
     d1, d2, d3, d4, d5 = st.columns(5)
     r = d1.number_input(tr("fit.r"), 1, fit.MAX_RANK, default_r, key=K.FIT_R, bind="query-params")
     alpha = d2.number_input(
-        tr("fit.alpha"), 0.01, 1e4, fit.DEFAULT_ALPHA, key=K.FIT_ALPHA, bind="query-params"
+        tr("fit.alpha"), 0.01, fit.MAX_FIT_ALPHA, fit.DEFAULT_ALPHA, key=K.FIT_ALPHA, bind="query-params"
     )
     steps = d3.number_input(
         tr("fit.steps"), 1, fit.MAX_STEPS, fit.DEFAULT_STEPS, step=100, key=K.FIT_STEPS, bind="query-params"
     )
     lr = d4.number_input(
-        tr("fit.lr"), 1e-5, 1.0, fit.DEFAULT_LR, step=0.005, format="%.4f", key=K.FIT_LR, bind="query-params"
+        tr("fit.lr"), 1e-5, PAGE_MAX_LR, fit.DEFAULT_LR, step=0.005, format="%.4f", key=K.FIT_LR, bind="query-params"
     )
-    seed = d5.number_input(tr("fit.seed"), 0, 2**31 - 1, 0, key=K.FIT_SEED, bind="query-params")
+    seed = d5.number_input(tr("fit.seed"), 0, fit.MAX_SEED, 0, key=K.FIT_SEED, bind="query-params")
     converge = st.checkbox(
         tr("fit.converge"), True, help=tr("fit.converge_help"), key=K.FIT_CONVERGE, bind="query-params"
     )

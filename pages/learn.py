@@ -8,7 +8,7 @@ from lora_core.matrix import matrix_cost
 from lora_ui import keys, share
 from lora_ui.i18n import current_lang, tr
 from lora_ui.routing import ensure_routed
-from lora_ui.scenarios import BY_ID, SCENARIOS, Figure, Scenario, figures, format_figure
+from lora_ui.scenarios import BY_ID, SCENARIOS, Headline, Scenario, format_headline, headlines
 from lora_ui.widgets import show_error, show_table
 
 ensure_routed()
@@ -134,21 +134,21 @@ def next_links(r: int) -> None:
 
 # One entry per scenario, shared by every visitor (the memory ones trace their recipes once per process).
 @st.cache_data(max_entries=len(SCENARIOS), show_spinner=False)
-def scenario_figures(scenario_id: str) -> tuple[Figure, ...]:
-    return figures(scenario_id)
+def scenario_headlines(scenario_id: str) -> tuple[Headline, ...]:
+    return headlines(scenario_id)
 
 
 def scenario_card(s: Scenario) -> None:
     with st.container(border=True):
         st.markdown(f"**{tr(f'learn.scenario.{s.id}.title')}**")
         st.write(tr(f"learn.scenario.{s.id}.body"))
-        numbers: tuple[Figure, ...] = ()
+        numbers: tuple[Headline, ...] = ()
         try:
-            numbers = scenario_figures(s.id)
+            numbers = scenario_headlines(s.id)
         except LoraLabError as exc:  # a card that cannot compute says why; the gallery keeps rendering
             show_error(exc)
-        for col, f in zip(st.columns(max(len(numbers), 1)), numbers, strict=False):
-            col.metric(tr(f"learn.figure.{f.name}"), format_figure(f))
+        for col, h in zip(st.columns(max(len(numbers), 1)), numbers, strict=False):
+            col.metric(tr(f"learn.headline.{h.name}"), format_headline(h))
         st.caption(tr(f"learn.scenario.{s.id}.note"))
         st.page_link(
             s.page_file,

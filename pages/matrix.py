@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lora_core.matrix import matrix_cost
+from lora_core.matrix import MatrixShape
 from lora_ui import keys, share
 from lora_ui.i18n import tr
 from lora_ui.matrix_charts import params_vs_rank_figure, rank_axis, shapes_figure
@@ -11,20 +11,23 @@ from lora_ui.widgets import show_chart, show_error
 
 ensure_routed()
 
-# Slider ranges. 32,768 covers every projection in the shipped presets (Llama-2-70B's MLP is 28,672 wide);
-# a rank up to 8,192 lets a student slide past break-even (d*k/(d+k)) for any d, k up to 16,384.
-MAX_SIDE = 32_768
-MAX_RANK = 8_192
+# The sliders' ranges: this page's own, narrower than what matrix_cost accepts (MAX_DIM) so that a drag moves
+# in useful steps. 32,768 covers every projection of the shipped presets up to the 70B models' (Llama's MLP
+# is 28,672 wide), not GPT-3's 49,152-wide MLP; the rank reaches 8,192, the break-even rank d*k/(d+k) of
+# d = k = 16,384 and past that of any smaller d, k (the seed's 10,000 x 10,000 breaks even at 5,000).
+# tests/test_matrix_page.py checks both.
+SLIDER_MAX_SIDE = 32_768
+SLIDER_MAX_RANK = 8_192
 # The seed's worked example (seeds/000): a 10,000 x 10,000 matrix at rank 8.
 DEFAULT_D, DEFAULT_K, DEFAULT_R = 10_000, 10_000, 8
 
 
-def inputs_ui() -> tuple[int, int, int]:
+def inputs_ui() -> MatrixShape:
     c1, c2, c3 = st.columns(3)
     d = c1.slider(
         tr("matrix.d"),
         1,
-        MAX_SIDE,
+        SLIDER_MAX_SIDE,
         DEFAULT_D,
         key=keys.MATRIX_D,
         bind="query-params",
@@ -33,7 +36,7 @@ def inputs_ui() -> tuple[int, int, int]:
     k = c2.slider(
         tr("matrix.k"),
         1,
-        MAX_SIDE,
+        SLIDER_MAX_SIDE,
         DEFAULT_K,
         key=keys.MATRIX_K,
         bind="query-params",
@@ -42,13 +45,13 @@ def inputs_ui() -> tuple[int, int, int]:
     r = c3.slider(
         tr("matrix.r"),
         1,
-        MAX_RANK,
+        SLIDER_MAX_RANK,
         DEFAULT_R,
         key=keys.MATRIX_R,
         bind="query-params",
         help=tr("matrix.r_help"),
     )
-    return d, k, r
+    return MatrixShape(d=d, k=k, r=r)
 
 
 def metrics_ui(cost) -> None:
@@ -88,9 +91,9 @@ st.write(tr("matrix.intro"))
 def calculator() -> None:
     """Sliders, numbers and both charts. A fragment: moving a slider reruns only this (not app.py, the
     sidebar or the text above), which is most of what a student does here; see docs/load.md."""
-    d, k, r = inputs_ui()
+    shape = inputs_ui()
     try:
-        cost = matrix_cost(d, k, r)
+        cost = shape.cost()
     except Exception as exc:  # widgets bound the values; this guards a bad shared link all the same
         show_error(exc)
         share.link_box("matrix")
@@ -98,11 +101,11 @@ def calculator() -> None:
     metrics_ui(cost)
     if cost.past_break_even:
         st.warning(
-            tr("matrix.past_break_even", r=f"{r:,}", be=f"{cost.break_even_rank:,.1f}"),
+            tr("matrix.past_break_even", r=f"{cost.r:,}", be=f"{cost.break_even_rank:,.1f}"),
             icon=":material/warning:",
         )
-    elif r > min(d, k):
-        st.info(tr("matrix.rank_exceeds", r=f"{r:,}", m=f"{min(d, k):,}"))
+    elif cost.r > min(cost.d, cost.k):
+        st.info(tr("matrix.rank_exceeds", r=f"{cost.r:,}", m=f"{min(cost.d, cost.k):,}"))
 
     shape_labels = {
         "title": tr("matrix.shapes_title"),
@@ -115,7 +118,7 @@ def calculator() -> None:
         n: tr(f"matrix.curve_{n}") for n in ("title", "x", "y", "lora", "full", "break_even", "current")
     }
     show_chart(
-        params_vs_rank_figure(cost, rank_axis(cost, MAX_RANK), curve_labels),
+        params_vs_rank_figure(cost, rank_axis(cost, SLIDER_MAX_RANK), curve_labels),
         "lora-params-vs-rank",
         key="matrix_curve",
     )

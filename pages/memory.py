@@ -15,9 +15,19 @@ from lora_core.family import ADAPTERS
 from lora_core.family.specs import SPEC_CLASSES
 from lora_core.memory import GiB, TrainingSetup
 from lora_core.memory.gpus import CARD_SIZES_GB, GPUS, gpu
-from lora_core.memory.setup import ATTENTIONS, METHODS, OPTIMIZERS, PRECISIONS, SHARDINGS
+from lora_core.memory.setup import (
+    ATTENTIONS,
+    MAX_BATCH,
+    MAX_GPUS,
+    MAX_SEQ,
+    METHODS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SHARDINGS,
+)
+from lora_core.memory.solver import VARIABLES, SolverQuestion
 from lora_core.presets import PRESETS, load_preset
-from lora_core.spec import BIAS_CHOICES, LoraSpec
+from lora_core.spec import BIAS_CHOICES, MAX_OFFERED_RANK, LoraSpec
 from lora_ui import keys
 from lora_ui.i18n import tr
 from lora_ui.memory_charts import curves_figure, methods_figure, with_point
@@ -65,11 +75,11 @@ def series_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, variab
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
-def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, gpu_name: str, variable: str):
+def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, question: SolverQuestion):
     from lora_core.memory.solver import largest_fitting
 
-    card = gpu(gpu_name)
-    return largest_fitting(json.loads(config_json), spec, setup, card.bytes, variable, gpu=card)
+    card = gpu(question.gpu)
+    return largest_fitting(json.loads(config_json), spec, setup, card.bytes, question.variable, gpu=card)
 
 
 def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
@@ -86,7 +96,8 @@ def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
 # page's scenario links) invalid and the Telugu link differ from the English one.
 
 
-def model_ui() -> tuple[str, dict] | None:
+def model_ui() -> dict | None:
+    """The model's config: a preset's, or the visitor's config.json (None until one is given)."""
     st.subheader(tr("memory.model_header"))
     c1, c2 = st.columns([1, 2])
     sources = ("preset", "upload")
@@ -106,7 +117,7 @@ def model_ui() -> tuple[str, dict] | None:
             key=keys.MEM_PRESET,
             bind="query-params",
         )
-        return name, load_preset(name)
+        return load_preset(name)
     from lora_core.config import MAX_CONFIG_BYTES, parse_config
 
     upload = c2.file_uploader(tr("memory.upload"), type=["json"], key=keys.MEM_UPLOAD)
@@ -115,7 +126,7 @@ def model_ui() -> tuple[str, dict] | None:
         return None
     if upload.size > MAX_CONFIG_BYTES:
         raise LoraLabError("file.too_large", name=upload.name, size=upload.size, limit=MAX_CONFIG_BYTES)
-    return upload.name, parse_config(upload.getvalue())
+    return parse_config(upload.getvalue())
 
 
 def lora_ui():
@@ -133,7 +144,7 @@ def lora_ui():
         help=tr("memory.targets_help"),
     )
     r = c2.number_input(
-        tr("memory.rank"), 1, 4096, DEFAULT_RANK, key=keys.MEM_RANK, bind="query-params",
+        tr("memory.rank"), 1, MAX_OFFERED_RANK, DEFAULT_RANK, key=keys.MEM_RANK, bind="query-params",
         disabled=adapter == "ia3", help=tr("family.rank_help"),
     )  # fmt: skip
     dora = c3.checkbox(tr("memory.dora"), False, key=keys.MEM_DORA, bind="query-params", disabled=adapter != "lora")
@@ -200,10 +211,10 @@ def setup_ui() -> TrainingSetup:
     c3.caption(tr(f"memory.optimizer.{optimizer}"))
     c1, c2, c3, c4 = st.columns(4)
     batch = c1.number_input(
-        tr("memory.batch"), 1, 4096, DEFAULT.batch, key=keys.MEM_BATCH, bind="query-params"
+        tr("memory.batch"), 1, MAX_BATCH, DEFAULT.batch, key=keys.MEM_BATCH, bind="query-params"
     )
     seq = c2.number_input(
-        tr("memory.seq"), 1, 1_048_576, DEFAULT.seq, step=128, key=keys.MEM_SEQ, bind="query-params"
+        tr("memory.seq"), 1, MAX_SEQ, DEFAULT.seq, step=128, key=keys.MEM_SEQ, bind="query-params"
     )
     ckpt = c3.checkbox(tr("memory.ckpt"), DEFAULT.grad_checkpointing, key=keys.MEM_CKPT, bind="query-params")
     attention = c4.radio(
@@ -212,7 +223,7 @@ def setup_ui() -> TrainingSetup:
     )  # fmt: skip
     c4.caption(tr(f"memory.attention.{attention}"))
     c1, c2 = st.columns(2)
-    gpus = c1.number_input(tr("memory.gpus"), 1, 1024, DEFAULT.gpus, key=keys.MEM_GPUS, bind="query-params")
+    gpus = c1.number_input(tr("memory.gpus"), 1, MAX_GPUS, DEFAULT.gpus, key=keys.MEM_GPUS, bind="query-params")
     sharding = c2.selectbox(
         tr("memory.sharding"), SHARDINGS, index=SHARDINGS.index(DEFAULT.sharding), key=keys.MEM_SHARDING,
         bind="query-params",
@@ -341,24 +352,24 @@ def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates,
         show_chart(fig, "memory-vs-seq", key="mem_chart_seq")
 
 
-def solver_inputs_ui() -> tuple[str, str]:
+def solver_inputs_ui() -> SolverQuestion:
     """The solver's GPU and variable. Drawn whenever the page has inputs (also when the estimate failed): a
     bound widget that is not drawn leaves the URL, and a link copied meanwhile would lose the student's choice."""
     st.subheader(tr("memory.solver_header"))
     c1, c2 = st.columns(2)
     names = [g.name for g in GPUS]
     name = c1.selectbox(tr("memory.solve_gpu"), names, index=names.index("NVIDIA RTX 4090"), key=keys.MEM_SOLVE_GPU, bind="query-params")  # fmt: skip
-    variables = ("batch", "seq", "rank")
     variable = c2.radio(
-        tr("memory.solve_var"), variables, captions=[tr(f"memory.var.{v}") for v in variables],
+        tr("memory.solve_var"), VARIABLES, captions=[tr(f"memory.var.{v}") for v in VARIABLES],
         key=keys.MEM_SOLVE_VAR, bind="query-params", horizontal=True,
     )  # fmt: skip
-    return name, variable
+    return SolverQuestion(gpu=name, variable=variable)
 
 
-def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, name: str, variable: str) -> None:
+def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, question: SolverQuestion) -> None:
+    name, variable = question.gpu, question.variable
     card = gpu(name)
-    sol = solve_cached(config_json, spec, setup, name, variable)
+    sol = solve_cached(config_json, spec, setup, question)
     fmt = {
         "var": tr(f"memory.var.{variable}"),
         "gpu": name,
@@ -380,14 +391,15 @@ def solver_fragment(config_json: str, spec: LoraSpec, setup: TrainingSetup) -> N
     (50-100 ms up to 13B, 150-350 ms for the 70B and 175B presets), too much to pay on every change of the
     page. A fragment: choosing the GPU or pressing the button reruns only this part. The answer stays shown
     while the question (model, spec, setup, GPU, variable) is the one asked."""
-    name, variable = solver_inputs_ui()
+    asked = solver_inputs_ui()
+    variable = asked.variable
     if variable == "rank" and setup.method == "full":  # questions without an answer say so at once
         st.info(tr("memory.solve_rank_full"))
         return
     if variable == "rank" and spec.rank is None:
         st.info(tr("family.solve_rank_none", adapter=ADAPTER_LABELS[spec.adapter]))
         return
-    question = (hash(config_json), spec, setup, name, variable)
+    question = (hash(config_json), spec, setup, asked)
     # Recorded by on_click, before the run: a button's True lasts one run, and a run can end in a rerun.
     st.button(
         tr("memory.solve_button"), key=keys.MEM_SOLVE_RUN, icon=":material/search:",
@@ -397,7 +409,7 @@ def solver_fragment(config_json: str, spec: LoraSpec, setup: TrainingSetup) -> N
         st.caption(tr("memory.solve_hint"))
         return
     try:
-        solver_ui(config_json, spec, setup, name, variable)
+        solver_ui(config_json, spec, setup, asked)
     except LoraLabError as exc:
         show_error(exc)
 
@@ -418,7 +430,8 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
 
 
 def snippet_ui(spec, setup: TrainingSetup) -> None:
-    if setup.method != "full":  # the adapter these figures assume, to paste into a training script
+    spec = setup.adapter_spec(spec)
+    if spec is not None:  # the adapter these figures assume, to paste into a training script
         st.subheader(tr("memory.snippet_header"))
         if hasattr(spec, "alpha"):  # VeRA and IA3 have no alpha
             st.caption(tr("memory.snippet_note", alpha=MEMORY_ALPHA))
@@ -429,18 +442,18 @@ def page() -> None:
     st.title(tr("memory.title"))
     st.write(tr("memory.intro"))
     try:
-        loaded = model_ui()
+        config = model_ui()
         spec = lora_ui()
         setup = setup_ui()
     except LoraLabError as exc:  # a bad shared link or upload: the inputs above stay usable
         show_error(exc)
         solver_inputs_ui()
         return
-    if loaded is None:
+    if config is None:
         solver_inputs_ui()
         return
     try:
-        results_ui(loaded[1], spec, setup)
+        results_ui(config, spec, setup)
     except LoraLabError as exc:
         show_error(exc)
         solver_inputs_ui()

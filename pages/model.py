@@ -16,14 +16,14 @@ ensure_routed()
 from lora_core.arch import canonical_json, inventory
 from lora_core.config import MAX_CONFIG_BYTES, depth_and_width, parse_config
 from lora_core.family import ADAPTERS
-from lora_core.family.compare import compare_family, family_spec
+from lora_core.family.compare import FamilySettings, compare_family
 from lora_core.family.specs import SPEC_CLASSES
 from lora_core.params import count_params
 from lora_core.presets import PRESETS, load_preset, source
-from lora_core.spec import ALL_LINEAR, default_targets
+from lora_core.spec import ALL_LINEAR, MAX_OFFERED_RANK, default_targets
+from lora_core.validate import MAX_ALPHA
 
 DEFAULT_PRESET = "llama-2-7b"  # PEFT's famous 4,194,304 at r=8 on q_proj, v_proj
-MAX_RANK = 1024  # PEFT accepts any r; past ~1024 LoRA stops being "low rank" for every preset we ship
 BIASES = ("none", "lora_only", "all")  # PEFT LoraConfig.bias
 
 
@@ -38,10 +38,10 @@ def cached_count(config_json: str, spec):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def cached_family(config_json: str, settings: dict):
+def cached_family(config_json: str, settings: FamilySettings):
     import json
 
-    return compare_family(json.loads(config_json), **settings)
+    return compare_family(json.loads(config_json), settings)
 
 
 def model_ui() -> dict:
@@ -79,7 +79,8 @@ def model_ui() -> dict:
 
 
 def spec_ui(config: dict):
-    """The adapter type and its settings; returns (the chosen type's spec, the settings every type shares)."""
+    """The adapter type and its settings: the chosen type's spec, and the settings every type shares (the
+    family table's)."""
     inv = inventory(config)
     options = [ALL_LINEAR, *inv.target_names]
     default = list(default_targets(inv.model_type, inv.target_names))
@@ -103,11 +104,11 @@ def spec_ui(config: dict):
         help=tr("model.targets_help"),
     )
     r = c2.number_input(
-        tr("model.rank"), 1, MAX_RANK, 8, key=keys.MODEL_RANK, bind="query-params", disabled=adapter == "ia3",
+        tr("model.rank"), 1, MAX_OFFERED_RANK, 8, key=keys.MODEL_RANK, bind="query-params", disabled=adapter == "ia3",
         help=tr("family.rank_help"),
     )  # fmt: skip
     alpha = c3.number_input(
-        tr("model.alpha"), 1, 100_000, 8, key=keys.MODEL_ALPHA, bind="query-params",
+        tr("model.alpha"), 1, MAX_ALPHA, 8, key=keys.MODEL_ALPHA, bind="query-params",
         disabled=adapter in ("vera", "ia3"),
     )  # fmt: skip
     st.caption(tr(f"family.trains.{adapter}"))
@@ -131,16 +132,16 @@ def spec_ui(config: dict):
         tr("family.feedforward"), list(inv.target_names), key=keys.MODEL_FEEDFORWARD, bind="query-params",
         disabled=adapter != "ia3", help=tr("family.feedforward_help"),
     )  # fmt: skip
-    settings = {
-        "r": int(r),
-        "alpha": int(alpha),
-        "target_modules": ALL_LINEAR if ALL_LINEAR in targets else tuple(targets),
-        "bias": bias,
-        "modules_to_save": tuple(save),
-        "feedforward_modules": tuple(feedforward),
-    }
+    settings = FamilySettings(
+        r=int(r),
+        alpha=int(alpha),
+        target_modules=ALL_LINEAR if ALL_LINEAR in targets else tuple(targets),
+        bias=bias,
+        modules_to_save=tuple(save),
+        feedforward_modules=tuple(feedforward),
+    )
     row = ("dora" if dora else "rslora" if rslora else "lora") if adapter == "lora" else adapter
-    return family_spec(row, **settings), settings
+    return settings.spec(row), settings
 
 
 def fmt_bytes(n: int) -> str:
@@ -150,7 +151,7 @@ def fmt_bytes(n: int) -> str:
     return f"{n:,} B"
 
 
-def family_ui(config_json: str, settings: dict, chosen: str) -> None:
+def family_ui(config_json: str, settings: FamilySettings, chosen: str) -> None:
     """Every adapter type on the same modules: counts, share, checkpoint, what its update can express."""
     st.subheader(tr("family.table_header"))
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -14,17 +15,30 @@ APP = str(ROOT / "app.py")
 os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
 
 
+@functools.cache
+def components():
+    """Streamlit's registry of installed custom components, discovered once per test process. AppTest 1.67
+    discovers it afresh for each new AppTest (testing/v1/app_test.py `_run`: BidiComponentManager scans the
+    metadata of every installed distribution, ~0.3 s, most of a page run here); the installed packages do
+    not change during a session, and the app registers no component of its own."""
+    from streamlit.components.v2.component_manager import BidiComponentManager
+
+    manager = BidiComponentManager()
+    manager.discover_and_register_components(start_file_watching=False)
+    return manager
+
+
 @pytest.fixture
 def app_test():
     """An AppTest factory starting from app.py, as a visitor does: app_test(page="matrix", query={...})."""
     from streamlit import config
     from streamlit.testing.v1 import AppTest
 
-    # AppTest reads config options, not STREAMLIT_* variables: show full errors to the tests.
-    config.set_option("client.showErrorDetails", "full")
-
     def make(page: str | None = None, query: dict[str, str] | None = None, timeout: float = 60):
+        # AppTest reads config options, not STREAMLIT_* variables: show full errors to the tests.
+        config.set_option("client.showErrorDetails", "full")
         at = AppTest.from_file(APP, default_timeout=timeout)
+        at._bidi_component_manager = components()  # what the first run would discover (components())
         for k, v in (query or {}).items():
             at.query_params[k] = v
         at.run()
@@ -34,3 +48,11 @@ def app_test():
         return at
 
     return make
+
+
+def page_names() -> list[str]:
+    """Every page app.py routes to (pages/*.py, as lora_ui.serve warms them up): a new page is tested by the
+    page-wide tests without being listed there."""
+    from lora_ui.serve import page_files
+
+    return [Path(p).stem for p in page_files()]

@@ -2,7 +2,15 @@
 
 lora_core adapts models with its own injection (lora_core/memory/adapters.py); PEFT is a dev dependency.
 Pass `adapt=peft_adapt` to `recipe.build_training_model` to get the model PEFT itself builds.
-`peft_config(spec)` maps any of our specs (LoraSpec, lora_core.family.specs) to the PEFT config it stands for.
+`peft_config(spec)` maps any of our specs (LoraSpec, lora_core.family.specs) to the PEFT config it stands for;
+`peft_counts(config, spec)` is the parameter-count oracle (tests/test_params_peft.py, test_params_family.py),
+and `preset_cases` their parametrization, one case per preset and spec.
+
+One meta-device artefact: AdaLoRA's `ranknum` is created with requires_grad=False (adalora/layer.py:81-84),
+but on a meta model PEFT moves it with `item.to("meta")` (tuners_utils.py:2210-2212), which returns a plain
+tensor that ParameterDict re-wraps as a new Parameter with requires_grad=True. On real weights it stays
+frozen. `peft_counts` therefore leaves ranknum out of the meta model's trainable count
+(tests/test_params_family.py checks the artefact, and every type on real CPU weights with no correction).
 """
 
 from __future__ import annotations
@@ -92,3 +100,38 @@ def peft_adapt(model, spec, config=None):
         warnings.simplefilter("ignore")
         task = adalora_task_type(model) if spec.adapter == "adalora" else None
         return get_peft_model(model, peft_config(spec, task), autocast_adapter_dtype=True)
+
+
+def peft_model(model, spec):
+    """`get_peft_model(model, peft_config(spec))`, without the warnings PEFT gives on these models (tied
+    embeddings, fan_in_fan_out, AdaLoRA's r): expected here."""
+    from peft import get_peft_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return get_peft_model(model, peft_config(spec))
+
+
+def peft_counts(config: dict, spec) -> tuple[int, int]:
+    """The oracle: PEFT's (trainable, all) on a fresh meta-device model, less the meta-only trainable ranknum
+    (module docstring)."""
+    from lora_core.arch import build_meta_model
+
+    pm = peft_model(build_meta_model(config), spec)
+    trainable, total = pm.get_nb_trainable_parameters()
+    meta_ranknum = sum(p.numel() for n, p in pm.named_parameters() if ".ranknum." in n and p.requires_grad)
+    return trainable - meta_ranknum, total
+
+
+def preset_cases(specs_for, fast: set[str]) -> list:
+    """One pytest case (preset, spec index) per preset and spec of `specs_for(preset)`; presets outside `fast`
+    are marked slow (the 7B-and-up models take seconds each on the meta device)."""
+    import pytest
+
+    from lora_core.presets import PRESETS
+
+    return [
+        pytest.param(p, i, marks=() if p in fast else pytest.mark.slow, id=f"{p}-{spec.adapter}-{i}")
+        for p in PRESETS
+        for i, spec in enumerate(specs_for(p))
+    ]

@@ -254,6 +254,7 @@ def test_random_top_level_argv(argv):
         ["no-such-command"],
     ],
 )
+@pytest.mark.server
 def test_real_process_prints_one_line(argv):
     """The real entry point (`python -m lora_core`), so nothing outside main() prints a traceback."""
     r = subprocess.run(
@@ -263,6 +264,7 @@ def test_real_process_prints_one_line(argv):
     assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: "), r.stderr
 
 
+@pytest.mark.server
 def test_real_process_refuses_a_lying_npy_header(tmp_path):
     """A 128-byte .npy claiming 10**12 float64 values: exit 2 and one line, never MemoryError (exit 1)."""
     path = tmp_path / "huge.npy"

@@ -6,7 +6,7 @@ EXPECTED_ERRORS is empty and a new one shows up here to be listed on purpose. Fi
 (the widgets only), in both of its modes.
 
 The Memory cases compute and show the figures at the extremes (a 1,048,576-token sequence times a batch of
-4096 on 1024 GPUs at rank 4096) in the same run."""
+4096 on 4096 GPUs at rank 4096) in the same run."""
 
 from __future__ import annotations
 

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lora_ui import keys
+from tests.conftest import page_names
 
-PAGES = ["learn", "matrix", "model", "memory", "fit"]
+PAGES = page_names()
 KEYS = sorted({v for k, v in vars(keys).items() if k.isupper() and isinstance(v, str)})
 
 HOSTILE = [
@@ -23,7 +24,7 @@ HOSTILE = [
     "9" * 5000,  # int() refuses more than 4300 digits
     "1.5",
     "32768",  # in range for some keys (Matrix's d and k maximum), over it for others
-    "1000000",  # in range for mem_seq (max 1,048,576), far over every other maximum
+    "1000000",  # in range for mem_seq (max 1,048,576) and alpha (max 10^9), far over every other maximum
     "٣",
     "true",
     "<script>alert(1)</script>",

@@ -5,7 +5,6 @@ with the details (names, values, limits) kept as they are."""
 from __future__ import annotations
 
 import ast
-import pickle
 import re
 import string
 from pathlib import Path
@@ -162,15 +161,20 @@ def test_a_real_error_keeps_its_details():
     )
 
 
-def test_errors_survive_pickling_with_their_type_code_and_parameters():
-    """The fit worker sends a LoraLabError up its pipe (lora_ui/workers/fit_worker.py)."""
+def test_errors_cross_a_pipe_with_their_type_code_and_parameters():
+    """The fit worker sends a LoraLabError up its multiprocessing pipe (lora_ui/workers/fit_worker.py)."""
+    import multiprocessing
+
     from lora_core.memory.events import DepthError
 
     for exc in (
         LoraLabError("family.no_setting", label="IA3", setting="r", why=Clause("why.ia3_r")),
         DepthError("memory.depth_no_stack"),
     ):
-        back = pickle.loads(pickle.dumps(exc))
+        send, receive = multiprocessing.Pipe()
+        with send, receive:
+            send.send(exc)
+            back = receive.recv()
         assert type(back) is type(exc)
         assert (back.code, back.params, str(back)) == (exc.code, exc.params, str(exc))
 

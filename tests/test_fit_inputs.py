@@ -395,6 +395,7 @@ def test_cli_has_words_for_every_stop_reason():
     assert set(STOP_WORDS) == set(STOP_REASONS)
 
 
+@pytest.mark.server
 def test_a_fresh_cli_process_never_imports_dynamo_or_transformers():
     """The seed experiment's path in a new interpreter: torch.optim.Adam's first construction imports
     torch._dynamo (~2 s), and transformers is the Memory page's; neither belongs on a fit's path."""
@@ -420,6 +421,7 @@ def test_a_fresh_cli_process_never_imports_dynamo_or_transformers():
     assert report == {"codes": [0, 0], "loaded": []}
 
 
+@pytest.mark.server
 def test_the_entry_point_flushes_its_output_before_it_exits():
     """`python -m lora_core` leaves with os._exit (no torch teardown): its JSON must still arrive whole."""
     import os

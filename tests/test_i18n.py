@@ -19,6 +19,7 @@ import pytest
 
 from lora_ui.strings import AREAS
 from lora_ui.strings.glossary import LATIN_TERMS, strip_glosses
+from tests.conftest import page_names
 
 ROOT = Path(__file__).resolve().parents[1]
 TELUGU = re.compile(r"[\u0C00-\u0C7F]")
@@ -144,7 +145,7 @@ def test_tr_is_per_call_not_global():
 # --- the language switch, in AppTest -------------------------------------------------------------------
 
 
-PAGES = ["learn", "matrix", "model", "memory", "fit"]
+PAGES = page_names()
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -67,6 +67,7 @@ def test_random_values_stay_inside_the_widget(lt):
     assert lt.random_value(lt.Widget(disabled.id, "slider", disabled), rng) is None
 
 
+@pytest.mark.server
 def test_nginx_config_is_loopback_sticky_and_passes_websockets(lt, tmp_path):
     text = lt.nginx_config(18080, [18501, 18502], tmp_path)
     assert "{{" not in text
@@ -88,6 +89,7 @@ def test_nginx_config_is_loopback_sticky_and_passes_websockets(lt, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.server
 def test_one_student_round_trip_on_the_baseline_app(lt):
     """A real server: the session learns the slider's id, moves it, and the script sees the new value."""
     with tempfile.TemporaryDirectory() as tmp, lt.Stack(lt.BASELINE_APP, 1, Path(tmp)) as stack:

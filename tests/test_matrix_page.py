@@ -2,7 +2,9 @@
 
 import pytest
 
-from lora_core.matrix import matrix_cost
+from lora_core.arch import inventory
+from lora_core.matrix import break_even_rank, matrix_cost
+from lora_core.presets import PRESETS, load_preset
 from lora_ui.matrix_charts import layout_rects, params_vs_rank_figure, rank_axis, shapes_figure
 
 SHAPE_LABELS = {"title": "t", "W": "W {d}x{k}={n}", "B": "B {d}x{r}={n}", "A": "A {r}x{k}={n}"}
@@ -37,6 +39,13 @@ def test_params_curve_marks_full_break_even_and_current_rank():
     assert [s.x0 for s in fig.layout.shapes] == [cost.break_even_rank]
 
 
+def projections(preset):
+    """The shapes of a preset's linear layers but its output head (vocabulary-sized, not a projection)."""
+    config = load_preset(preset)
+    modules = inventory(config).modules
+    return [m.shape for m in modules if m.kind in ("linear", "conv1d") and config["vocab_size"] not in m.shape]
+
+
 def _metric(at, label_start):
     return next(m.value for m in at.metric if m.label.startswith(label_start))
 
@@ -66,4 +75,11 @@ def test_query_params_restore_the_view(app_test):
     at = app_test(page="matrix", query={"d": "4096", "k": "4096", "r": "32"})
     assert not at.exception
     assert at.slider(key="r").value == 32
+    # The sliders' own ranges (pages/matrix.py SLIDER_*), as their comment says: every projection of the shipped
+    # presets but GPT-3's fits the side slider, and the rank slider reaches break-even for sides up to 16,384.
+    side, rank = at.slider(key="d").max, at.slider(key="r").max
+    assert (at.slider(key="k").max, side, rank) == (side, 32_768, 8_192)
+    widest = {p: max(max(shape) for shape in projections(p)) for p in PRESETS}
+    assert {p for p, w in widest.items() if w > side} == {"gpt3-175b"}
+    assert rank == break_even_rank(16_384, 16_384)  # the largest break-even of any d, k up to 16,384
     assert _metric(at, "LoRA trains") == f"{(4096 + 4096) * 32:,}"

@@ -9,7 +9,7 @@ from lora_core.memory import TrainingSetup, estimate_memory, recipe
 from lora_core.memory.live_bytes import trace_step
 from lora_core.memory.trace import live_model
 from lora_core.spec import LoraSpec
-from tests.test_memory_configs import GPT2, LLAMA_GQA, QWEN2
+from tests.memory_configs import GPT2, LLAMA_GQA, QWEN2
 
 SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
 
@@ -33,7 +33,7 @@ def direct(config, spec, setup, b, s):
 def test_fit_and_depth_extrapolation_match_a_direct_trace(config, setup):
     """A 5-layer model at (b=5, s=40, r=6): neither the shape nor the depth was traced for the fit."""
     deep = recipe.with_layers(config, 5)
-    spec = LoraSpec(r=6, target_modules=SPEC.target_modules) if setup.method != "full" else None
+    spec = setup.adapter_spec(LoraSpec(r=6, target_modules=SPEC.target_modules))
     want = direct(deep, spec, setup, 5, 40)
     got = live_model(deep, spec or SPEC, setup).phases(5, 40, 6)
     np.testing.assert_allclose(list(got.values()), want, rtol=0, atol=0.5)

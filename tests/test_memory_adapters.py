@@ -14,8 +14,8 @@ import pytest
 from lora_core.memory import TrainingSetup, recipe
 from lora_core.memory.live_bytes import trace_step
 from lora_core.spec import LoraSpec
+from tests.memory_configs import CONFIGS, GPT2, LLAMA_GQA, QWEN2, TARGETS
 from tests.peft_oracle import peft_adapt
-from tests.test_memory_configs import CONFIGS, GPT2, LLAMA_GQA, QWEN2, TARGETS
 
 B, S = 2, 8  # traced shape (tiny: the comparison is op by op, so any shape shows a difference)
 

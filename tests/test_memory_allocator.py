@@ -12,18 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lora_core.memory.allocator import (
+from lora_core.memory.allocator_config import AllocatorConfig, KiB, MiB, allocation_size, round_size
+from lora_core.memory.allocator_replay import (
     Alloc,
-    AllocatorConfig,
     EmptyCache,
     Free,
-    KiB,
-    MiB,
-    allocation_size,
     predict_max_reserved,
     replay,
     reserved_over_steps,
-    round_size,
 )
 
 EXPANDABLE = AllocatorConfig(expandable_segments=True)
@@ -329,7 +325,8 @@ def _state(alloc):
 
 
 def _both(events):
-    from lora_core.memory.allocator import CachingAllocator, _run, _run_plain
+    from lora_core.memory.allocator import CachingAllocator
+    from lora_core.memory.allocator_replay import _run, _run_plain
 
     general, plain = CachingAllocator(), CachingAllocator()
     _run(general, events, {}, [], [])  # malloc/free, one call per event
@@ -357,7 +354,7 @@ def test_the_inlined_path_on_a_real_training_run():
     from lora_core.memory import TrainingSetup, reserve
     from lora_core.memory.events import run_events
     from lora_core.spec import LoraSpec
-    from tests.test_memory_configs import LLAMA_GQA
+    from tests.memory_configs import LLAMA_GQA
 
     spec, setup = LoraSpec(r=4), TrainingSetup(method="lora", batch=2, seq=64)
     warmup, steady = run_events(reserve._plan(LLAMA_GQA, spec, setup), reserve.run_parts(LLAMA_GQA, spec, setup), 2, 64, 4)

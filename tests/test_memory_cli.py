@@ -5,7 +5,7 @@ import json
 import pytest
 
 from lora_core.cli import main
-from tests.test_memory_configs import GPT2, LLAMA_GQA
+from tests.memory_configs import GPT2, LLAMA_GQA
 
 KEYS = {
     "weights_bytes",

@@ -13,7 +13,7 @@ from lora_core.memory import TrainingSetup
 from lora_core.memory import trace as T
 from lora_core.memory.events import DepthError, plan_depth, plan_traced
 from lora_core.spec import LoraSpec
-from tests.test_memory_configs import GPT2, LLAMA_GQA, QWEN2
+from tests.memory_configs import GPT2, LLAMA_GQA, QWEN2
 
 LLAMA_SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
 CASES = [

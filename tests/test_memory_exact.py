@@ -13,18 +13,18 @@ from lora_core.memory import TrainingSetup
 from lora_core.memory.recipe import build_training_model, forward_loss, make_optimizer
 from lora_core.memory.states import state_bytes
 from lora_core.spec import LoraSpec
+from tests.memory_configs import CONFIGS, TARGETS
 from tests.peft_oracle import peft_adapt
-from tests.test_memory_configs import CONFIGS, TARGETS
 
 
 def storage_bytes(tensors) -> int:
     seen, total = set(), 0
     for t in tensors:
-        st = t.untyped_storage()
-        if st.data_ptr() in seen:
+        storage = t.untyped_storage()
+        if storage.data_ptr() in seen:
             continue
-        seen.add(st.data_ptr())
-        total += st.nbytes()
+        seen.add(storage.data_ptr())
+        total += storage.nbytes()
     return total
 
 
@@ -47,7 +47,8 @@ def real_step(config, spec, setup):
             (steps if name == "step" else states).append(t)
     for t in steps:  # the counters: 0-dim fp32 on the CPU
         assert t.dim() == 0 and t.dtype == torch.float32
-    if spec is not None and setup.method != "full" and spec.adapter == "adalora":
+    adapter = setup.adapter_spec(spec)
+    if adapter is not None and adapter.adapter == "adalora":
         model.base_model.update_and_allocate(0)
         ra = model.base_model.rankallocator
         states += [*ra.ipt.values(), *ra.exp_avg_ipt.values(), *ra.exp_avg_unc.values()]
@@ -68,7 +69,7 @@ def test_state_bytes_equal_a_real_step(arch, method, precision, dora):
     spec = LoraSpec(r=4, alpha=8, target_modules=TARGETS[arch], use_dora=dora)
     setup = TrainingSetup(method=method, precision=precision, device="cpu")
     weights, grads, states, _ = real_step(config, spec, setup)
-    est = state_bytes(config, spec if method != "full" else None, setup)
+    est = state_bytes(config, setup.adapter_spec(spec), setup)
     assert est.weights_bytes == weights
     assert est.gradients_bytes == grads
     assert est.optimizer_bytes == states

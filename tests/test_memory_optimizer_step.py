@@ -47,14 +47,14 @@ class PeakNewStorage(TorchDispatchMode):
         for t in tree_flatten(out)[0]:
             if not isinstance(t, torch.Tensor) or t.dim() == 0:
                 continue
-            st = t.untyped_storage()
-            key = st._cdata
+            storage = t.untyped_storage()
+            key = storage._cdata
             if key in self.known or key in self.refs:
                 continue
-            n = st.nbytes()
+            n = storage.nbytes()
             self.live += n
             self.peak = max(self.peak, self.live)
-            self.refs[key] = weakref.ref(st, lambda _r, k=key, n=n: self._free(k, n))
+            self.refs[key] = weakref.ref(storage, lambda _r, k=key, n=n: self._free(k, n))
         return out
 
 

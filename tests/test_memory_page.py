@@ -32,6 +32,22 @@ def test_page_renders_and_reacts(app_test):
     assert metric_values(at) != after
 
 
+def test_inputs_take_the_cores_limits(app_test):
+    """Each limit is defined once, in the core: the page's inputs end where TrainingSetup and the solver do."""
+    from lora_core.memory.setup import MAX_BATCH, MAX_GPUS, MAX_SEQ
+    from lora_core.spec import MAX_OFFERED_RANK
+
+    at = app_test(page="memory", query=QUERY)
+    assert not at.exception, at.exception
+    maxima = {k: at.number_input(key=k).max for k in (keys.MEM_RANK, keys.MEM_BATCH, keys.MEM_SEQ, keys.MEM_GPUS)}
+    assert maxima == {
+        keys.MEM_RANK: MAX_OFFERED_RANK,
+        keys.MEM_BATCH: MAX_BATCH,
+        keys.MEM_SEQ: MAX_SEQ,
+        keys.MEM_GPUS: MAX_GPUS,
+    }
+
+
 def test_peft_snippet_matches_the_inputs_and_goes_away_for_full(app_test):
     at = app_test(page="memory", query={**QUERY, keys.MEM_RANK: "32"})
     assert not at.exception, at.exception

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lora_core.memory import precomputed, recipe, states, trace
+from lora_core.memory import parameters, precomputed, recipe, trace
 from lora_ui import keys
 
 REGENERATE = "python -m lora_core.memory.precomputed"
@@ -50,8 +50,8 @@ def test_a_stored_entry_reads_back_as_the_traced_model():
     for got, want in zip(stored.peaks, traced.peaks, strict=True):
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b)
-    key = states.built_key(config, spec, setup)
-    assert precomputed.param_infos(key) == states.build_param_infos(key)
+    key = parameters.built_key(config, spec, setup)
+    assert precomputed.param_infos(key) == parameters.build_param_infos(key)
 
 
 @pytest.fixture
@@ -62,8 +62,8 @@ def no_tracing(monkeypatch):
         raise AssertionError("a trace or a model build was started")
 
     trace.clear_cache()
-    states.base_param_infos.cache_clear()
-    states._BUILT.clear()
+    parameters.base_param_infos.cache_clear()
+    parameters._BUILT.clear()
     monkeypatch.setattr(trace, "build_live_model", refuse)
     monkeypatch.setattr(recipe, "build_training_model", refuse)
 

@@ -13,12 +13,14 @@ import pytest
 
 from lora_core.memory import TrainingSetup, estimate_memory, reserve
 from lora_core.memory import trace as T
-from lora_core.memory.allocator import MiB, predict_max_reserved
+from lora_core.memory.allocator_config import MiB
+from lora_core.memory.allocator_replay import predict_max_reserved
 from lora_core.memory.events import RunParts, run_events, step_plan
 from lora_core.memory.live_bytes import KIND_DEQUANT, KIND_DQ_ABSMAX, KIND_TENSOR, StepRecord
-from lora_core.memory.states import paged_state_bytes, param_infos
+from lora_core.memory.parameters import param_infos
+from lora_core.memory.states import paged_state_bytes
 from lora_core.spec import LoraSpec
-from tests.test_memory_configs import LLAMA_GQA
+from tests.memory_configs import LLAMA_GQA
 
 SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
 

@@ -1,10 +1,11 @@
-"""State bytes are read off a model of at most 3 layers (lora_core/memory/states.py, `base_param_infos`): the
+"""State bytes are read off a model of at most 3 layers (lora_core/memory/parameters.py, `base_param_infos`): the
 third layer stands for layers 3..L. Against the parameters of the full-depth model, built layer by layer."""
 
 import pytest
 
 from lora_core.memory import TrainingSetup, recipe
-from lora_core.memory.states import aggregate, model_infos, state_bytes
+from lora_core.memory.parameters import model_infos
+from lora_core.memory.states import aggregate, state_bytes
 from lora_core.presets import PRESETS, load_preset
 from lora_core.spec import LoraSpec
 

@@ -35,7 +35,7 @@ def spec_for(name: str, targets, dora: bool):
 @pytest.mark.parametrize("case", range(len(RECIPES)))
 def test_one_shape_factoring_holds_at_a_second_shape(name, case):
     setup, targets, dora = RECIPES[case]
-    spec = None if setup.method == "full" else spec_for(name, targets, dora)
+    spec = setup.adapter_spec(spec_for(name, targets, dora))
     config = load_preset(name)
     assert_factoring_holds(name, config, spec, setup)
 
@@ -92,7 +92,7 @@ def direct_phases(config, spec, setup, b, s):
 @pytest.mark.parametrize("case", range(3))
 def test_depth_extrapolation_equals_a_full_depth_trace(name, case):
     setup, targets, dora = RECIPES[case]
-    spec = None if setup.method == "full" else spec_for(name, targets, dora)
+    spec = setup.adapter_spec(spec_for(name, targets, dora))
     spec = spec and LoraSpec(r=6, alpha=16, target_modules=spec.target_modules, use_dora=spec.use_dora)
     config = load_preset(name)
     got = trace.build_live_model(config, spec, setup, check=False).phases(2, 40, 6)

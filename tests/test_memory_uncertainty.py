@@ -11,7 +11,7 @@ from lora_core.memory.series import card_total, fits_on
 from lora_core.memory.solver import largest_fitting
 from lora_core.memory.uncertainty import band_of, compared, gpu_band, rows, verdict
 from lora_core.spec import LoraSpec
-from tests.test_memory_configs import LLAMA_GQA
+from tests.memory_configs import LLAMA_GQA
 
 SPEC = LoraSpec(r=4, target_modules=("q_proj", "v_proj"))
 GiB = 1 << 30

@@ -26,8 +26,13 @@ def test_rank_and_preset_change_the_numbers(app_test):
 
 
 def test_query_params_restore_the_view(app_test):
+    from lora_core.spec import MAX_OFFERED_RANK
+    from lora_core.validate import MAX_ALPHA
+
     at = app_test(page="model", query={"preset": "roberta-base", "rank": "8"})
     assert not at.exception, at.exception
+    # each limit defined once, in the core: the rank the Memory page and the solver offer, LoraSpec's alpha
+    assert (at.number_input(key="rank").max, at.number_input(key="alpha").max) == (MAX_OFFERED_RANK, MAX_ALPHA)
     # RoBERTa-base q,v r=8: 294,912 (LoRA paper Table 2: 0.3M).
     assert _metric(at, "Trainable") == "294,912"
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = [*sorted((ROOT / "lora_core").rglob("*.py")), *sorted((ROOT / "lora_ui").rglob("*.py"))]
 RUNTIME += [*sorted((ROOT / "pages").rglob("*.py")), ROOT / "app.py"]
@@ -44,13 +46,14 @@ def test_no_runtime_module_imports_peft():
     assert offenders == []
 
 
+@pytest.mark.server
 def test_memory_estimates_lora_and_dora_with_peft_unimportable():
     """A fresh interpreter where `import peft` fails (sys.modules entry None) still estimates LoRA and DoRA."""
     code = (
         "import sys; sys.modules['peft'] = None\n"
         "from lora_core.memory import TrainingSetup, estimate_memory\n"
         "from lora_core.spec import LoraSpec\n"
-        "from tests.test_memory_configs import LLAMA_GQA\n"
+        "from tests.memory_configs import LLAMA_GQA\n"
         "for dora in (False, True):\n"
         "    spec = LoraSpec(r=4, target_modules=('q_proj', 'v_proj'), use_dora=dora)\n"
         "    e = estimate_memory(LLAMA_GQA, spec, TrainingSetup(method='lora', precision='bf16', batch=2, seq=16))\n"

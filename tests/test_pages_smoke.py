@@ -2,7 +2,9 @@
 
 import pytest
 
-PAGES = ["learn", "matrix", "model", "memory", "fit"]
+from tests.conftest import page_names
+
+PAGES = page_names()
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -4,11 +4,7 @@ Our `count_params(config, spec)` equals `get_peft_model(meta_model, XConfig(...)
 on every preset with several specs per type (the big presets are @slow, as in tests/test_params_peft.py).
 Where PEFT refuses a module kind, we refuse too, with a LoraLabError. Where we refuse what PEFT only warns
 about or ignores (a pattern or a feedforward name that matches nothing), the difference is tested as such.
-
-One meta-device artefact: AdaLoRA's `ranknum` is created with requires_grad=False (adalora/layer.py:81-84),
-but on a meta model PEFT moves it with `item.to("meta")` (tuners_utils.py:2210-2212), which returns a plain
-tensor that ParameterDict re-wraps as a new Parameter with requires_grad=True. On real weights it stays
-frozen. `peft_counts` therefore leaves ranknum out of the meta model's trainable count, and
+The oracle leaves AdaLoRA's meta-only trainable ranknum out (tests/peft_oracle.py);
 `test_real_weights_equal_peft` checks every type on real CPU weights with no correction at all.
 """
 
@@ -16,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 
+import peft
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,11 +22,9 @@ from lora_core.arch import build_meta_model
 from lora_core.family.shapes import factorization
 from lora_core.family.specs import AdaLoraSpec, IA3Spec, LoHaSpec, LoKrSpec, VeraSpec, make_spec
 from lora_core.params import count_params
-from lora_core.presets import PRESETS, load_preset
+from lora_core.presets import load_preset
 from lora_core.spec import LoraSpec
-from tests.peft_oracle import peft_config
-
-peft = pytest.importorskip("peft")
+from tests.peft_oracle import peft_config, peft_counts, peft_model, preset_cases
 
 FAST = {"gpt2", "bert-base", "roberta-base", "t5-base", "qwen2.5-0.5b", "llama-3.2-1b"}
 
@@ -80,33 +75,15 @@ def specs_for(preset: str) -> list:
     ]
 
 
-def _peft_model(model, spec):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fan_in_fan_out, tied embeddings, AdaLoRA's r: expected here
-        return peft.get_peft_model(model, peft_config(spec))
-
-
-def peft_counts(config: dict, spec) -> tuple[int, int]:
-    """The oracle on a fresh meta-device model, less the meta-only trainable ranknum (module docstring)."""
-    pm = _peft_model(build_meta_model(config), spec)
-    trainable, total = pm.get_nb_trainable_parameters()
-    meta_ranknum = sum(p.numel() for n, p in pm.named_parameters() if ".ranknum." in n and p.requires_grad)
-    return trainable - meta_ranknum, total
-
-
 def _peft_refuses(config: dict, spec) -> bool:
     try:
-        _peft_model(build_meta_model(config), spec)
+        peft_model(build_meta_model(config), spec)
     except (TypeError, ValueError):  # NoMatchingPeftModuleError is a ValueError
         return True
     return False
 
 
-CASES = [
-    pytest.param(p, i, marks=() if p in FAST else pytest.mark.slow, id=f"{p}-{specs_for(p)[i].adapter}-{i}")
-    for p in PRESETS
-    for i in range(len(specs_for(p)))
-]
+CASES = preset_cases(specs_for, FAST)
 
 
 @pytest.mark.parametrize("preset,i", CASES)
@@ -199,7 +176,7 @@ def _real(config: dict):
 def test_real_weights_equal_peft(arch, i):
     config, spec = TINY[arch], _tiny_specs(arch)[i]
     model = _real(config)
-    assert _peft_model(model, spec).get_nb_trainable_parameters() == (
+    assert peft_model(model, spec).get_nb_trainable_parameters() == (
         count_params(config, spec).trainable_params,
         count_params(config, spec).total_params,
     )
@@ -208,8 +185,8 @@ def test_real_weights_equal_peft(arch, i):
 def test_meta_ranknum_artefact_is_what_the_oracle_removes():
     # On meta, PEFT's trainable count exceeds the real one by exactly one ranknum value per AdaLoRA module.
     config, spec = TINY["llama"], AdaLoraSpec(init_r=5, target_modules=("q_proj", "v_proj"))
-    meta = _peft_model(build_meta_model(config), spec).get_nb_trainable_parameters()
-    real = _peft_model(_real(config), spec).get_nb_trainable_parameters()
+    meta = peft_model(build_meta_model(config), spec).get_nb_trainable_parameters()
+    real = peft_model(_real(config), spec).get_nb_trainable_parameters()
     n_modules = len(count_params(config, spec).targets)
     assert meta[0] - real[0] == n_modules == 2 * 2 and meta[1] == real[1]
 

@@ -6,20 +6,16 @@ checked with several specs; the big presets are marked slow. Published figures a
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lora_core import LoraLabError
-from lora_core.arch import build_meta_model, inventory
+from lora_core.arch import inventory
 from lora_core.params import count_params, targeted_modules
-from lora_core.presets import PRESETS, load_preset
+from lora_core.presets import load_preset
 from lora_core.spec import LoraSpec
-from tests.peft_oracle import peft_config
-
-peft = pytest.importorskip("peft")
+from tests.peft_oracle import peft_counts, preset_cases
 
 # Fast presets run every time; the rest (7B and up, plus the biggest GPT-2s) are @slow.
 FAST = {
@@ -61,20 +57,7 @@ def specs_for(preset: str) -> list[LoraSpec]:
     return specs
 
 
-def peft_counts(config: dict, spec: LoraSpec) -> tuple[int, int]:
-    """The oracle: PEFT's own count on a fresh meta-device model."""
-    model = build_meta_model(config)
-    lora_config = peft_config(spec)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PEFT warns about tied embeddings and fan_in_fan_out; expected here
-        return peft.get_peft_model(model, lora_config).get_nb_trainable_parameters()
-
-
-CASES = [
-    pytest.param(p, i, marks=() if p in FAST else pytest.mark.slow, id=f"{p}-{i}")
-    for p in PRESETS
-    for i in range(len(specs_for(p)))
-]
+CASES = preset_cases(specs_for, FAST)
 
 
 @pytest.mark.parametrize("preset,i", CASES)

@@ -10,12 +10,12 @@ import pytest
 
 from lora_core.matrix import matrix_cost
 from lora_ui import keys
-from lora_ui.scenarios import BY_ID, SCENARIOS, Figure, figures, format_figure
+from lora_ui.scenarios import BY_ID, SCENARIOS, Headline, format_headline, headlines
 from lora_ui.share import denotes
 
 
 def by_name(scenario_id: str) -> dict[str, int | float]:
-    return {f.name: f.value for f in figures(scenario_id)}
+    return {f.name: f.value for f in headlines(scenario_id)}
 
 
 def test_seed_matrix_figures_are_the_explainers():
@@ -71,11 +71,11 @@ def test_seed_fit_counts_the_fit_pages_regression():
     assert by_name("seed_fit") == {"full_params": c.full_params, "lora_params": c.lora_params}
 
 
-def test_format_figure():
-    assert format_figure(Figure("x", 37_748_736, "count")) == "37,748,736"
-    assert format_figure(Figure("x", 0.16, "percent")) == "0.16 %"
-    assert format_figure(Figure("x", 349_208_518_656, "bytes")) == "349.2 GB"
-    assert format_figure(Figure("x", 150_994_944, "bytes")) == "151.0 MB"
+def test_format_headline():
+    assert format_headline(Headline("x", 37_748_736, "count")) == "37,748,736"
+    assert format_headline(Headline("x", 0.16, "percent")) == "0.16 %"
+    assert format_headline(Headline("x", 349_208_518_656, "bytes")) == "349.2 GB"
+    assert format_headline(Headline("x", 150_994_944, "bytes")) == "151.0 MB"
 
 
 def test_scenario_text_types_no_live_figure():
@@ -86,17 +86,17 @@ def test_scenario_text_types_no_live_figure():
     assert "46." not in learn.EN["scenario.qlora_65b.note"]
 
 
-def test_every_figure_has_a_label_in_both_languages():
+def test_every_headline_has_a_label_in_both_languages():
     import lora_ui.scenarios as module
     from lora_ui.strings import learn
 
     names = set()
     for node in ast.walk(ast.parse(inspect.getsource(module))):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Figure" and node.args:
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Headline" and node.args:
             names.add(node.args[0].value)
     assert names
     for name in names:
-        assert f"figure.{name}" in learn.EN and f"figure.{name}" in learn.TE
+        assert f"headline.{name}" in learn.EN and f"headline.{name}" in learn.TE
 
 
 # --- the links ------------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_scenario_link_opens_its_page_with_the_linked_values(app_test, scenario)
     assert not at.warning or all("“" not in w.value for w in at.warning), [w.value for w in at.warning]
     # The page shows the card's headline figure (the trainable count where the page has one).
     shown = [m.value for m in at.metric]
-    for f in figures(scenario.id):
+    for f in headlines(scenario.id):
         if f.name == "trainable":
             assert f"{f.value:,}" in " ".join(shown), (scenario.id, shown)
 
@@ -146,11 +146,11 @@ def test_scenario_link_keeps_the_language():
     assert s.url().startswith("/fit?fit_mode=regression")
 
 
-def test_learn_gallery_shows_live_figures(app_test):
-    at = app_test(page="learn")  # no toggle: every card computes its figures in the first run
+def test_learn_gallery_shows_live_headlines(app_test):
+    at = app_test(page="learn")  # no toggle: every card computes its headlines in the first run
     assert not at.exception, at.exception
     shown = [m.value for m in at.metric]
     for s in SCENARIOS:
-        for f in figures(s.id):
-            assert format_figure(f) in shown, (s.id, f)
+        for f in headlines(s.id):
+            assert format_headline(f) in shown, (s.id, f)
     assert "37,748,736" in shown  # LoRA paper Table 4's 37.7M, from the GPT-3 preset

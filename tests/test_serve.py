@@ -12,8 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lora_core import arch, presets
 from lora_ui import serve
+
+pytestmark = pytest.mark.server  # each test starts a process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,3 +104,25 @@ def test_make_run_and_the_benchmarks_start_the_server_the_same_way():
     run_recipe = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
     assert "$(PY) -m lora_ui.serve " in run_recipe
     assert serve.command("python", "--server.port", "1")[1:] == ["-m", "lora_ui.serve", "--server.port", "1"]
+
+
+def test_started_yields_a_healthy_server_and_stops_it(tmp_path):
+    """serve.started, what the browser tests and the benchmarks start servers with: a stand-in server that
+    answers /_stcore/health after a moment (and only if it was asked to show full errors, as tests need); a
+    server that dies first is an error naming its status."""
+    port = serve.free_port()
+    stand_in = (
+        "import http.server, os, time; time.sleep(0.5)\n"
+        "assert os.environ['STREAMLIT_CLIENT_SHOW_ERROR_DETAILS'] == 'full'\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200 if self.path == '/_stcore/health' else 404); self.end_headers()\n"
+        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+    )
+    with serve.started([sys.executable, "-c", stand_in], port=port, timeout=60, poll_s=0.05) as server:
+        assert server.url == f"http://127.0.0.1:{port}" and server.healthy_after_s >= 0.5
+        assert server.proc.poll() is None
+    assert server.proc.poll() is not None  # stopped on the way out
+    with pytest.raises(RuntimeError, match="exited early with status 3"):
+        with serve.started([sys.executable, "-c", "raise SystemExit(3)"], port=serve.free_port(), timeout=60):
+            pass

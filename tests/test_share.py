@@ -140,17 +140,24 @@ def other_value(kind, el):
     return None
 
 
+_SHAREABLE: dict[str, list] = {}
+
+
 def shareable_keys(app_test, page):
-    at = app_test(page=page)
-    out = []
-    for key in page_keys(page):
-        kind, el = find_widget(at, key)
-        if el is None:
-            continue
-        new = other_value(kind, el)
-        if new is not None:
-            out.append((key, kind, el.value, *new))
-    return out
+    """(key, kind, default, another value as URL text, that value) for each URL-bound input of the page, read
+    off the page opened with no parameters; the same for every test of this module, so read once."""
+    if page not in _SHAREABLE:
+        at = app_test(page=page)
+        out = []
+        for key in page_keys(page):
+            kind, el = find_widget(at, key)
+            if el is None:
+                continue
+            new = other_value(kind, el)
+            if new is not None:
+                out.append((key, kind, el.value, *new))
+        _SHAREABLE[page] = out
+    return _SHAREABLE[page]
 
 
 def open_once(app_test, page, query):
@@ -174,20 +181,39 @@ def test_every_shareable_input_restores_from_the_url(app_test, page):
         assert not at.warning or all(key not in w.value for w in at.warning)
 
 
-@pytest.mark.parametrize("page", list(PAGE_PREFIXES))
-@pytest.mark.parametrize("junk", ["abc", "-4", "9" * 30, "<b>x</b>", "", "1e400"])
-def test_a_malformed_value_gives_the_default_and_a_note(app_test, page, junk):
-    cases = [c for c in shareable_keys(app_test, page) if c[1] != "text_input"]
-    assert cases, f"no URL-bound number or choice inputs on the {page} page"
+def assert_default_and_one_note(at, cases, junk):
+    """Every input of `cases` given `junk` shows its default, and one note names it."""
+    assert not at.exception, (junk, at.exception)
     for key, _kind, default, *_ in cases:
-        at = open_once(app_test, page, {key: junk})
-        assert not at.exception, (key, junk, at.exception)
         _, el = find_widget(at, key)
         assert el.value == default, (key, junk, el.value)
         if junk == "":  # ?r= means "cleared": Streamlit treats it as absent for non-clearable widgets
             continue
         notes = [w.value for w in at.warning if f"“{key}”" in w.value]
         assert len(notes) == 1, (key, junk, [w.value for w in at.warning])
+
+
+def number_and_choice_keys(app_test, page):
+    cases = [c for c in shareable_keys(app_test, page) if c[1] != "text_input"]
+    assert cases, f"no URL-bound number or choice inputs on the {page} page"
+    return cases
+
+
+@pytest.mark.parametrize("page", list(PAGE_PREFIXES))
+def test_a_malformed_value_gives_the_default_and_a_note(app_test, page):
+    """One bad parameter at a time (the others absent)."""
+    cases = number_and_choice_keys(app_test, page)
+    for case in cases:
+        assert_default_and_one_note(open_once(app_test, page, {case[0]: "abc"}), [case], "abc")
+
+
+@pytest.mark.parametrize("page", list(PAGE_PREFIXES))
+@pytest.mark.parametrize("junk", ["abc", "-4", "9" * 30, "<b>x</b>", "", "1e400"])
+def test_a_link_of_malformed_values_gives_every_default_and_a_note_each(app_test, page, junk):
+    """Every number and choice parameter of the page bad at once, in one link: each input shows its default
+    and has its own note (one run per page and kind of junk, not one per parameter)."""
+    cases = number_and_choice_keys(app_test, page)
+    assert_default_and_one_note(open_once(app_test, page, {c[0]: junk for c in cases}), cases, junk)
 
 
 def test_matrix_link_box_carries_the_restored_rank(app_test):

@@ -49,7 +49,7 @@ def test_rejects(kwargs, match):
 
 
 def test_snippet_builds_the_same_lora_config():
-    peft = pytest.importorskip("peft")
+    import peft
     s = LoraSpec(
         r=16,
         alpha=32,
@@ -72,3 +72,15 @@ def test_snippet_builds_the_same_lora_config():
         True,
     )
     assert list(cfg.modules_to_save) == ["lm_head"]
+
+
+def test_the_offered_rank_reaches_the_hidden_size_of_every_preset_below_13b():
+    """MAX_OFFERED_RANK's reason, as its comment gives it: only the presets of 13B parameters and more are
+    wider (a rank past a layer's smaller side buys nothing)."""
+    from lora_core.arch import inventory
+    from lora_core.config import depth_and_width
+    from lora_core.presets import PRESETS, load_preset
+    from lora_core.spec import MAX_OFFERED_RANK
+
+    wider = [p for p in PRESETS if depth_and_width(load_preset(p))[1] > MAX_OFFERED_RANK]
+    assert wider and all(inventory(load_preset(p)).total_params >= 13e9 for p in wider), wider

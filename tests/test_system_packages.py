@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / ".ci" / "ensure-system-packages"
 TEST_PACKAGES = ["chromium", "fonts-noto-core", "nginx-light"]  # the Makefile's TEST_PACKAGES
 
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+pytestmark = [pytest.mark.server, pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")]
 
 
 def _exe(path: Path, body: str) -> None:

@@ -33,7 +33,9 @@ def gated_work(gate: threading.Event, started: list):
     return work
 
 
-@pytest.mark.parametrize("processes", [False, True], ids=["threads", "worker-processes"])
+@pytest.mark.parametrize(
+    "processes", [False, pytest.param(True, marks=pytest.mark.server)], ids=["threads", "worker-processes"]
+)
 def test_third_fit_waits_while_two_run_then_runs(tmp_path, processes):
     runner = FitRunner(max_running=2, processes=processes)
     tasks = [GateTask(str(tmp_path), str(i), result=i) for i in range(3)]

@@ -30,6 +30,8 @@ from lora_ui.workers.fit import CANCELLED, DONE, ERROR, RUNNING, FitRunner
 from lora_ui.workers.fit_worker import WorkerDied
 from tests.fit_gate import FailingTask, GateTask
 
+pytestmark = pytest.mark.server  # worker processes
+
 BOUND_S = 120  # generous bound for waits on a busy machine (a worker imports torch); never a timing assertion
 
 

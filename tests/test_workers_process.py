@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from lora_ui.workers import process
 from lora_ui.workers.fit_worker import start_fit_worker
 from lora_ui.workers.process import WorkerPool
+
+pytestmark = pytest.mark.server  # worker processes
 
 BOUND_S = 120  # generous bound for waits on a busy machine (a worker imports torch); never a timing assertion
 ROOT = Path(__file__).resolve().parents[1]

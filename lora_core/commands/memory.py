@@ -193,7 +193,7 @@ def _describe(setup, spec) -> str:
     from lora_core.commands.params import describe_spec
 
     bits = [setup.method, setup.precision, setup.optimizer, f"batch {setup.batch}", f"seq {setup.seq}"]
-    if setup.method != "full":
+    if setup.adapter_spec(spec) is not None:
         bits.insert(1, describe_spec(spec))
     if setup.grad_checkpointing:
         bits.append("checkpointing")

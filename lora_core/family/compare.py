@@ -61,12 +61,37 @@ def family_spec(
     raise LoraLabError("family.unknown_row", rows=tuple(ROWS), key=key)
 
 
-def compare_family(config: dict, **settings) -> tuple[FamilyRow, ...]:
-    """Every row of ROWS for `config` and the settings `family_spec` takes (r, alpha, target_modules, ...)."""
+@dataclass(frozen=True)
+class FamilySettings:
+    """The settings the rows share (the Model page asks for each once); `spec(key)` gives row `key`'s spec,
+    which takes those its type has (family_spec). Checked when a spec is built."""
+
+    r: int = 8  # rank; AdaLoRA's init_r; IA3 has none
+    alpha: float = 8  # lora_alpha; VeRA and IA3 have none
+    target_modules: tuple[str, ...] | str = ("q_proj", "v_proj")  # name suffixes, or "all-linear"
+    bias: str = "none"  # "none" | "lora_only" | "all" (PEFT LoraConfig.bias); LoHa, LoKr and IA3 have none
+    modules_to_save: tuple[str, ...] = ()  # trained in full, saved beside the adapter
+    feedforward_modules: tuple[str, ...] = ()  # IA3's: scale the input rather than the output
+
+    def spec(self, key: str):
+        """The spec of row `key` (one of ROWS) for these settings."""
+        return family_spec(
+            key,
+            r=self.r,
+            alpha=self.alpha,
+            target_modules=self.target_modules,
+            bias=self.bias,
+            modules_to_save=self.modules_to_save,
+            feedforward_modules=self.feedforward_modules,
+        )
+
+
+def compare_family(config: dict, settings: FamilySettings) -> tuple[FamilyRow, ...]:
+    """Every row of ROWS for `config` and these settings."""
     rows = []
     for key in ROWS:
         try:
-            spec = family_spec(key, **settings)
+            spec = settings.spec(key)
             count = count_params(config, spec)
         except LoraLabError as exc:
             rows.append(FamilyRow(key, None, error=str(exc)))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from lora_core.errors import LoraLabError
-from lora_core.validate import MAX_DIM, positive_float, positive_int
+from lora_core.validate import MAX_ALPHA, MAX_DIM, positive_float, positive_int
 
 _KEY = re.compile(r"^[A-Za-z0-9_.*+?^$|\\\[\]-]+$")
 _MAX_KEY_CHARS = 200  # longer than any module name in a shipped config (the longest is ~60)
@@ -76,7 +76,7 @@ def parse_pattern(field: str, value, *, integer: bool) -> Pattern:
         if integer:
             out[key] = positive_int(f"{field}[{key}]", v, maximum=MAX_DIM)
         else:
-            out[key] = positive_float(f"{field}[{key}]", v, maximum=1e9)
+            out[key] = positive_float(f"{field}[{key}]", v, maximum=MAX_ALPHA)
     return tuple(out.items())
 
 

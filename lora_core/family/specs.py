@@ -17,7 +17,7 @@ from typing import ClassVar
 from lora_core.errors import Clause, LoraLabError
 from lora_core.family.patterns import Pattern, parse_pattern
 from lora_core.spec import ALL_LINEAR, BIAS_CHOICES, LoraSpec, module_names
-from lora_core.validate import MAX_DIM, choice, positive_float, positive_int
+from lora_core.validate import MAX_ALPHA, MAX_DIM, choice, positive_float, positive_int
 
 VERA_BIAS_CHOICES = ("none", "vera_only", "all")  # peft tuners/vera/config.py:107
 
@@ -134,7 +134,7 @@ class _Lycoris(_Family):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "r", positive_int("rank r", self.r, maximum=MAX_DIM))
-        object.__setattr__(self, "alpha", positive_float("alpha", self.alpha, maximum=1e9))
+        object.__setattr__(self, "alpha", positive_float("alpha", self.alpha, maximum=MAX_ALPHA))
         _clean_targets(self)
         object.__setattr__(
             self, "rank_pattern", parse_pattern("rank_pattern", self.rank_pattern, integer=True)
@@ -260,7 +260,7 @@ class AdaLoraSpec(_Family):
     def __post_init__(self) -> None:
         object.__setattr__(self, "init_r", positive_int("init_r (rank)", self.init_r, maximum=MAX_DIM))
         object.__setattr__(self, "target_r", positive_int("target_r", self.target_r, maximum=MAX_DIM))
-        object.__setattr__(self, "alpha", positive_float("alpha", self.alpha, maximum=1e9))
+        object.__setattr__(self, "alpha", positive_float("alpha", self.alpha, maximum=MAX_ALPHA))
         _clean_targets(self)
         object.__setattr__(self, "bias", choice("bias", self.bias, BIAS_CHOICES))
         object.__setattr__(self, "total_step", positive_int("total_step", self.total_step, maximum=10**9))

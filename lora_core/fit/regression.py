@@ -37,12 +37,12 @@ from lora_core.errors import LoraLabError
 from lora_core.fit.adapters import make_adapter
 from lora_core.fit.results import FitResult, PreparedFit, build_result
 from lora_core.fit.settings import DEFAULT_D_IN, DEFAULT_D_OUT, DEFAULT_REG_R, DEFAULT_SAMPLES, FitSettings
-from lora_core.fit.targets import make_lowrank
+from lora_core.fit.targets import MAX_SIDE, make_lowrank
 from lora_core.fit.trainer import Callback, FloorHook, StopFlag, TrainOutcome
 from lora_core.validate import choice, positive_int
 
 MAX_SAMPLES = 20_000  # shared-server cap (issue 4)
-MAX_FEATURES = 2048  # d_in and d_out, same cap as a matrix-mode side
+MAX_FEATURES = MAX_SIDE  # d_in and d_out: the matrix mode's cap on a side
 # ΔW: all ones (the seed's), a random rank-k shift, or "principal": theta's own top-k singular part, so the
 # new task strengthens the base's main directions: the premise of PiSSA (Meng et al. 2024: the principal
 # singular directions of W are where adaptation pays), which a random shift does not share (docs/fit.md "Race")

@@ -43,6 +43,13 @@ MAX_LR_RATIO = 1e4  # LoRA+'s λ: a sanity bound, as alpha's 1e4 is (ours)
 MAX_RANK = 256  # r cap for a shared server; r beyond min(rows, cols) is allowed but buys nothing
 MAX_STEPS = 20_000
 MAX_FIT_SECONDS = 600.0
+# lora_alpha: scaling alpha / r up to 10^4, far past what fine-tunes use (LoRA sets alpha to the first r it
+# tries, Hu et al. 2021 section 4.1). The fit's own cap, below LoraSpec's (lora_core.validate.MAX_ALPHA).
+MAX_FIT_ALPHA = 1e4
+# Adam's step size: past 1 the default fit stops converging (lr 3: 6x the floor at the step cap;
+# at lr 10: stalled at 120x; our runs of `python -m lora_core fit`). The CLI allows up to 10 to show it.
+MAX_LR = 10.0
+MAX_SEED = 2**31 - 1  # any 31-bit integer: every RNG here (torch.Generator.manual_seed) takes it
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,10 @@ class FitSettings:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "r", positive_int("rank r", self.r, maximum=MAX_RANK))
-        set_(self, "alpha", positive_float("alpha", self.alpha, maximum=1e4))
+        set_(self, "alpha", positive_float("alpha", self.alpha, maximum=MAX_FIT_ALPHA))
         set_(self, "steps", positive_int("steps", self.steps, maximum=MAX_STEPS))
-        set_(self, "lr", positive_float("learning rate", self.lr, maximum=10.0))
-        set_(self, "seed", positive_int("seed", self.seed, minimum=0, maximum=2**31 - 1))
+        set_(self, "lr", positive_float("learning rate", self.lr, maximum=MAX_LR))
+        set_(self, "seed", positive_int("seed", self.seed, minimum=0, maximum=MAX_SEED))
         if self.target_loss is not None:
             set_(self, "target_loss", positive_float("target loss", self.target_loss, allow_zero=True))
         set_(self, "max_seconds", positive_float("max seconds", self.max_seconds, maximum=MAX_FIT_SECONDS))

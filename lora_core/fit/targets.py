@@ -25,8 +25,10 @@ from lora_core.fit.settings import (
 )
 from lora_core.validate import choice, positive_float, positive_int
 
-# Cap for a shared classroom server (issue 4): one target side at most 2048.
+# Cap for a shared classroom server (issue 4): one target side at most 2048 (a regression's d_in and d_out too).
 MAX_SIDE = 2048
+# Noise std per entry, the signal's entries having RMS 1: up to 100 x the signal.
+MAX_NOISE = 100.0
 
 # How the true singular values fall off: flat (all equal), linear (k, k-1, ..., 1), geometric (halving).
 PROFILES = ("flat", "linear", "geometric")
@@ -66,7 +68,7 @@ def make_target(
     cols = positive_int("cols", cols, maximum=MAX_SIDE)
     true_rank = positive_int("true rank k", true_rank, maximum=min(rows, cols))
     profile = choice("profile", profile, PROFILES)
-    noise = positive_float("noise", noise, maximum=100.0, allow_zero=True)
+    noise = positive_float("noise", noise, maximum=MAX_NOISE, allow_zero=True)
     g = torch.Generator().manual_seed(int(seed))
     signal, _ = make_lowrank(rows, cols, true_rank, profile, g)
     if noise > 0:
@@ -100,7 +102,7 @@ class TargetSettings:
         cols = positive_int("cols", self.cols, maximum=MAX_SIDE)
         positive_int("true rank k", self.true_rank, maximum=min(rows, cols))
         choice("profile", self.profile, PROFILES)
-        positive_float("noise", self.noise, maximum=100.0, allow_zero=True)
+        positive_float("noise", self.noise, maximum=MAX_NOISE, allow_zero=True)
 
     def make(self, seed: int) -> torch.Tensor:
         """The target. # (rows, cols) float32"""

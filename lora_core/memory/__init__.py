@@ -1,11 +1,15 @@
 """GPU memory of a training step: full fine-tuning, LoRA, DoRA and QLoRA (see docs/memory.md).
 
-Modules, one idea each: setup (the inputs), recipe (how a step is built), adapters and lora_layers (PEFT's
-layers rebuilt for tracing), states (weights, gradients, optimizer), kernels (device emulation while tracing),
-live_bytes (one traced step), trace (exact polynomials and the cached live-bytes models), precomputed (the
-presets' common recipes, ahead of time), sharding (ZeRO/FSDP), estimate (phases and peak), series (what the
-page plots), solver (largest batch/seq/rank that fits), gpus (cards), allocator (PyTorch's caching allocator),
-optimizer_step (the optimizer step's temporaries).
+Modules, one idea each: setup (the inputs), recipe (how a step is built), adapters, lora_layers and
+family_layers (PEFT's layers rebuilt for tracing), family (the adapter spec as the estimator sees it),
+parameters (the recipe model's parameter list), states (weights, gradients, optimizer states), kernels
+(device emulation while tracing), live_bytes (one traced step), trace (exact polynomials and the cached
+live-bytes models), precomputed (the presets' common recipes, ahead of time), sharding (ZeRO/FSDP),
+allocator_config, allocator and allocator_replay (PyTorch's caching allocator: its settings, its pools, a run
+replayed through them), events (a step at the real depth as allocation events), optimizer_step (the optimizer
+step's temporaries), reserve (allocated and reserved bytes of the replayed run), estimate (phases and peak),
+uncertainty (the GPU validation's band and margin), series (what the page plots), solver (largest
+batch/seq/rank that fits), gpus (cards).
 
 The names below are imported on first use (PEP 562), so that `lora_core.memory.setup` (the CLI's choices)
 does not import torch.

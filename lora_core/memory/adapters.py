@@ -68,7 +68,7 @@ def _conv1d_class():
 
 
 def _wrap(module: nn.Module, t, spec, *, vera=None, ranknum_trains: bool = True) -> nn.Module:
-    """The PEFT layer of `spec`'s type around `module`, sized by `t` (lora_core.params.TargetModule: this
+    """The PEFT layer of `spec`'s type around `module`, sized by `t` (lora_core.targeting.TargetModule: this
     module's own rank, scaling and tensors, rank_pattern / alpha_pattern applied). Module dispatch: LoRA
     lora/layer.py 2735-2765 (Embedding, Linear, Conv1D with fan_in_fan_out); VeRA vera/model.py 230-268 and IA3
     ia3/model.py 77-151 (Linear, Conv1D); AdaLoRA adalora/model.py 159-227 (Linear, Conv1D); LoHa/LoKr

@@ -1,11 +1,12 @@
-"""A model of PyTorch's CUDA caching allocator: replay alloc/free events, read allocated and reserved bytes.
+"""A model of PyTorch's CUDA caching allocator: one device's pools of segments and blocks.
 
 torch.cuda.max_memory_reserved() is more than the live peak because the allocator (c10/cuda/
 CUDACachingAllocator.cpp) rounds every request, takes memory from CUDA in whole segments, splits segments
-into blocks that never merge across segments, and keeps freed blocks cached. This module replays a sequence
-of `Alloc(id, nbytes, stream)` / `Free(id)` events through those rules and reports, after every event,
-`allocated` (what torch.cuda.memory_allocated() counts: the rounded size of every live block) and `reserved`
-(memory_reserved(): every segment, or every mapped page of an expandable segment), and their peaks.
+into blocks that never merge across segments, and keeps freed blocks cached. `CachingAllocator` follows
+those rules: malloc, free and empty_cache, and the byte statistics torch.cuda reports (`allocated`, what
+torch.cuda.memory_allocated() counts: the rounded size of every live block; `reserved`, memory_reserved():
+every segment, or every mapped page of an expandable segment; and their peaks). allocator_replay.py runs
+sequences of `Alloc` / `Free` events through it; allocator_config.py holds the constants and settings.
 
 Source. Line numbers "cpp:N" are of c10/cuda/CUDACachingAllocator.cpp in the revision of pytorch/pytorch
 that uses the constants of c10/core/AllocatorConfig.h, as torch 2.13's own headers do (the stored copy read
@@ -46,159 +47,31 @@ which only decides ties between free blocks of equal size).
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import NamedTuple
 
-KiB = 1 << 10
-MiB = 1 << 20
-MIN_BLOCK_SIZE = 512  # kMinBlockSize, hdr:19: all sizes are rounded to at least 512 bytes
-SMALL_SIZE = 1 * MiB  # kSmallSize, hdr:21: largest "small" allocation
-SMALL_BUFFER = 2 * MiB  # kSmallBuffer, hdr:17: small allocations are packed in 2 MiB segments
-MIN_LARGE_ALLOC = 10 * MiB  # kMinLargeAlloc, hdr:23: allocations between 1 and 10 MiB may use a large segment
-ROUND_LARGE = 2 * MiB  # kRoundLarge, hdr:25: round up large allocations to 2 MiB
-LARGE_SEGMENT = 20 * MiB  # large_segment_size_ default, hdr:340 (kLargeBuffer)
-ROUNDUP_INTERVALS = 16  # kRoundUpPowerOfTwoIntervals (cfg.cpp): 1 MiB .. 64 GiB, one interval per power of 2
-_INTERVAL_START = 20  # log2(kRoundUpPowerOfTwoStart = 1 MiB), cfg.cpp
-_NO_VIRTUAL_LIMIT = (
-    1 << 46
-)  # expandable address space when no capacity is given (cpp:385 reserves 1.125 x GPU)
+from lora_core.memory.allocator_config import (
+    MIN_BLOCK_SIZE,
+    MIN_LARGE_ALLOC,
+    ROUND_LARGE,
+    ROUNDUP_INTERVALS,
+    SMALL_BUFFER,
+    SMALL_SIZE,
+    AllocatorConfig,
+    allocation_size,
+    round_size,
+)
+
+# Expandable segments' address space when no capacity is given (cpp:385 reserves 1.125 x the GPU's memory).
+_NO_VIRTUAL_LIMIT = 1 << 46
 
 
-class Alloc(NamedTuple):
-    """A tensor storage of `nbytes` allocated on `stream` (torch.empty(nbytes, dtype=uint8))."""
-
-    id: Hashable
-    nbytes: int
-    stream: int = 0
-
-
-class Free(NamedTuple):
-    """The storage allocated as `id` is freed."""
-
-    id: Hashable
-
-
-class EmptyCache(NamedTuple):
-    """torch.cuda.empty_cache(): every cached unsplit segment goes back to CUDA (cpp:2144-2148)."""
-
-
-Event = Alloc | Free | EmptyCache
-
-
-@dataclass(frozen=True)
-class AllocatorConfig:
-    """PYTORCH_CUDA_ALLOC_CONF settings the model follows, plus the memory CUDA can give (`capacity`)."""
-
-    max_split_size: int | None = None  # bytes; None = unlimited (hdr:342). max_split_size_mb
-    max_non_split_rounding_size: int = 20 * MiB  # default kLargeBuffer (cfg.cpp); max_non_split_rounding_mb
-    roundup_power2_divisions: int | tuple[int, ...] = 0  # one value, or one per interval 1 MiB..64 GiB
-    expandable_segments: bool = False
-    large_segment_size: int = LARGE_SEGMENT
-    capacity: int | None = None  # bytes segments may total (set_per_process_memory_fraction); None = no OOM
-
-    def __post_init__(self):
-        if self.max_split_size is not None and self.max_split_size < LARGE_SEGMENT:
-            # cfg.cpp parseMaxSplitSize: "max_split_size_mb too small, must be >= 20"
-            raise ValueError(f"max_split_size must be at least 20 MiB, got {self.max_split_size} bytes")
-        divs = self.roundup_power2_divisions
-        values = (divs,) if isinstance(divs, int) else tuple(divs)
-        if not isinstance(divs, int) and len(values) != ROUNDUP_INTERVALS:
-            raise ValueError(
-                f"roundup_power2_divisions needs 1 or {ROUNDUP_INTERVALS} values, got {len(values)}"
-            )
-        if any(v < 0 or (v & (v - 1)) for v in values):
-            # cfg.cpp parseRoundUpPower2Divisions: "the divisons has to be power of 2 or 0"
-            raise ValueError(f"roundup_power2_divisions must be powers of 2 or 0, got {divs}")
-        if self.large_segment_size % ROUND_LARGE or self.large_segment_size <= 0:
-            raise ValueError("large_segment_size must be a positive multiple of 2 MiB")
-        if self.capacity is not None and self.capacity < 0:
-            raise ValueError("capacity must be >= 0")
-
-    def divisions(self, size: int) -> int:
-        """roundup_power2_divisions for `size` (cfg.cpp AllocatorConfig::roundup_power2_divisions)."""
-        divs = self.roundup_power2_divisions
-        if isinstance(divs, int):
-            return divs
-        index = min(max(size.bit_length() - 1 - _INTERVAL_START, 0), ROUNDUP_INTERVALS - 1)
-        return divs[index]
-
-    @classmethod
-    def from_env(cls, text: str, capacity: int | None = None) -> AllocatorConfig:
-        """Parse a PYTORCH_CUDA_ALLOC_CONF string such as "expandable_segments:True,max_split_size_mb:128"."""
-        kw: dict = {"capacity": capacity}
-        for item in filter(None, (s.strip() for s in text.split(","))):
-            key, sep, value = item.partition(":")
-            key, value = key.strip(), value.strip()
-            if not sep or not value:
-                raise ValueError(f"expected key:value in PYTORCH_CUDA_ALLOC_CONF, got {item!r}")
-            if key == "max_split_size_mb":
-                kw["max_split_size"] = int(value) * MiB
-            elif key == "max_non_split_rounding_mb":
-                kw["max_non_split_rounding_size"] = int(value) * MiB
-            elif key == "large_segment_size_mb":
-                kw["large_segment_size"] = int(value) * MiB
-            elif key == "expandable_segments":
-                if value not in ("True", "False"):
-                    raise ValueError("expandable_segments takes True or False")
-                kw["expandable_segments"] = value == "True"
-            elif key == "roundup_power2_divisions":
-                if not value.isdigit():
-                    raise ValueError("roundup_power2_divisions: give one integer here, or a 16-tuple in code")
-                kw["roundup_power2_divisions"] = int(value)
-            elif key == "backend" and value == "native":
-                continue
-            elif key in (
-                "release_lock_on_cudamalloc",
-                "pinned_use_cuda_host_register",
-                "pinned_num_register_threads",
-                "pinned_use_background_threads",
-            ):
-                continue  # no effect on device block sizes
-            else:
-                raise ValueError(f"allocator option not modelled: {key}")
-        return cls(**kw)
-
-
-def round_size(nbytes: int, config: AllocatorConfig | None = None) -> int:
-    """The block size a request of `nbytes` asks for (DeviceCachingAllocator::round_size, cpp:2585-2597)."""
-    if nbytes < MIN_BLOCK_SIZE:
-        return MIN_BLOCK_SIZE
-    divisions = config.divisions(nbytes) if config is not None else 0
-    if divisions > 1 and nbytes > MIN_BLOCK_SIZE * divisions:
-        return _roundup_power2_next_division(nbytes, divisions)
-    return -(-nbytes // MIN_BLOCK_SIZE) * MIN_BLOCK_SIZE
-
-
-def _roundup_power2_next_division(size: int, divisions: int) -> int:
-    """cpp:2565-2583: e.g. 1200 with 4 divisions lies in 1024..2048, split at 1280, 1536, 1792 -> 1280."""
-    if size & (size - 1) == 0:
-        return size
-    floor = 1 << (size.bit_length() - 1)  # llvm::PowerOf2Floor
-    division = floor >> (divisions.bit_length() - 1)  # >> (63 - countLeadingZeros(divisions))
-    if division == 0:
-        return floor << 1
-    rounded = size & ~(division - 1)
-    return size if rounded == size else rounded + division
-
-
-def allocation_size(size: int, config: AllocatorConfig | None = None) -> int:
-    """Segment size CUDA is asked for when no cached block fits (get_allocation_size, cpp:3115-3123)."""
-    if size <= SMALL_SIZE:
-        return SMALL_BUFFER
-    if size < MIN_LARGE_ALLOC:
-        return config.large_segment_size if config is not None else LARGE_SEGMENT
-    return -(-size // ROUND_LARGE) * ROUND_LARGE
-
-
-class _Segment:
+class Segment:
     __slots__ = ("base", "expandable", "key", "page", "size")
 
     def __init__(self, base, size, key, expandable, page):
         self.base, self.size, self.key, self.expandable, self.page = base, size, key, expandable, page
 
 
-class _Block:
+class Block:
     __slots__ = ("addr", "allocated", "mapped", "next", "prev", "requested", "seg", "size")
 
     def __init__(self, addr, size, seg, mapped=True):
@@ -234,7 +107,7 @@ class CachingAllocator:
         self._plain_round = divs == 0 or divs == (0,) * ROUNDUP_INTERVALS
 
     # -- the public operations ---------------------------------------------------------------------------
-    def malloc(self, nbytes: int, stream: int = 0) -> _Block | None:
+    def malloc(self, nbytes: int, stream: int = 0) -> Block | None:
         """A block for `nbytes`; None for 0 bytes (NativeCachingAllocator::allocate calls malloc only when
         size != 0)."""
         if nbytes == 0:
@@ -267,7 +140,7 @@ class CachingAllocator:
                 raise OutOfMemory(f"cannot allocate {alloc_size} bytes: {self.reserved} reserved")
         return self._found_block(block, size, nbytes)
 
-    def free(self, block: _Block | None) -> None:
+    def free(self, block: Block | None) -> None:
         if block is None:
             return
         self.allocated -= block.size
@@ -333,7 +206,7 @@ class CachingAllocator:
         else:
             split = remaining > SMALL_SIZE and (cfg.max_split_size is None or size < cfg.max_split_size)
         if split:
-            head = _Block(block.addr, size, seg)
+            head = Block(block.addr, size, seg)
             head.prev, head.next = block.prev, block
             if block.prev is not None:
                 block.prev.next = head
@@ -390,10 +263,10 @@ class CachingAllocator:
             return None
         if self.config.expandable_segments:
             return self._try_allocate_expandable(key, size)
-        seg = _Segment(self._new_address(alloc_size), alloc_size, key, False, alloc_size)
+        seg = Segment(self._new_address(alloc_size), alloc_size, key, False, alloc_size)
         self.segments += 1
         self._grow_reserved(alloc_size)
-        return _Block(seg.base, alloc_size, seg)
+        return Block(seg.base, alloc_size, seg)
 
     # -- expandable segments -----------------------------------------------------------------------------
     def _try_allocate_expandable(self, key, size):
@@ -423,8 +296,8 @@ class CachingAllocator:
         page = SMALL_BUFFER if key[0] else self.config.large_segment_size
         cap = self.config.capacity
         virtual = _NO_VIRTUAL_LIMIT if cap is None else -(-(cap + cap // 8) // page) * page  # cpp:385
-        seg = _Segment(self._new_address(virtual), virtual, key, True, page)
-        block = _Block(seg.base, virtual, seg, mapped=False)
+        seg = Segment(self._new_address(virtual), virtual, key, True, page)
+        block = Block(seg.base, virtual, seg, mapped=False)
         insort(self._unmapped.setdefault(key, []), (block.addr, block))
         return block
 
@@ -438,7 +311,7 @@ class CachingAllocator:
         _remove(self._unmapped[seg.key], (block.addr,))
         block.mapped = True
         if mapped < block.size:
-            rest = _Block(block.addr + mapped, block.size - mapped, seg, mapped=False)
+            rest = Block(block.addr + mapped, block.size - mapped, seg, mapped=False)
             rest.prev, rest.next = block, block.next
             if block.next is not None:
                 block.next.prev = rest
@@ -463,14 +336,14 @@ class CachingAllocator:
         start, length = seg.base + begin * seg.page, (end - begin) * seg.page
         before, after = start - block.addr, block.addr + block.size - start - length
         if before > 0:
-            head = _Block(block.addr, before, seg)
+            head = Block(block.addr, before, seg)
             head.prev, head.next = block.prev, block
             if block.prev is not None:
                 block.prev.next = head
             block.prev = head
             insort(self._free[seg.key], (head.size, head.addr, head))
         if after > 0:
-            tail = _Block(start + length, after, seg)
+            tail = Block(start + length, after, seg)
             tail.prev, tail.next = block, block.next
             if block.next is not None:
                 block.next.prev = tail
@@ -524,7 +397,7 @@ class CachingAllocator:
                     _remove(self._unmapped[key], (block.addr,))  # release_expandable_segment (cpp:3473-3487)
 
 
-def _expandable_size(block: _Block) -> int:
+def _expandable_size(block: Block) -> int:
     """cpp:3145-3147 (expandable_size): the size a free block could grow to by mapping the unmapped block after it."""
     nxt = block.next
     return block.size + (nxt.size if nxt is not None and not nxt.mapped else 0)
@@ -532,303 +405,3 @@ def _expandable_size(block: _Block) -> int:
 
 def _remove(sorted_list: list, key: tuple) -> None:
     del sorted_list[bisect_left(sorted_list, key)]
-
-
-@dataclass(frozen=True)
-class Replay:
-    """Statistics of one replay, as torch.cuda reports them."""
-
-    allocated: tuple[int, ...]  # memory_allocated() after each event
-    reserved: tuple[int, ...]  # memory_reserved() after each event
-    peak_allocated: int  # max_memory_allocated()
-    peak_reserved: int  # max_memory_reserved()
-    peak_requested: int  # peak of the unrounded live bytes ("requested_bytes.all.peak")
-    segments: int  # cudaMalloc segments alive at the end ("segment.all.current"; not expandable ones)
-    device_allocs: int  # cudaMalloc calls and page mappings ("num_device_alloc")
-    alloc_retries: int  # "num_alloc_retries": malloc freed the whole cache and retried
-    oom_event: int | None  # index of the event that ran out of memory (the replay stops there)
-
-    @property
-    def final_allocated(self) -> int:
-        return self.allocated[-1] if self.allocated else 0
-
-    @property
-    def final_reserved(self) -> int:
-        return self.reserved[-1] if self.reserved else 0
-
-
-def _run(
-    alloc: CachingAllocator, events: Iterable, live: dict, allocated: list | None, reserved: list | None
-) -> int | None:
-    """Apply events; append the statistics after each (unless the lists are None). Returns the index of an
-    out-of-memory event, or None."""
-    if allocated is None or reserved is None:
-        return _run_quiet(alloc, events, live)
-    malloc, free = alloc.malloc, alloc.free
-    add_a, add_r = allocated.append, reserved.append
-    for index, ev in enumerate(events):
-        n = len(ev)
-        if n == 1:  # Free(id)
-            try:
-                free(live.pop(ev[0]))
-            except KeyError:
-                raise ValueError(f"event {index}: free of {ev[0]!r}, which is not allocated") from None
-        elif n == 0:  # EmptyCache()
-            alloc.empty_cache()
-        else:  # Alloc(id, nbytes, stream)
-            if ev[0] in live:
-                raise ValueError(f"event {index}: {ev[0]!r} is allocated twice")
-            if ev[1] < 0:
-                raise ValueError(f"event {index}: negative size {ev[1]}")
-            try:
-                live[ev[0]] = malloc(ev[1], ev[2] if n > 2 else 0)
-            except OutOfMemory:
-                return index
-        add_a(alloc.allocated)
-        add_r(alloc.reserved)
-    return None
-
-
-def _plain(config: AllocatorConfig) -> bool:
-    """The default configuration: no expandable segments, no max_split_size, no capacity, no power-2 rounding."""
-    divs = config.roundup_power2_divisions
-    return (
-        not config.expandable_segments
-        and config.max_split_size is None
-        and config.capacity is None
-        and (divs == 0 or divs == (0,) * ROUNDUP_INTERVALS)
-    )
-
-
-def _run_plain(alloc: CachingAllocator, events: Iterable, live: dict) -> None:
-    """_run_quiet for the default configuration with malloc and free inlined: the same rules as
-    CachingAllocator.malloc/free (round_size, get_pool, get_allocation_size, best fit, should_split,
-    free_block's merges) without the branches the default configuration never takes. Speed only: the
-    estimate replays ~10^4 events per step; tests/test_memory_allocator.py checks it against the general path."""
-    free_lists = alloc._free
-    large_segment = alloc.config.large_segment_size
-    allocated, requested = alloc.allocated, alloc.requested
-    peak_a, peak_q = alloc.peak_allocated, alloc.peak_requested
-    reserved, peak_r = alloc.reserved, alloc.peak_reserved
-    segments, device_allocs = alloc.segments, alloc.device_allocs
-    new_address = alloc._new_address
-    pop = live.pop
-    for index, ev in enumerate(events):
-        n = len(ev)
-        if n == 1:  # Free(id): free -> free_block -> try_merge_blocks (prev, then next) -> cache
-            try:
-                block = pop(ev[0])
-            except KeyError:
-                raise ValueError(f"event {index}: free of {ev[0]!r}, which is not allocated") from None
-            if block is None:
-                continue
-            allocated -= block.size
-            requested -= block.requested
-            block.allocated = False
-            blocks = free_lists.setdefault(block.seg.key, [])
-            prev = block.prev
-            if prev is not None and not prev.allocated:
-                del blocks[bisect_left(blocks, (prev.size, prev.addr))]
-                block.addr = prev.addr
-                block.prev = prev.prev
-                if block.prev is not None:
-                    block.prev.next = block
-                block.size += prev.size
-            nxt = block.next
-            if nxt is not None and not nxt.allocated:
-                del blocks[bisect_left(blocks, (nxt.size, nxt.addr))]
-                block.next = nxt.next
-                if block.next is not None:
-                    block.next.prev = block
-                block.size += nxt.size
-            insort(blocks, (block.size, block.addr, block))
-            continue
-        if n == 0:  # EmptyCache(): through the general path
-            (alloc.allocated, alloc.requested, alloc.peak_allocated, alloc.peak_requested) = (
-                allocated, requested, peak_a, peak_q
-            )
-            alloc.reserved, alloc.peak_reserved, alloc.segments = reserved, peak_r, segments
-            alloc.device_allocs = device_allocs
-            alloc.empty_cache()
-            reserved, segments = alloc.reserved, alloc.segments
-            continue
-        name, nbytes = ev[0], ev[1]
-        if name in live:
-            raise ValueError(f"event {index}: {name!r} is allocated twice")
-        if nbytes < 0:
-            raise ValueError(f"event {index}: negative size {nbytes}")
-        if nbytes == 0:
-            live[name] = None
-            continue
-        size = MIN_BLOCK_SIZE if nbytes < MIN_BLOCK_SIZE else -(-nbytes // MIN_BLOCK_SIZE) * MIN_BLOCK_SIZE
-        small = size <= SMALL_SIZE
-        key = (small, ev[2] if n > 2 else 0)
-        blocks = free_lists.get(key)
-        block = None
-        if blocks:
-            i = bisect_left(blocks, (size, -1))
-            if i < len(blocks):
-                block = blocks[i][2]
-                del blocks[i]
-        if block is None:  # alloc_block: a new segment of get_allocation_size
-            if small:
-                seg_size = SMALL_BUFFER
-            elif size < MIN_LARGE_ALLOC:
-                seg_size = large_segment
-            else:
-                seg_size = -(-size // ROUND_LARGE) * ROUND_LARGE
-            seg = _Segment(new_address(seg_size), seg_size, key, False, seg_size)
-            segments += 1
-            device_allocs += 1
-            reserved += seg_size
-            if reserved > peak_r:
-                peak_r = reserved
-            block = _Block(seg.base, seg_size, seg)
-        remaining = block.size - size
-        if remaining >= MIN_BLOCK_SIZE if small else remaining > SMALL_SIZE:  # should_split
-            seg = block.seg
-            head = _Block(block.addr, size, seg)
-            head.prev, head.next = block.prev, block
-            if block.prev is not None:
-                block.prev.next = head
-            block.prev = head
-            block.addr += size
-            block.size = remaining
-            insort(free_lists.setdefault(key, []), (remaining, block.addr, block))
-            block = head
-        block.allocated = True
-        block.requested = nbytes
-        allocated += block.size
-        requested += nbytes
-        if allocated > peak_a:
-            peak_a = allocated
-        if requested > peak_q:
-            peak_q = requested
-        live[name] = block
-    alloc.allocated, alloc.requested, alloc.peak_allocated, alloc.peak_requested = allocated, requested, peak_a, peak_q
-    alloc.reserved, alloc.peak_reserved, alloc.segments, alloc.device_allocs = reserved, peak_r, segments, device_allocs
-    return None
-
-
-def _run_quiet(alloc: CachingAllocator, events: Iterable, live: dict) -> int | None:
-    """_run without the per-event statistics (the peaks are kept by the allocator itself)."""
-    if _plain(alloc.config):
-        return _run_plain(alloc, events, live)
-    malloc, free, pop = alloc.malloc, alloc.free, live.pop
-    for index, ev in enumerate(events):
-        n = len(ev)
-        if n == 1:
-            try:
-                free(pop(ev[0]))
-            except KeyError:
-                raise ValueError(f"event {index}: free of {ev[0]!r}, which is not allocated") from None
-        elif n == 0:
-            alloc.empty_cache()
-        else:
-            if ev[0] in live:
-                raise ValueError(f"event {index}: {ev[0]!r} is allocated twice")
-            if ev[1] < 0:
-                raise ValueError(f"event {index}: negative size {ev[1]}")
-            try:
-                live[ev[0]] = malloc(ev[1], ev[2] if n > 2 else 0)
-            except OutOfMemory:
-                return index
-    return None
-
-
-def replay(events: Iterable[Event], config: AllocatorConfig | None = None) -> Replay:
-    """Replay `events` on a fresh allocator (a process that has not touched CUDA memory yet)."""
-    alloc = CachingAllocator(config)
-    allocated: list[int] = []
-    reserved: list[int] = []
-    oom = _run(alloc, events, {}, allocated, reserved)
-    return Replay(
-        allocated=tuple(allocated),
-        reserved=tuple(reserved),
-        peak_allocated=alloc.peak_allocated,
-        peak_reserved=alloc.peak_reserved,
-        peak_requested=alloc.peak_requested,
-        segments=alloc.segments,
-        device_allocs=alloc.device_allocs,
-        alloc_retries=alloc.alloc_retries,
-        oom_event=oom,
-    )
-
-
-@dataclass(frozen=True)
-class StepStats:
-    """One step of a run, with the peaks reset at its start (torch.cuda.reset_peak_memory_stats())."""
-
-    peak_allocated: int
-    peak_reserved: int
-    reserved_after: int  # memory_reserved() when the step ends
-    new_device_allocs: int  # cudaMalloc calls / page mappings during the step: 0 once the cache has settled
-
-
-@dataclass(frozen=True)
-class Run:
-    """A run of training steps on one allocator: what max_memory_reserved() would say over all of it."""
-
-    steps: tuple[StepStats, ...]
-    max_allocated: int  # max_memory_allocated() over the run
-    max_reserved: int  # max_memory_reserved() over the run
-    oom_step: int | None  # the step that ran out of memory (the run stops there)
-
-    @property
-    def settled(self) -> bool:
-        """The last step took no new memory from CUDA: later identical steps reuse the cache."""
-        return bool(self.steps) and self.oom_step is None and self.steps[-1].new_device_allocs == 0
-
-
-def reserved_over_steps(steps: Iterable[Sequence[Event]], config: AllocatorConfig | None = None) -> Run:
-    """Replay the steps one after the other on one allocator (ids still allocated carry over between steps:
-    weights, optimizer states). E.g. `reserved_over_steps(step_events(s) for s in seq_lens)` shows how the
-    reserved memory grows when each batch is padded to a different length."""
-    alloc = CachingAllocator(config)
-    live: dict = {}
-    stats: list[StepStats] = []
-    max_alloc = max_res = 0
-    oom_step = None
-    for i, events in enumerate(steps):
-        alloc.reset_peak()
-        before = alloc.device_allocs
-        a: list[int] = []
-        r: list[int] = []
-        oom = _run(alloc, events, live, a, r)
-        stats.append(
-            StepStats(alloc.peak_allocated, alloc.peak_reserved, alloc.reserved, alloc.device_allocs - before)
-        )
-        max_alloc, max_res = max(max_alloc, alloc.peak_allocated), max(max_res, alloc.peak_reserved)
-        if oom is not None:
-            oom_step = i
-            break
-    return Run(steps=tuple(stats), max_allocated=max_alloc, max_reserved=max_res, oom_step=oom_step)
-
-
-def predict_max_reserved(
-    warmup: Sequence[Event],
-    steady: Sequence[Event],
-    config: AllocatorConfig | None = None,
-    max_steady_steps: int = 8,
-) -> Run:
-    """max_memory_reserved() of a run: one warm-up step (which also allocates the optimizer states), then
-    identical steady-state steps until one of them takes no new memory from CUDA (`Run.settled`), at most
-    `max_steady_steps` of them."""
-    alloc = CachingAllocator(config)
-    live: dict = {}
-    stats: list[StepStats] = []
-    max_alloc = max_res = 0
-    for i in range(1 + max_steady_steps):
-        alloc.reset_peak()
-        before = alloc.device_allocs
-        oom = _run(alloc, warmup if i == 0 else steady, live, None, None)
-        step = StepStats(
-            alloc.peak_allocated, alloc.peak_reserved, alloc.reserved, alloc.device_allocs - before
-        )
-        stats.append(step)
-        max_alloc, max_res = max(max_alloc, alloc.peak_allocated), max(max_res, alloc.peak_reserved)
-        if oom is not None:
-            return Run(tuple(stats), max_alloc, max_res, oom_step=i)
-        if i > 0 and step.new_device_allocs == 0:
-            break
-    return Run(tuple(stats), max_alloc, max_res, oom_step=None)

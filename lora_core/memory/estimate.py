@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from lora_core.memory.allocator_config import LARGE_SEGMENT, ROUND_LARGE, SMALL_BUFFER, MiB
 from lora_core.memory.setup import TrainingSetup
 from lora_core.memory.sharding import shard
 from lora_core.memory.states import state_bytes
 from lora_core.memory.trace import live_model
 
-MiB = 1 << 20
 GiB = 1 << 30
 # CUDA context (driver state, the loaded kernels' code, cuBLAS/cuDNN handles): memory nvidia-smi shows that
 # torch's allocator does not count. An assumption, not a measurement of ours: a few hundred MiB is typical with
@@ -30,9 +30,6 @@ CUDA_CONTEXT_BYTES = 512 * MiB
 # page's curves), reserved is the live peak rounded up to kRoundLarge (2 MiB) plus one large (20 MiB,
 # kLargeBuffer) and one small (2 MiB, kSmallBuffer) segment: c10/cuda/CUDACachingAllocator.cpp's segment sizes
 # (allocator.py cites the lines). A lower bound of what the replay finds, not a model of it.
-ROUND_LARGE = 2 * MiB
-LARGE_SEGMENT = 20 * MiB
-SMALL_SEGMENT = 2 * MiB
 
 
 @dataclass(frozen=True)
@@ -77,11 +74,10 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
     peak, reserved by rounding), for sweeps that evaluate many shapes."""
     from lora_core.memory import reserve
 
-    if setup.method == "full":
-        spec = None
+    spec = setup.adapter_spec(spec)
     live = live_model(config, spec, setup)  # first: the state bytes read the models its trace built
-    st = state_bytes(config, spec, setup)
-    sh = shard(st, setup)
+    states = state_bytes(config, spec, setup)
+    sh = shard(states, setup)
     r = (spec.rank or 1) if spec is not None else 1  # IA3 has no rank: its sizes do not depend on one
     phases = live.phases(setup.batch, setup.seq, r, sh.grad_fraction)
     paged = sh.paged
@@ -93,7 +89,7 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
     opt = resident + sh.gradients + sh.optimizer_temp
     live_peak = int(max(fwd, bwd, opt))
     peak, source = live_peak, "rounding"
-    reserved = math.ceil(peak / ROUND_LARGE) * ROUND_LARGE + LARGE_SEGMENT + SMALL_SEGMENT
+    reserved = math.ceil(peak / ROUND_LARGE) * ROUND_LARGE + LARGE_SEGMENT + SMALL_BUFFER
     # The replay has no events for AdaLoRA's rank allocator (its three copies of each adapter tensor, created
     # after the first optimizer step: states.rank_allocator_bytes), so AdaLoRA keeps the live peak.
     if replay and reserve.replayable(setup) and (spec is None or spec.adapter != "adalora"):
@@ -107,7 +103,7 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
     return MemoryEstimate(
         setup=setup,
         weights_bytes=sh.weights,
-        adapter_bytes=st.adapter_bytes,
+        adapter_bytes=states.adapter_bytes,
         gradients_bytes=sh.gradients,
         optimizer_bytes=sh.optimizer,
         optimizer_temp_bytes=sh.optimizer_temp,
@@ -120,10 +116,10 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
         cuda_context_bytes=context,
         paged_bytes=paged,
         device_total_bytes=reserved + context + paged,
-        checkpoint_bytes=st.checkpoint_bytes,
-        full_checkpoint_bytes=st.full_checkpoint_bytes,
-        trainable_params=st.trainable_params,
-        total_params=st.total_params,
+        checkpoint_bytes=states.checkpoint_bytes,
+        full_checkpoint_bytes=states.full_checkpoint_bytes,
+        trainable_params=states.trainable_params,
+        total_params=states.total_params,
         live_peak_bytes=live_peak,
         reserved_source=source,
     )

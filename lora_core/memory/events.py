@@ -2,7 +2,7 @@
 
 trace.py keeps, for depths 2 and 3, every storage the traced step created: the op after which it is born, the
 op before which it is gone, and its size as a polynomial in (b, s, r). Replayed in op order, these births and
-deaths are the step's sequence of `Alloc`/`Free` events (allocator.py). At op k the frees of storages gone
+deaths are the step's sequence of `Alloc`/`Free` events (allocator_replay.py). At op k the frees of storages gone
 before op k come first, then the allocations of op k's outputs: an op allocates its outputs before Python can
 drop its inputs, and the traced step frees nothing inside an op.
 
@@ -89,8 +89,8 @@ class DepthPlan:
 
 def _locate(stacks: list[_Stack], op: int) -> tuple[int, int, int, int]:
     """(stack, layer, direction 0 fwd / 1 bwd, offset) of the piece holding `op`; (-1, -1, -1, op) outside."""
-    for si, st in enumerate(stacks):
-        for direction, pieces in ((0, st.fwd), (1, st.bwd)):
+    for si, stack in enumerate(stacks):
+        for direction, pieces in ((0, stack.fwd), (1, stack.bwd)):
             for layer, (a, b) in enumerate(pieces):
                 if a <= op < b:
                     return si, layer, direction, op - a
@@ -103,38 +103,38 @@ def plan_depth(rec3: StepRecord, layers: int) -> DepthPlan:
         raise ValueError("plan_depth builds 3 layers or more; use the 2-layer record itself")
     stacks = _stacks(rec3)
     extra = layers - 3  # generic copies beyond the traced one
-    n_fwd = [st.fwd[1][1] - st.fwd[1][0] for st in stacks]
-    n_bwd = [st.bwd[1][1] - st.bwd[1][0] for st in stacks]
+    n_fwd = [stack.fwd[1][1] - stack.fwd[1][0] for stack in stacks]
+    n_bwd = [stack.bwd[1][1] - stack.bwd[1][0] for stack in stacks]
 
     def shift(op: int) -> int:
         """Ops inserted before an op outside the layer pieces (or at a piece's start)."""
         out = 0
-        for st, nf, nb in zip(stacks, n_fwd, n_bwd, strict=True):
-            if op >= st.fwd[2][0]:
+        for stack, nf, nb in zip(stacks, n_fwd, n_bwd, strict=True):
+            if op >= stack.fwd[2][0]:
                 out += extra * nf
-            if op >= st.bwd[0][0]:
+            if op >= stack.bwd[0][0]:
                 out += extra * nb
         return out
 
     def piece_start(si: int, layer: int, direction: int) -> int:
         """First op of layer `layer` (0 .. L-1) of stack si at depth L."""
-        st = stacks[si]
+        stack = stacks[si]
         if direction == 0:
             if layer == 0:
-                a = st.fwd[0][0]
+                a = stack.fwd[0][0]
                 return a + shift(a)
             if layer == layers - 1:
-                a = st.fwd[2][0]
+                a = stack.fwd[2][0]
                 return a + shift(a)
-            a = st.fwd[1][0]
+            a = stack.fwd[1][0]
             return a + shift(a) + (layer - 1) * n_fwd[si]
         if layer == 0:
-            a = st.bwd[0][0]
+            a = stack.bwd[0][0]
             return a + shift(a)
         if layer == layers - 1:
-            a = st.bwd[2][0]
+            a = stack.bwd[2][0]
             return a + shift(a)
-        a = st.bwd[1][0]
+        a = stack.bwd[1][0]
         return a + shift(a) + (layers - 2 - layer) * n_bwd[si]
 
     def absolute_layer(layer: int) -> int:  # a traced layer seen from outside it: first, first generic, last

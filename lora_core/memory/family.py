@@ -1,6 +1,6 @@
 """The adapter spec as the memory estimator sees it: which settings change a step's tensors, and how r enters.
 
-The estimator traces a model of 2 and 3 layers (trace.py) and reads state bytes off one of 3 (states.py), with
+The estimator traces a model of 2 and 3 layers (trace.py) and reads its parameters off one of 3 (parameters.py), with
 the rank r as a variable wherever tensor sizes are products of r (LoRA's (B, S, r), lora_A (r, in)). Per type:
 
 | type          | sizes in r                       | traced / built at                         |
@@ -154,7 +154,7 @@ def spec_key(config: dict, spec) -> dict | None:
 
 def check_recipe(spec, setup) -> None:
     """Refuse the type/recipe pairs PEFT does not run or the estimator does not model."""
-    if spec is None or setup.method == "full":
+    if setup.adapter_spec(spec) is None:
         return
     if setup.method == "qlora" and spec.adapter in ("loha", "lokr"):
         raise LoraLabError("memory.qlora_no_4bit_layer", label=spec.label, adapter=spec.adapter)

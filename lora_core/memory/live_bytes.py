@@ -194,17 +194,17 @@ class _Recorder:
             self.deaths[i] = self.ops  # gone before the next op's entry
 
     def _add(self, t: torch.Tensor) -> None:
-        st = t.untyped_storage()
-        key = st._cdata
+        storage = t.untyped_storage()
+        key = storage._cdata
         if key in self.alive or key in self.known:
             return
         self.alive[key] = len(self.births)
         self.births.append(self.ops)
         self.deaths.append(-1)
-        self.nbytes.append(st.nbytes())
+        self.nbytes.append(storage.nbytes())
         self.rounds.append(self.emu.seq_round if self.emu is not None else 1)
         self.kinds.append(KIND_TENSOR)
-        self.refs.append(weakref.ref(st, lambda _r, k=key: self._free(k)))
+        self.refs.append(weakref.ref(storage, lambda _r, k=key: self._free(k)))
 
     def phantoms(self, sized: list[tuple[int, int]]) -> list[int]:
         """Storages the traced code does not create but the modelled one would: (nbytes, kind) each, alive
@@ -262,7 +262,7 @@ class _LayerHooks:
     def __init__(self, rec: _Recorder, stacks: list[torch.nn.ModuleList]):
         self.rec = rec
         self.forward = True  # checkpointing re-runs layers inside backward: those runs are not marked
-        self.marks = [[[None] * len(st) for _ in range(3)] for st in stacks]
+        self.marks = [[[None] * len(stack) for _ in range(3)] for stack in stacks]
         self.order: list[int] = []  # stacks in the order their first layer ran
         self.handles = []
         for si, stack in enumerate(stacks):

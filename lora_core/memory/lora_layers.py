@@ -124,7 +124,7 @@ class LoraLayerBase(nn.Module):
         self.lora_magnitude_vector = nn.ModuleDict({})
         self.r = r
         # layer.py 278-281: lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA; with alpha_pattern the module's
-        # own alpha (lora_core.params.TargetModule.scaling)
+        # own alpha (lora_core.targeting.TargetModule.scaling)
         self.scaling = scaling
 
     # tuners_utils.py 1943-1961: transformers code reads e.g. T5's `self.wo.weight.dtype` through the wrapper

@@ -2,7 +2,7 @@
 
 `optimizer.step()` needs memory beyond the states for a moment: AdamW's foreach path computes
 `sqrt(exp_avg_sq)` for a whole (device, dtype) group at once. This module writes the step as the sequence of
-`Alloc`/`Free` events (allocator.py) torch 2.13's code produces, so that the caching-allocator model can
+`Alloc`/`Free` events (allocator_replay.py) torch 2.13's code produces, so that the caching-allocator model can
 round each tensor, and reads the peak of the raw bytes from it. The optimizer states themselves, the
 gradients and the parameters exist before the step and are not part of these events.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from lora_core.memory.allocator import Alloc, Event, Free
+from lora_core.memory.allocator_replay import Alloc, Event, Free
 from lora_core.memory.setup import DTYPE_BYTES
 
 Param = tuple[int, str]  # (numel, dtype name as in setup.DTYPE_BYTES) of one trainable tensor

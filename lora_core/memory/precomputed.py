@@ -5,7 +5,7 @@ of our 2-core server, 100-400 ms for the encoder-decoder T5, and a precision swi
 fine-tuning, LoRA, QLoRA). So the grid a class clicks through first, every preset x method x precision x
 gradient checkpointing x attention kernel at the page's default adapter spec, is computed by
 `python -m lora_core.memory.precomputed` into data/presets.npz: each recipe's live-bytes model (the
-candidate peaks of trace.LiveModel) and the parameter list its state bytes are read from (states.ParamInfo).
+candidate peaks of trace.LiveModel) and the parameter list its state bytes are read from (parameters.ParamInfo).
 
 It also holds each recipe's traced 3-layer step (trace.TracedSteps: every storage's birth, death, size
 polynomial, kind and layer marks), from which reserve.py replays the caching allocator at any depth, batch,
@@ -32,6 +32,7 @@ SOURCES = (
     "arch.py",
     "params.py",
     "spec.py",
+    "targeting.py",
     "family/patterns.py",
     "family/shapes.py",
     "family/specs.py",
@@ -46,6 +47,7 @@ SOURCES = (
     "memory/optimizer_step.py",
     "memory/reserve.py",
     "memory/lora_layers.py",
+    "memory/parameters.py",
     "memory/recipe.py",
     "memory/setup.py",
     "memory/states.py",
@@ -75,7 +77,7 @@ def fingerprint() -> str:
 
 
 def entry_id(key: str) -> str:
-    """The archive name of a cache key (trace.cache_key or states' built key: JSON holding the whole config)."""
+    """The archive name of a cache key (trace.cache_key or parameters.built_key: JSON holding the whole config)."""
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -96,7 +98,7 @@ def grid():
 def compute(entries) -> dict[str, np.ndarray]:
     """The archive's arrays for these (preset, spec, setup) entries; recipes the core refuses are left out."""
     from lora_core.errors import LoraLabError
-    from lora_core.memory import states, trace
+    from lora_core.memory import parameters, trace
     from lora_core.presets import load_preset
 
     arrays: dict[str, np.ndarray] = {"fingerprint": np.array(fingerprint())}
@@ -112,10 +114,10 @@ def compute(entries) -> dict[str, np.ndarray]:
         rid = entry_id(trace.record_key(config, spec, setup))
         if f"{rid}.births" not in arrays:
             arrays.update(_steps_arrays(rid, trace.traced_steps(config, spec, setup)))
-        infos_key = states.built_key(config, spec, setup)
+        infos_key = parameters.built_key(config, spec, setup)
         pid = entry_id(infos_key)
         if f"{pid}.names" not in arrays:
-            arrays.update(_infos_arrays(pid, states.build_param_infos(infos_key)))
+            arrays.update(_infos_arrays(pid, parameters.build_param_infos(infos_key)))
         arrays.update(_replay_arrays(config, spec, setup))
     return arrays
 
@@ -272,8 +274,8 @@ def reserve(key: str):
 
 
 def param_infos(key: str):
-    """The precomputed parameter list (at its rank key: states.base_param_infos) of a states built key, or None."""
-    from lora_core.memory.states import ParamInfo
+    """The precomputed parameter list (at its rank key: parameters.base_param_infos) of a parameters.built_key, or None."""
+    from lora_core.memory.parameters import ParamInfo
 
     found = _archive()
     eid = entry_id(key)

@@ -26,8 +26,10 @@ from dataclasses import asdict, dataclass
 
 from lora_core.cache import BoundedCache
 from lora_core.family.specs import spec_to_dict
-from lora_core.memory.allocator import AllocatorConfig, predict_max_reserved
+from lora_core.memory.allocator_config import AllocatorConfig
+from lora_core.memory.allocator_replay import predict_max_reserved
 from lora_core.memory.events import DepthError, RunParts, StepPlan, run_events, step_plan
+from lora_core.memory.parameters import ParamInfo, expanded, param_infos
 from lora_core.memory.setup import TrainingSetup
 from lora_core.memory.states import (
     BNB_BLOCK,
@@ -36,9 +38,6 @@ from lora_core.memory.states import (
     DQ_BLOCK,
     FUSED_STEP_BYTES,
     NF4_BLOCK,
-    ParamInfo,
-    expanded,
-    param_infos,
 )
 
 MiB = 1 << 20
@@ -176,8 +175,7 @@ def predict(
     layers do not repeat op for op (then nothing is replayed)."""
     from lora_core.memory import precomputed
 
-    if setup.method == "full":
-        spec = None
+    spec = setup.adapter_spec(spec)
     r = (spec.rank or 1) if spec is not None else 1  # AdaLoRA: init_r; IA3 has no rank
     key = replay_key(config, spec, setup, allocator, hopper=hopper)
     known = _REPLAYS.get(key) or precomputed.reserve(key)
@@ -215,13 +213,12 @@ def growth(config: dict, spec, setup: TrainingSetup, seqs: list[int], allocator:
     sample in each batch: the lengths vary from step to step). The first step also allocates the parameters
     and the optimizer states. Blocks cached for one length are reused for another only where they fit, so
     reserved can grow past what the longest step needs alone."""
-    from lora_core.memory.allocator import reserved_over_steps
+    from lora_core.memory.allocator_replay import reserved_over_steps
     from lora_core.memory.events import step_events
 
     if not seqs:
         raise ValueError("give at least one sequence length")
-    if setup.method == "full":
-        spec = None
+    spec = setup.adapter_spec(spec)
     r = (spec.rank or 1) if spec is not None else 1  # AdaLoRA: init_r; IA3 has no rank
     plan = _plan(config, spec, setup)
     parts = run_parts(config, spec, setup)
@@ -233,8 +230,8 @@ def growth(config: dict, spec, setup: TrainingSetup, seqs: list[int], allocator:
     run = reserved_over_steps(steps, allocator)
     return Growth(
         seqs=tuple(seqs),
-        peak_allocated=tuple(st.peak_allocated for st in run.steps),
-        reserved=tuple(st.reserved_after for st in run.steps),
+        peak_allocated=tuple(step.peak_allocated for step in run.steps),
+        reserved=tuple(step.reserved_after for step in run.steps),
         max_reserved=run.max_reserved,
     )
 

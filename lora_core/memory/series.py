@@ -56,18 +56,20 @@ def peak_series(config: dict, spec, setup: TrainingSetup, variable: str, values)
     for m in methods:
         row = []
         for v in values:
-            sp, st = spec, setup.replace(method=m)
+            point_spec, point_setup = spec, setup.replace(method=m)
             if variable == "rank":
-                sp = spec.with_rank(int(v))  # AdaLoRA: init_r; IA3 has none (the curve is flat)
+                point_spec = spec.with_rank(int(v))  # AdaLoRA: init_r; IA3 has none (the curve is flat)
             else:
-                st = st.replace(**{variable: int(v)})
-            row.append(estimate_memory(config, sp, st, replay=False).device_total_bytes)
+                point_setup = point_setup.replace(**{variable: int(v)})
+            row.append(estimate_memory(config, point_spec, point_setup, replay=False).device_total_bytes)
         out[m] = row
     return out
 
 
 @dataclass(frozen=True)
-class Fit:
+class CardFit:
+    """Whether a training step fits on one GPU (the Memory page's "Fits on" row; not a Fit page fit)."""
+
     gpu: Gpu
     verdict: str  # yes | tight | no (uncertainty.verdict)
     total_bytes: int  # what the card must hold (device_total_bytes, with this card's cuBLAS workspaces)
@@ -89,7 +91,7 @@ def card_total(e: MemoryEstimate, g: Gpu) -> int:
     return e.device_total_bytes + extra
 
 
-def fits_on(e: MemoryEstimate, gpus: tuple[Gpu, ...] = GPUS, margin: float | None = None) -> list[Fit]:
+def fits_on(e: MemoryEstimate, gpus: tuple[Gpu, ...] = GPUS, margin: float | None = None) -> list[CardFit]:
     """Each card's verdict with the validation's margin (uncertainty.gpu_band) unless one is given."""
     from lora_core.memory.uncertainty import gpu_band, verdict
 
@@ -97,5 +99,5 @@ def fits_on(e: MemoryEstimate, gpus: tuple[Gpu, ...] = GPUS, margin: float | Non
     out = []
     for g in gpus:
         total = card_total(e, g)
-        out.append(Fit(g, verdict(total, g.bytes, m), total, g.bytes - total, m))
+        out.append(CardFit(g, verdict(total, g.bytes, m), total, g.bytes - total, m))
     return out

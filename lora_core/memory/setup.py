@@ -19,8 +19,14 @@ DEVICES = ("cuda", "cpu")  # which kernels and optimizer code path to model (cpu
 # "fused" (optim="adamw_torch_fused" with torch >= 2.8); a plain torch.optim.AdamW(...) loop gets "auto".
 OPTIMIZER_IMPLS = ("auto", "foreach", "fused", "single")
 
+# Bounds of a training step, for a shared server (issue 6). The estimate is closed-form in batch, sequence and
+# GPUs (trace.py's polynomials, sharding.py's divisions), so these bound typos, not cost; the CLI, the Memory
+# page's inputs and the solver use these same ones.
+# Sequences per GPU: more than GPT-3's whole batch, 3.2M tokens = 1,562 x 2,048 (Brown et al. 2020, Table 2.1).
 MAX_BATCH = 4096
+# Tokens: 2^20, 8 x the longest context of the shipped presets (Llama-3.2's and Qwen2.5-7B's 131,072).
 MAX_SEQ = 1_048_576
+# GPUs: more than OPT-175B's pre-training used (992 A100s; Zhang et al. 2022); fine-tunes use far fewer.
 MAX_GPUS = 4096
 
 # precision -> (dtype the parameters are stored in, dtype activations are computed in).
@@ -101,6 +107,12 @@ class TrainingSetup:
     @property
     def autocast(self) -> bool:
         return self.precision.startswith("amp-")
+
+    def adapter_spec(self, spec):
+        """The adapter this step trains: `spec` under lora and qlora; None under full fine-tuning, which trains
+        the base model's own weights and has no adapter, whatever spec the caller holds (the one place that
+        says so)."""
+        return None if self.method == "full" else spec
 
     def replace(self, **changes) -> TrainingSetup:
         from dataclasses import replace

@@ -16,10 +16,20 @@ from dataclasses import dataclass
 from lora_core.errors import LoraLabError
 from lora_core.memory.estimate import estimate_memory
 from lora_core.memory.setup import MAX_BATCH, MAX_SEQ, TrainingSetup
+from lora_core.spec import MAX_OFFERED_RANK
 from lora_core.validate import MAX_DIM, choice, positive_int
 
 VARIABLES = ("batch", "seq", "rank")
-_LIMITS = {"batch": MAX_BATCH, "seq": MAX_SEQ, "rank": 4096}
+_LIMITS = {"batch": MAX_BATCH, "seq": MAX_SEQ, "rank": MAX_OFFERED_RANK}  # the search stops there: `capped`
+
+
+@dataclass(frozen=True)
+class SolverQuestion:
+    """What the solver is asked: the largest `variable` (one of VARIABLES) whose step fits on the card named
+    `gpu` (a name in gpus.GPUS)."""
+
+    gpu: str
+    variable: str
 
 
 @dataclass(frozen=True)

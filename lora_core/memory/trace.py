@@ -190,15 +190,14 @@ def variant_kinds(setup: TrainingSetup) -> tuple[int, ...]:
 def record_key(config: dict, spec, setup: TrainingSetup) -> str:
     """What a traced step depends on: the architecture, the adapter spec in its memory form at its rank key
     (lora_core/memory/family.py: one key for every rank a trace answers), the recipe."""
-    sp = None
-    if spec is not None and setup.method != "full":
-        sp = spec_key(config, for_memory(config, spec))
-    st = asdict(setup)
+    spec = setup.adapter_spec(spec)
+    sp = spec_key(config, for_memory(config, spec)) if spec is not None else None
+    fields = asdict(setup)
     for k in ("batch", "seq", "gpus", "sharding", "optimizer", "double_quant", "optimizer_impl"):
-        st.pop(k, None)
+        fields.pop(k, None)
     if setup.method == "qlora" and not setup.autocast:
-        st["method"] = "lora"  # the traced stand-in for a QLoRA base is the compute-dtype LoRA model itself
-    return json.dumps({"config": config, "spec": sp, "setup": st}, sort_keys=True, default=list)
+        fields["method"] = "lora"  # the traced stand-in for a QLoRA base is the compute-dtype LoRA model itself
+    return json.dumps({"config": config, "spec": sp, "setup": fields}, sort_keys=True, default=list)
 
 
 def cache_key(config: dict, spec, setup: TrainingSetup) -> str:
@@ -227,8 +226,7 @@ def is_cached(config: dict, spec, setup: TrainingSetup) -> bool:
 
 def traced_steps(config: dict, spec, setup: TrainingSetup) -> TracedSteps:
     """The traced steps of this architecture, adapter spec and recipe (cached; else traced now)."""
-    if setup.method == "full":
-        spec = None
+    spec = setup.adapter_spec(spec)
     from lora_core.memory import precomputed
 
     key = record_key(config, spec, setup)
@@ -243,7 +241,7 @@ def full_traced_steps(config: dict, spec, setup: TrainingSetup) -> TracedSteps:
     """traced_steps with both depths (a precomputed entry holds the 3-layer record only)."""
     steps = traced_steps(config, spec, setup)
     if steps.records[0] is None:
-        steps = build_traced_steps(config, None if setup.method == "full" else spec, setup)
+        steps = build_traced_steps(config, setup.adapter_spec(spec), setup)
         RECORDS.put(record_key(config, spec, setup), steps)
     return steps
 
@@ -284,7 +282,7 @@ def is_checked_architecture(config: dict) -> bool:
 def _record(config: dict, spec, setup: TrainingSetup, layers: int, point) -> StepRecord:
     """One traced step of `config` cut to `layers` layers; the spec at the point's rank (or its rank key, where
     the rank is no variable)."""
-    from lora_core.memory.states import quantizable_weights, remember_model
+    from lora_core.memory.parameters import quantizable_weights, remember_model
 
     b, s, r = point
     if spec is not None and spec.rank is not None:
@@ -320,9 +318,7 @@ def build_traced_steps(config: dict, spec, setup: TrainingSetup, *, check: bool 
 
     check: also trace a second shape and require every storage's polynomial to give its size there (default:
     for configs that are not presets)."""
-    if setup.method == "full":
-        spec = None
-    spec = for_memory(config, spec)
+    spec = for_memory(config, setup.adapter_spec(spec))
     check_recipe(spec, setup)
     if check is None:
         check = not is_checked_architecture(config)

@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RUNNING = 2  # one per core on the 2-core classroom server (fits run with 1 torch thread)
 ENV_MAX_RUNNING = "LORA_LAB_MAX_FITS"
+# "0": the server's fits run in threads of its own process, as in the fallback below, and no worker process is
+# started. `make check` sets it (its page tests start no process: tests/test_workers_fit_processes.py and
+# `make test` run the worker processes); a server should leave it unset.
+ENV_PROCESSES = "LORA_LAB_FIT_PROCESSES"
 POLL_S = 0.1  # how often a queued job re-checks its cancel flag and its session
 ALIVE_EVERY_S = 0.5  # how often a running job asks the runtime whether its session is still there
 GONE_GRACE_S = 5.0  # a session missing this long cancels its job (a reconnect within it does not)
@@ -365,7 +369,7 @@ def _runner(max_running: int) -> FitRunner:
     import sys
 
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))  # for the thread fallback
-    return FitRunner(max_running, processes=True)
+    return FitRunner(max_running, processes=os.environ.get(ENV_PROCESSES, "1").strip() != "0")
 
 
 def get_runner() -> FitRunner:

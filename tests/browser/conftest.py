@@ -8,18 +8,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from lora_ui import serve
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LORA_LAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -35,49 +30,16 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 240.0) -> None:
-    """Until /_stcore/health says ok. The launcher warms up first (lora_ui/serve.py): ~10 s on an idle
-    2-core machine, several times that while the rest of the suite runs beside it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not become healthy within {timeout:.0f}s")
-
-
 @contextlib.contextmanager
 def streamlit_server(log_path: Path | None = None):
     """The app as `make run` starts it (lora_ui/serve.py: warmed up, then `streamlit run app.py`), on a free
-    loopback port, with full errors; yields the base URL once healthy, stops it after."""
-    port = free_port()
-    env = dict(os.environ, STREAMLIT_CLIENT_SHOW_ERROR_DETAILS="full", PYTHONUNBUFFERED="1")
+    loopback port, with full errors; yields the base URL once healthy, stops it after. The launcher warms up
+    first: ~10 s on an idle 2-core machine, several times that while the rest of the suite runs beside it."""
+    port = serve.free_port()
     cmd = serve.command(sys.executable, "--server.port", str(port), "--server.address", "127.0.0.1")
     cmd += ["--server.headless", "true"]
-    with open(log_path or os.devnull, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve.started(cmd, port=port, log=log_path, timeout=240.0) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ def test_stop_button_ends_a_long_fit(page, app_server):
     url = "fit_rows=256&fit_cols=256&fit_k=8&fit_r=4&fit_steps=20000&fit_converge=false"
     open_app(page, app_server, "fit", url)
     page.get_by_role("button", name="Train").click()
-    stop = page.get_by_role("button", name="Stop", exact=True)
+    # the page's own Stop, not Streamlit's header "Stop" (shown while a script runs)
+    stop = page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True)
     stop.wait_for(timeout=60_000)
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)
     stop.click()  # the fragment redraws every 0.25 s; the locator re-finds the button if it was replaced

@@ -1,4 +1,5 @@
-"""Tiny configs shared by the memory tests (no tests here): random weights, nothing downloaded."""
+"""Tiny configs shared by the memory tests: random weights, nothing downloaded. A fixture module, not named
+test_*: it holds no tests."""
 
 LLAMA_GQA = {
     "model_type": "llama",
