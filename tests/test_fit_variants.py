@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import peft
 import pytest
 import torch
 
@@ -16,8 +17,6 @@ from lora_core.fit import FitSettings, fit_matrix, fit_regression, make_target, 
 from lora_core.fit import regression as reg
 from lora_core.fit.adapters import VERA_D_INITIAL, make_adapter, olora_init, pissa_init, vera_projections
 from lora_core.fit.trainer import Adam, Training, lr_at
-
-peft = pytest.importorskip("peft")
 
 
 def peft_linear(weight: torch.Tensor, config):
