@@ -10,7 +10,7 @@ starting one. Then, RUNS times: open the page afresh (a new session, no results 
 until the results (the metrics) are drawn, and read the
 "Steps" and "Seconds" metrics (the fit's own wall clock, measured in the worker). Reported: the fit's
 seconds as the page shows them, and click to results, which adds the page's polling (the live panel
-redraws every 0.5 s, pages/fit.py REDRAW_S) and one rerun. Timings of a shared machine: say its load.
+redraws every 0.5 s, lora_ui/fit_live.py REDRAW_S) and one rerun. Timings of a shared machine: say its load.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def start(app: Path, workdir: Path, nodelay: bool) -> tuple[subprocess.Popen, st
     with open(workdir / f"streamlit-{port}.log", "ab") as fh:
         proc = subprocess.Popen(cmd, cwd=lt.ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    lt.wait_healthy(url, [proc])
+    lt.wait_healthy(url, [proc], 300.0, poll_s=0.05)
     return proc, url, runlog
 
 

@@ -24,7 +24,7 @@ from lora_core.errors import LoraLabError
 # Module kinds, as the pages name them.
 KINDS = ("linear", "conv1d", "embedding", "moe_experts", "norm", "other")
 # Kinds PEFT's LoRA can wrap as a module (peft/tuners/lora/model.py dispatchers: Embedding, Conv, Linear,
-# transformers' Conv1D). Fused MoE expert tensors are reached through target_parameters instead (see params.py).
+# transformers' Conv1D). Fused MoE expert tensors are reached through target_parameters instead (see targeting.py).
 TARGETABLE_KINDS = ("linear", "conv1d", "embedding")
 # Auto classes tried, in order, when config["architectures"][0] is missing or unknown to transformers.
 _AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoModelForMaskedLM", "AutoModel")

@@ -162,7 +162,7 @@ MESSAGES: dict[str, str] = {
     "why.ia3_r": "IA3 trains one vector per module and has no rank",
     "why.vera_alpha": "VeRA's two trained vectors do its scaling",
     "why.ia3_alpha": "IA3's trained vector is its scaling",
-    # --- which modules an adapter wraps (lora_core/params.py) ----------------------------------------------
+    # --- which modules an adapter wraps (lora_core/targeting.py) -------------------------------------------
     "params.all_linear_kind": (
         "all-linear takes a module ({module}) is a {kind}; PEFT's {label} adapts {supported} only, here: {usable}"
     ),

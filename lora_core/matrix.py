@@ -78,8 +78,3 @@ def matrix_cost(d: int, k: int, r: int) -> MatrixCost:
         percent=100.0 * ratio,
         break_even_rank=break_even_rank(d, k),
     )
-
-
-def cost_curve(d: int, k: int, ranks: list[int]) -> list[MatrixCost]:
-    """matrix_cost at each rank, for the params-against-rank chart."""
-    return [matrix_cost(d, k, r) for r in ranks]

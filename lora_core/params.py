@@ -78,11 +78,6 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def targeted_modules(config: dict, spec) -> tuple[TargetModule, ...]:
-    """Every module (or fused expert tensor) the spec adapts, with its adapter tensors."""
-    return count_params(config, spec).targets
-
-
 def count_params(config: dict, spec) -> ParamCount:
     """Trainable and total parameters of `get_peft_model(model, spec)`, computed from the inventory.
 

@@ -17,12 +17,10 @@ from lora_core import fit
 from lora_core.errors import LoraLabError
 from lora_ui import fit_charts
 from lora_ui import keys as K
+from lora_ui.fit_live import LIVE_POINTS, REDRAW_S, ask, show_queued
 from lora_ui.i18n import join_sentences, tr
 from lora_ui.widgets import show_chart, show_error, show_table
-from lora_ui.workers.fit import QUEUED, get_runner, session_alive_check
-
-REDRAW_S = 0.5  # as the fit's live panel (pages/fit.py): a poll costs the shared server a fragment rerun
-LIVE_POINTS = 200  # points per redraw, all curves together
+from lora_ui.workers.fit import get_runner, session_alive_check
 
 TaskOf = Callable[..., fit.FitTask]  # pages/fit.py task_of(kind, settings, source, race=...)
 
@@ -64,20 +62,12 @@ def race_ui(mode: str) -> fit.RaceSettings:
     return fit.RaceSettings(variants=tuple(variants), lr_ratio=lr_ratio, vera_r=vera_r)
 
 
-def _ask(flag: str) -> None:
-    st.session_state[flag] = True  # on_click: the click survives a rerun (pages/fit.py `ask`)
-
-
 def _busy() -> bool:
     """The session's race or race by rank is queued or running: one at a time per session."""
     return any(
         (job := st.session_state.get(key)) is not None and job.active
         for key in (K.FIT_RACE_JOB, K.FIT_RACE_SWEEP_JOB)
     )
-
-
-def _show_job_error(exc: Exception) -> None:
-    show_error(exc)  # a dead worker too: WorkerDied is a LoraLabError (code app.worker_died)
 
 
 def _refusal(mode: str, race: fit.RaceSettings) -> LoraLabError | None:
@@ -103,16 +93,6 @@ def _submit(kind: str, settings: fit.FitSettings, source, race: fit.RaceSettings
     return get_runner().submit(task, total_steps=task.total_steps, alive=session_alive_check())
 
 
-def _queued(job) -> bool:
-    if job.state != QUEUED:
-        return False
-    runner = get_runner()
-    st.info(
-        tr("fit.queued", position=runner.position(job), running=runner.running), icon=":material/hourglass:"
-    )
-    return True
-
-
 def _curves(lanes, codes, ranks, r) -> list[tuple[str, list[float]]]:
     """(legend name, losses) per lane; a lane at another rank than the race's says so."""
     return [
@@ -133,7 +113,7 @@ def _live() -> None:
     if job is None:
         return
     st.button(tr("fit.race.stop"), key=K.FIT_RACE_STOP, icon=":material/stop:", on_click=job.cancel)
-    if not _queued(job):
+    if not show_queued(job):
         st.progress(
             min(job.step / max(job.total_steps, 1), 1.0),
             text=tr("fit.race.progress", step=job.step, total=job.total_steps),
@@ -163,7 +143,7 @@ def _gap_text(result: fit.RaceResult, lane: fit.RaceLane) -> str:
 
 def _results(job) -> None:
     if job.error is not None:
-        _show_job_error(job.error)
+        show_error(job.error)
         return
     result: fit.RaceResult | None = job.result
     if result is None:
@@ -220,13 +200,13 @@ def _sweep_poll() -> None:
     job = st.session_state.get(K.FIT_RACE_SWEEP_JOB)
     if job is None or not job.active:
         st.rerun()
-    if not _queued(job):
+    if not show_queued(job):
         st.progress(0.5, text=tr("fit.race.sweep.running"))
 
 
 def _sweep_results(job) -> None:
     if job.error is not None:
-        _show_job_error(job.error)
+        show_error(job.error)
         return
     points: tuple[fit.RaceSweepPoint, ...] = job.result or ()
     if not points:
@@ -259,7 +239,7 @@ def race_section(settings: fit.FitSettings, source, mode: str, task_of: TaskOf) 
         type="primary",
         disabled=busy,
         icon=":material/sprint:",
-        on_click=_ask,
+        on_click=ask,
         args=(K.FIT_RACE_ASKED,),
     )
     c2.button(
@@ -267,7 +247,7 @@ def race_section(settings: fit.FitSettings, source, mode: str, task_of: TaskOf) 
         key=K.FIT_RACE_SWEEP,
         disabled=busy,
         icon=":material/stacked_line_chart:",
-        on_click=_ask,
+        on_click=ask,
         args=(K.FIT_RACE_SWEEP_ASKED,),
     )
     if st.session_state.pop(K.FIT_RACE_ASKED, False) and not busy:

@@ -165,8 +165,6 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 BY_ID = {s.id: s for s in SCENARIOS}
-# Scenarios whose headlines need the Memory page's estimate.
-MEMORY_IDS = tuple(s.id for s in SCENARIOS if s.page == "memory")
 
 
 def headlines(scenario_id: str) -> tuple[Headline, ...]:

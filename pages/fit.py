@@ -21,15 +21,11 @@ from lora_core import fit
 from lora_core.errors import LoraLabError
 from lora_ui import fit_charts
 from lora_ui import keys as K
+from lora_ui.fit_live import LIVE_POINTS, REDRAW_S, ask, show_queued
 from lora_ui.fit_race import race_section
 from lora_ui.widgets import show_chart, show_error
-from lora_ui.workers.fit import QUEUED, get_runner, session_alive_check
+from lora_ui.workers.fit import get_runner, session_alive_check
 
-# The live chart redraws at most this often, with at most LIVE_POINTS points: each poll of 30 students
-# costs the shared server a rerun of the fragment and a Plotly figure (issue 4 asked ~0.2 s; on the 2-core
-# server we chose 0.5 s, issue 6 "keep fits off the calculator's critical path").
-REDRAW_S = 0.5
-LIVE_POINTS = 200
 # Two inputs end below the core's bounds (fit.MAX_NOISE, fit.MAX_LR, which the CLI takes), on purpose: noise up
 # to 10 x the signal (past it the target is noise), and a learning rate up to 1 (past it the default fit stops
 # converging: lora_core/fit/settings.py MAX_LR).
@@ -155,25 +151,10 @@ def loss_labels() -> dict:
     return {k: tr(f"fit.chart.{k}") for k in ("title", "x", "y", "loss", "floor")}
 
 
-def ask(flag: str) -> None:
-    """on_click of Train and Rank sweep: remember the click until the page acts on it.
-
-    A button's return value is True for one script run only, and a run can end in st.rerun before the
-    page reads it: `ensure_routed()` reruns on a process's first run, and AppTest starts every run that
-    way (it resets PagesManager.uses_pages_directory, so the page file first runs without app.py). A
-    callback runs once per click before the script, so the click survives any such rerun."""
-    st.session_state[flag] = True
-
-
 def draw_live(job) -> None:
     """Progress, Stop, and the loss curve of a queued or running job."""
     st.button(tr("fit.stop"), key=K.FIT_STOP, icon=":material/stop:", on_click=job.cancel)
-    if job.state == QUEUED:
-        runner = get_runner()
-        st.info(
-            tr("fit.queued", position=runner.position(job), running=runner.running),
-            icon=":material/hourglass:",
-        )
+    if show_queued(job):
         return
     losses = list(job.losses)  # a snapshot: the worker keeps appending
     step = max(len(losses) - 1, 0)
@@ -202,14 +183,9 @@ def live_panel() -> None:
         st.rerun()  # the fit ended: one full rerun draws the results and stops this polling
 
 
-def show_job_error(exc: Exception) -> None:
-    """A fit's error (a dead worker process is one too: app.worker_died); the page keeps working."""
-    show_error(exc)
-
-
 def draw_results(job) -> None:
     if job.error is not None:
-        show_job_error(job.error)
+        show_error(job.error)
         return
     result = job.result
     if result is None:  # cancelled while queued, or before the first step
@@ -269,7 +245,7 @@ def sweep_section(settings: fit.FitSettings, source: Source) -> None:
     if sweep.active:
         sweep_poll()
     elif sweep.error is not None:
-        show_job_error(sweep.error)
+        show_error(sweep.error)
     elif sweep.result:
         pts = sweep.result
         labels = {k: tr(f"fit.sweep.{k}") for k in ("title", "x", "y", "loss", "floor")}
@@ -279,18 +255,12 @@ def sweep_section(settings: fit.FitSettings, source: Source) -> None:
         show_chart(fig, "fit_rank_sweep", key="fit_sweep_chart")
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=REDRAW_S)
 def sweep_poll() -> None:
     sweep = st.session_state.get(K.FIT_SWEEP_JOB)
     if sweep is None or not sweep.active:
         st.rerun()
-    if sweep.state == QUEUED:
-        runner = get_runner()
-        st.info(
-            tr("fit.queued", position=runner.position(sweep), running=runner.running),
-            icon=":material/hourglass:",
-        )
-    else:
+    if not show_queued(sweep):
         st.progress(0.5, text=tr("fit.sweep.button"))
 
 

@@ -115,3 +115,32 @@ def test_converge_box_off_trains_to_the_step_cap(app_test):
     assert not at.exception, at.exception
     payload = at.session_state[K.FIT_JOB].result.payload
     assert payload["stop_reason"] == "steps" and payload["steps"] == 300
+
+
+def test_the_inputs_maxima_are_the_cores_limits_or_the_pages_own_named_ones(app_test):
+    """Each limit once (issue 13): the Fit page's and its race panel's maxima are lora_core.fit's, except
+    noise and learning rate, which the page narrows on purpose (pages/fit.py PAGE_MAX_NOISE, PAGE_MAX_LR)."""
+    from lora_core import fit
+
+    at = app_test(page="fit", query={})
+    assert not at.exception, at.exception
+    maxima = {
+        k: at.number_input(key=k).max
+        for k in (K.FIT_ROWS, K.FIT_COLS, K.FIT_K, K.FIT_R, K.FIT_ALPHA, K.FIT_STEPS, K.FIT_LR, K.FIT_SEED)
+    }
+    maxima |= {k: at.number_input(key=k).max for k in (K.FIT_RACE_LR_RATIO, K.FIT_RACE_VERA_R)}
+    assert maxima == {
+        K.FIT_ROWS: fit.MAX_SIDE,
+        K.FIT_COLS: fit.MAX_SIDE,
+        K.FIT_K: fit.MAX_SIDE,
+        K.FIT_R: fit.MAX_RANK,
+        K.FIT_ALPHA: fit.MAX_FIT_ALPHA,
+        K.FIT_STEPS: fit.MAX_STEPS,
+        K.FIT_LR: 1.0,  # PAGE_MAX_LR: past it the default fit stops converging (lora_core/fit/settings.py MAX_LR)
+        K.FIT_SEED: fit.MAX_SEED,
+        K.FIT_RACE_LR_RATIO: fit.MAX_LR_RATIO,
+        K.FIT_RACE_VERA_R: fit.MAX_RANK,
+    }
+    assert fit.MAX_LR > 1.0  # the page's narrower range is narrower
+    noise = [s for s in at.slider if s.key == K.FIT_NOISE] + [n for n in at.number_input if n.key == K.FIT_NOISE]
+    assert [w.max for w in noise] == [10.0] and fit.MAX_NOISE > 10.0  # PAGE_MAX_NOISE

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lora_core import LoraLabError
 from lora_core.arch import inventory
-from lora_core.params import count_params, targeted_modules
+from lora_core.params import count_params
 from lora_core.presets import load_preset
 from lora_core.spec import LoraSpec
 from tests.peft_oracle import peft_counts, preset_cases
@@ -105,7 +105,7 @@ def test_roberta_qv_r8(preset, expected):
 
 def test_all_linear_leaves_out_the_head():
     names = {
-        t.name for t in targeted_modules(load_preset("llama-3.2-1b"), LoraSpec(target_modules="all-linear"))
+        t.name for t in count_params(load_preset("llama-3.2-1b"), LoraSpec(target_modules="all-linear")).targets
     }
     assert "lm_head" not in names
     assert "model.layers.0.mlp.down_proj" in names
@@ -131,7 +131,7 @@ def test_unknown_target_names_the_modules():
 
 
 def test_targets_carry_lora_shapes():
-    ts = targeted_modules(load_preset("llama-3-8b"), LoraSpec(r=8, target_modules=("v_proj",)))
+    ts = count_params(load_preset("llama-3-8b"), LoraSpec(r=8, target_modules=("v_proj",))).targets
     assert len(ts) == 32
     assert ts[0].lora_a_shape == (8, 4096) and ts[0].lora_b_shape == (1024, 8)
 

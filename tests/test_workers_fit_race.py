@@ -41,7 +41,9 @@ def race_task(steps: int = 30, kind: str = RACE, **race) -> FitTask:
     )
 
 
-@pytest.mark.parametrize("processes", [True, False], ids=["worker process", "thread"])
+@pytest.mark.parametrize(
+    "processes", [pytest.param(True, marks=pytest.mark.server), False], ids=["worker process", "thread"]
+)
 def test_a_race_is_one_job_that_streams_each_variants_losses(processes):
     runner = FitRunner(max_running=1, processes=processes)
     try:
@@ -61,6 +63,7 @@ def test_a_race_is_one_job_that_streams_each_variants_losses(processes):
         runner.close()
 
 
+@pytest.mark.server  # starts a worker process
 def test_a_race_takes_one_slot_and_stop_ends_every_variant():
     runner = FitRunner(max_running=1, processes=True)
     try:

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 # Module kinds (lora_core.arch.KINDS) each type can wrap, from each tuner's module dispatch:
 SUPPORTED_KINDS: dict[str, tuple[str, ...]] = {
-    # lora/layer.py:2724 dispatch_default: Embedding, Linear, transformers Conv1D (MoE tensors: params.py)
+    # lora/layer.py:2724 dispatch_default: Embedding, Linear, transformers Conv1D (MoE tensors: targeting.py)
     "lora": ("linear", "conv1d", "embedding"),
     # vera/model.py:39-46 _get_tuner_layer_class: nn.Linear and Conv1D; anything else raises (model.py:239-242)
     "vera": ("linear", "conv1d"),

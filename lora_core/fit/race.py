@@ -57,7 +57,7 @@ DEFAULT_VARIANTS = ("lora", "rslora", "lora_plus", "vera")  # the page's default
 DEFAULT_LR_RATIO = 16.0
 # The race by rank: ranks doubling up to MAX_RANK, each variant trained SWEEP_STEPS steps (the cosine decay
 # over that budget). 50 steps: the pace shows, and the whole sweep stays a few seconds (docs/fit.md "Race").
-SWEEP_RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+SWEEP_RANKS = tuple(1 << i for i in range(MAX_RANK.bit_length()))  # 1, 2, 4, ..., 256
 SWEEP_STEPS = 50
 
 

@@ -38,7 +38,6 @@ DEFAULT_REG_R = 1
 SCALING_RULES = ("standard", "rslora")  # alpha / r (loralib, PEFT) or alpha / sqrt(r) (rsLoRA)
 INITS = ("gaussian", "pissa", "olora")  # random A and B = 0 (today's), or from the base weight W
 FIT_ADAPTERS = ("lora", "vera")  # the fit's subset of lora_core.family.ADAPTERS: VeRA trains two vectors
-MAX_LR_RATIO = 1e4  # LoRA+'s λ: a sanity bound, as alpha's 1e4 is (ours)
 
 MAX_RANK = 256  # r cap for a shared server; r beyond min(rows, cols) is allowed but buys nothing
 MAX_STEPS = 20_000
@@ -46,6 +45,7 @@ MAX_FIT_SECONDS = 600.0
 # lora_alpha: scaling alpha / r up to 10^4, far past what fine-tunes use (LoRA sets alpha to the first r it
 # tries, Hu et al. 2021 section 4.1). The fit's own cap, below LoraSpec's (lora_core.validate.MAX_ALPHA).
 MAX_FIT_ALPHA = 1e4
+MAX_LR_RATIO = MAX_FIT_ALPHA  # LoRA+'s λ (lr of B / lr of A): the same sanity bound as alpha's, a factor on a step
 # Adam's step size: past 1 the default fit stops converging (lr 3: 6x the floor at the step cap;
 # at lr 10: stalled at 120x; our runs of `python -m lora_core fit`). The CLI allows up to 10 to show it.
 MAX_LR = 10.0

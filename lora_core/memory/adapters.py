@@ -5,7 +5,7 @@ The estimator traces the adapted model on the meta device (trace.py). What that 
 modules' forward code, so this file (injection, modules_to_save), lora_layers.py (the LoRA/DoRA layers) and
 family_layers.py (the other types) rebuild PEFT's modules op for op rather than loosely: the same wrappers,
 parameter names and order, dtypes, requires_grad flags, casts, detaches and arithmetic. Which modules are
-adapted, with which rank and scaling, comes from lora_core/params.py (its targets equal PEFT's); PEFT itself is
+adapted, with which rank and scaling, comes from lora_core/targeting.py (its targets equal PEFT's); PEFT itself is
 only the test oracle (tests/test_memory_adapters.py compares the traced bytes of this injection and of
 `get_peft_model`, op by op, on GQA Llama, GPT-2 and Qwen2, every type, fp32, bf16 and amp-bf16).
 
@@ -74,7 +74,7 @@ def _wrap(module: nn.Module, t, spec, *, vera=None, ranknum_trains: bool = True)
     ia3/model.py 77-151 (Linear, Conv1D); AdaLoRA adalora/model.py 159-227 (Linear, Conv1D); LoHa/LoKr
     lycoris_utils.py 222-261 (nn.Linear only)."""
     conv1d = isinstance(module, _conv1d_class())
-    if not (isinstance(module, (nn.Linear, nn.Embedding)) or conv1d):  # params.py refuses these first
+    if not (isinstance(module, (nn.Linear, nn.Embedding)) or conv1d):  # targeting.py refuses these first
         raise LoraLabError(
             "memory.cannot_wrap", module=t.name, module_type=type(module).__name__, label=spec.label
         )

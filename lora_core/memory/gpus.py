@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MiB = 1 << 20
+from lora_core.memory.allocator_config import MiB
 
 
 @dataclass(frozen=True)

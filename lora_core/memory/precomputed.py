@@ -43,6 +43,8 @@ SOURCES = (
     "memory/live_bytes.py",
     "memory/precomputed.py",  # the archive's own layout
     "memory/allocator.py",  # the replays at the page's default point
+    "memory/allocator_config.py",
+    "memory/allocator_replay.py",
     "memory/events.py",
     "memory/optimizer_step.py",
     "memory/reserve.py",

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 from lora_core.cache import BoundedCache
 from lora_core.family.specs import spec_to_dict
-from lora_core.memory.allocator_config import AllocatorConfig
+from lora_core.memory.allocator_config import AllocatorConfig, MiB
 from lora_core.memory.allocator_replay import predict_max_reserved
 from lora_core.memory.events import DepthError, RunParts, StepPlan, run_events, step_plan
 from lora_core.memory.parameters import ParamInfo, expanded, param_infos
@@ -40,7 +40,6 @@ from lora_core.memory.states import (
     NF4_BLOCK,
 )
 
-MiB = 1 << 20
 # cuBLAS workspace per (handle, stream), taken from the caching allocator on first use and kept
 # (aten/src/ATen/cuda/CublasHandlePool.cpp, torch >= 2.7: parseChosenWorkspaceSize's default ":4096:2:16:8"
 # = 2 x 4096 KiB + 8 x 16 KiB = 8,519,680 bytes; 32 MiB on compute capability 9.x, 10.x and 12.x (Hopper,
@@ -159,8 +158,7 @@ def _plan(config: dict, spec, setup: TrainingSetup) -> StepPlan:
 
 def replay_key(config: dict, spec, setup: TrainingSetup, allocator=None, *, hopper: bool = False) -> str:
     """Everything a replay depends on (the cache key of `predict`)."""
-    if setup.method == "full":
-        spec = None
+    spec = setup.adapter_spec(spec)
     return json.dumps(
         [asdict(setup), spec_to_dict(spec) if spec else None, config, asdict(allocator) if allocator else None, hopper],
         sort_keys=True,
