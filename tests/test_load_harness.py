@@ -287,7 +287,7 @@ def test_the_server_is_started_with_the_readmes_command(lt):
     """The README's command is `make run`: the harness starts our server with exactly what it runs."""
     assert "make run" in (ROOT / "README.md").read_text()
     out = subprocess.run(
-        ["make", "-n", "run", "VENV=/venv", "PORT=18555", "HOST=127.0.0.1"],
+        ["make", "-n", "--no-print-directory", "run", "VENV=/venv", "PORT=18555", "HOST=127.0.0.1"],
         cwd=ROOT,
         capture_output=True,
         text=True,
