@@ -241,3 +241,16 @@ def test_family_in_telugu(app_test):
     at = app_test(page="memory", query={**QUERY, keys.MEM_ADAPTER: "vera", "lang": "te"})
     assert not at.exception, at.exception
     assert at.title[0].value == "మెమరీ" and at.metric
+
+
+def test_mixtral_full_fine_tuning_is_estimated_though_lora_on_its_experts_is_refused(app_test):
+    """The page's all-linear default reaches Mixtral's fused expert tensors, which the memory estimator does
+    not model for LoRA: that method is refused by name, while full fine-tuning (no adapter) is estimated and
+    its charts leave the refused methods out."""
+    at = app_test(page="memory", query={keys.MEM_PRESET: "mixtral-8x7b", keys.MEM_METHOD: "full"})
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.metric, "no estimate shown"
+    at.radio(key=keys.MEM_METHOD).set_value("lora").run()
+    assert not at.exception, at.exception
+    assert any("fused MoE expert" in e.value for e in at.error), [e.value for e in at.error]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lora_core.errors import LoraLabError
 from lora_core.memory.estimate import MemoryEstimate, estimate_memory
 from lora_core.memory.gpus import GPUS, Gpu
 from lora_core.memory.setup import TrainingSetup
@@ -21,13 +22,22 @@ def methods_for(setup: TrainingSetup, spec=None) -> tuple[str, ...]:
 
 
 def compare_methods(config: dict, spec, setup: TrainingSetup, *, replay: bool = True) -> dict[str, MemoryEstimate]:
-    """The same step as full fine-tuning, the spec's adapter and the adapter on a 4-bit base (the setup's own
-    method always: one PEFT cannot run raises its LoraLabError here).
-    replay=False: the fast path for each (estimate_memory), as the page's methods chart draws them."""
+    """The same step as full fine-tuning, the spec's adapter and the adapter on a 4-bit base. The setup's own
+    method always: one the estimator refuses raises its LoraLabError here; another method it refuses is left
+    out (e.g. full fine-tuning of Mixtral is estimated while LoRA on its fused experts is not: the chart
+    compares what can be estimated). replay=False: the fast path for each (estimate_memory), as the page's
+    methods chart draws them."""
     methods = methods_for(setup, spec)
     if setup.method not in methods:
         methods = (*methods, setup.method)
-    return {m: estimate_memory(config, spec, setup.replace(method=m), replay=replay) for m in methods}
+    out = {}
+    for m in methods:
+        try:
+            out[m] = estimate_memory(config, spec, setup.replace(method=m), replay=replay)
+        except LoraLabError:
+            if m == setup.method:
+                raise
+    return out
 
 
 def segments(e: MemoryEstimate) -> dict[str, int]:
@@ -50,18 +60,24 @@ def peak_series(config: dict, spec, setup: TrainingSetup, variable: str, values)
 
     Curves take the fast path (estimate_memory(replay=False): the live peak, reserved by rounding): a replay
     per point would cost 20-300 ms each on the page's 2-core server (docs/memory.md "Speed"); the headline,
-    the fits table and the solver replay the allocator."""
+    the fits table and the solver replay the allocator. A method the estimator refuses for this model and
+    spec has no curve, as in compare_methods (the setup's own method raises)."""
     out: dict[str, list[int]] = {}
     methods = [m for m in methods_for(setup, spec) if variable != "rank" or m != "full"]
     for m in methods:
         row = []
-        for v in values:
-            point_spec, point_setup = spec, setup.replace(method=m)
-            if variable == "rank":
-                point_spec = spec.with_rank(int(v))  # AdaLoRA: init_r; IA3 has none (the curve is flat)
-            else:
-                point_setup = point_setup.replace(**{variable: int(v)})
-            row.append(estimate_memory(config, point_spec, point_setup, replay=False).device_total_bytes)
+        try:
+            for v in values:
+                point_spec, point_setup = spec, setup.replace(method=m)
+                if variable == "rank":
+                    point_spec = spec.with_rank(int(v))  # AdaLoRA: init_r; IA3 has none (the curve is flat)
+                else:
+                    point_setup = point_setup.replace(**{variable: int(v)})
+                row.append(estimate_memory(config, point_spec, point_setup, replay=False).device_total_bytes)
+        except LoraLabError:
+            if m == setup.method:
+                raise
+            continue
         out[m] = row
     return out
 
