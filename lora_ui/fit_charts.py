@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 from lora_ui.plotly_fast import figure
 
 MAX_POINTS = (
-    600  # a live chart sends at most this many points per redraw (every REDRAW_S = 0.5 s, pages/fit.py)
+    600  # a live chart sends at most this many points per redraw (every REDRAW_S = 0.5 s, lora_ui/fit_live.py)
 )
 TINY = 1e-12  # log axes cannot show 0: losses and floors are clipped to this for drawing only
 

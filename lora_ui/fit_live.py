@@ -14,6 +14,11 @@ from lora_ui.workers.fit import QUEUED, get_runner
 # the 2-core server we chose 0.5 s, issue 6 "keep fits off the calculator's critical path").
 REDRAW_S = 0.5
 LIVE_POINTS = 200
+# After Train the page waits up to this long for the fit to end, to draw its results in the same run; past it,
+# the live panel (then the results come a poll and a rerun later). A default fit takes 0.03-0.09 s on an idle
+# server, but a class shares it: in `make load` (30 students on 2 cores, 2026-11-29) most Train presses ended
+# within the 0.5 s this was (p50 0.45 s), and with two replicas most did not (p50 1.38 s, a poll later).
+FIRST_WAIT_S = 1.0
 
 
 def ask(flag: str) -> None:

@@ -17,7 +17,7 @@ from lora_core import fit
 from lora_core.errors import LoraLabError
 from lora_ui import fit_charts
 from lora_ui import keys as K
-from lora_ui.fit_live import LIVE_POINTS, REDRAW_S, ask, show_queued
+from lora_ui.fit_live import FIRST_WAIT_S, LIVE_POINTS, REDRAW_S, ask, show_queued
 from lora_ui.i18n import join_sentences, tr
 from lora_ui.widgets import show_chart, show_error, show_table
 from lora_ui.workers.fit import get_runner, session_alive_check
@@ -255,7 +255,7 @@ def race_section(settings: fit.FitSettings, source, mode: str, task_of: TaskOf) 
         if job is not None:
             st.session_state[K.FIT_RACE_JOB] = job
             st.session_state[K.FIT_RACE_SETUP] = (race, settings)  # what the live chart names
-            job.wait(REDRAW_S)  # the default race ends in about a second: often drawn in this run
+            job.wait(FIRST_WAIT_S)  # the default race ends in about a second: often drawn in this run
     elif st.session_state.pop(K.FIT_RACE_SWEEP_ASKED, False) and not busy:
         job = _submit(fit.RACE_SWEEP, settings, source, race, mode, task_of)
         if job is not None:

@@ -21,7 +21,7 @@ from lora_core import fit
 from lora_core.errors import LoraLabError
 from lora_ui import fit_charts
 from lora_ui import keys as K
-from lora_ui.fit_live import LIVE_POINTS, REDRAW_S, ask, show_queued
+from lora_ui.fit_live import FIRST_WAIT_S, LIVE_POINTS, REDRAW_S, ask, show_queued
 from lora_ui.fit_race import race_section
 from lora_ui.widgets import show_chart, show_error
 from lora_ui.workers.fit import get_runner, session_alive_check
@@ -297,7 +297,7 @@ if st.session_state.pop(K.FIT_TRAIN_ASKED, False) and not busy:
         st.session_state.pop(K.FIT_SWEEP_ASKED, None)  # a sweep click belonged to the previous fit
         # A default fit is done in a fraction of a second: wait that long and draw its results in this
         # run, rather than a live panel whose first poll (REDRAW_S) and rerun would come after it ended.
-        job.wait(REDRAW_S)
+        job.wait(FIRST_WAIT_S)
 
 if job is None:
     st.info(tr("fit.no_fit"))

@@ -149,7 +149,7 @@ def test_the_real_session_check_cancels_fits_when_the_websocket_drops(monkeypatc
 
 
 def test_wait_returns_when_the_job_ends_and_not_before():
-    """The page waits up to REDRAW_S for a quick fit to end, to draw its results in the same run."""
+    """The page waits up to FIRST_WAIT_S for a quick fit to end, to draw its results in the same run."""
     runner = FitRunner(max_running=1)
     gate = threading.Event()
     job = runner.submit(gated_work(gate, []))
