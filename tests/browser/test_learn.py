@@ -10,7 +10,8 @@ def test_learn_page_shows_the_live_example(page, app_server):
     assert no_exception(page)
     expected = [f"{10_000 * 10_000:,}", f"{(10_000 + 10_000) * 8:,}", "0.16 %"]
     wait_for_metrics(page, expected, first=True)  # a cold server may still be drawing the page
-    assert page.locator(".katex").count() >= 3  # st.latex rendered by KaTeX
+    # st.latex rendered by KaTeX: Chromium loads KaTeX lazily, so the formulas may come after the metrics
+    page.locator(".katex").nth(2).wait_for(timeout=30_000)
     assert page.locator("[data-testid='stDownloadButton']").count() == 1  # CSV of the worked example
 
 
