@@ -95,7 +95,8 @@ def test_workers_are_reused_and_bounded(runner, tmp_path):
 
 def test_idle_workers_quit_and_a_new_one_starts_when_needed(runner):
     runner.warm()  # this test alone (or first on its xdist worker) has no worker from an earlier fit
-    wait_for(lambda: runner.running == 0 and runner.workers >= 1, "an idle worker")
+    # every warm worker started (one still starting would be idle after the reap), none running
+    wait_for(lambda: runner.running == 0 and runner.starting == 0 and runner.workers >= 1, "an idle worker")
     assert runner.reap(idle_s=0.0) >= 1  # the server's memory comes back after a class
     assert runner.workers == 0
     job = runner.submit(tiny_fit(5), total_steps=5)

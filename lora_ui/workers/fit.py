@@ -210,6 +210,11 @@ class FitRunner:
         """Idle worker processes kept for the next fits."""
         return self._pool.idle
 
+    @property
+    def starting(self) -> int:
+        """Worker processes being started in the background by warm()."""
+        return self._pool.starting
+
     def warm(self) -> None:
         """Start workers in the background up to the free fit slots, so that Train need not wait for one
         (spawning a worker and importing torch takes seconds on the 2-core server). The page calls it on

@@ -167,6 +167,12 @@ class WorkerPool:
         with self._lock:
             return len(self._idle)
 
+    @property
+    def starting(self) -> int:
+        """Workers warm() is starting in the background (not yet idle)."""
+        with self._lock:
+            return self._warming
+
     def warm(self, n: int = 1) -> None:
         """Start workers in the background until n are idle or starting."""
         with self._lock:
