@@ -41,6 +41,7 @@ from lora_ui.memory_inputs import (
 )
 from lora_ui.routing import ensure_routed
 from lora_ui.widgets import show_chart, show_error, show_table
+from lora_ui.workers.replay import get_replayer
 
 ensure_routed()
 
@@ -64,7 +65,7 @@ def estimate_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup):
     """The chosen method's estimate with the caching-allocator replay: the headline and the fits table."""
     from lora_core.memory import estimate_memory
 
-    return estimate_memory(json.loads(config_json), spec, setup)
+    return estimate_memory(json.loads(config_json), spec, setup, replayer=get_replayer())
 
 
 @st.cache_data(max_entries=_CACHE, show_spinner=False)
@@ -79,7 +80,9 @@ def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, questio
     from lora_core.memory.solver import largest_fitting
 
     card = gpu(question.gpu)
-    return largest_fitting(json.loads(config_json), spec, setup, card.bytes, question.variable, gpu=card)
+    return largest_fitting(
+        json.loads(config_json), spec, setup, card.bytes, question.variable, gpu=card, replayer=get_replayer()
+    )
 
 
 def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
@@ -417,7 +420,12 @@ def solver_fragment(config_json: str, spec: LoraSpec, setup: TrainingSetup) -> N
 def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
     config_json = json.dumps(config, sort_keys=True)
     # Presets answer in a fraction of a second; an uploaded architecture's first trace takes a few seconds.
+    replays = get_replayer()
+    replays.warm()  # a worker ready for the next change's replay
     with st.spinner(None if traced_already(config, spec, setup) else tr("memory.tracing")):
+        # the chosen method's caching-allocator replay, when not known yet, runs in a worker process while
+        # this thread computes the methods' fast path (lora_ui/workers/replay.py)
+        replays.prefetch(config, spec, setup)
         estimates = compare_cached(config_json, spec, setup)
         current = estimate_cached(config_json, spec, setup)
     summary_ui(current, setup)

@@ -207,3 +207,48 @@ def test_replay_plans_are_cached_per_recipe():
     reserve.predict(LLAMA_GQA, SPEC, setup)
     plan = reserve._plan(LLAMA_GQA, SPEC, setup)
     assert reserve._plan(LLAMA_GQA, replace(SPEC, r=9), setup.replace(batch=7)) is plan
+
+
+def test_a_replay_not_known_yet_goes_to_the_callers_replayer():
+    """estimate_memory hands the job it cannot answer from a cache to the caller's replayer (the server runs it
+    in a worker process: lora_ui/workers/replay.py), once per key, and keeps the answer."""
+    setup = TrainingSetup(method="lora", precision="bf16", batch=3, seq=48)
+    reserve._REPLAYS.clear()
+    job = reserve.find(LLAMA_GQA, SPEC, setup)
+    assert isinstance(job, reserve.ReplayJob)
+    calls = []
+
+    def replayer(j):
+        calls.append(j.key)
+        return reserve.replay_job(j)
+
+    e = estimate_memory(LLAMA_GQA, SPEC, setup, replayer=replayer)
+    assert calls == [job.key] and e.reserved_source == "replay"
+    known = reserve.find(LLAMA_GQA, SPEC, setup)  # remembered: now an answer, not a job
+    assert isinstance(known, reserve.Reserve) and (known.peak_allocated, known.reserved) == (e.peak_bytes, e.reserved_bytes)
+    assert estimate_memory(LLAMA_GQA, SPEC, setup, replayer=replayer) == e and len(calls) == 1
+    reserve._REPLAYS.clear()
+    assert estimate_memory(LLAMA_GQA, SPEC, setup) == e  # the same numbers as the replay in this thread
+    assert len(calls) == 1
+
+
+def test_nothing_is_handed_over_where_the_estimate_does_not_replay():
+    def refuse(_job):
+        raise AssertionError("a replay was asked for")
+
+    reserve._REPLAYS.clear()
+    sharded = TrainingSetup(method="lora", batch=3, seq=48, gpus=2, sharding="zero3")
+    assert estimate_memory(LLAMA_GQA, SPEC, sharded, replayer=refuse).reserved_source == "rounding"
+    cpu = TrainingSetup(method="lora", precision="fp32", batch=3, seq=48, device="cpu")
+    assert not reserve.replays(SPEC, cpu) and not reserve.replays(SPEC, sharded)
+    assert estimate_memory(LLAMA_GQA, SPEC, cpu, replayer=refuse).reserved_source == "rounding"
+
+
+def test_data_parallel_gpus_share_one_replay():
+    """Without sharding each GPU runs the same step: more GPUs ask for no new replay (the page's GPUs input)."""
+    reserve._REPLAYS.clear()
+    one = TrainingSetup(method="lora", precision="bf16", batch=3, seq=48)
+    first = reserve.predict(LLAMA_GQA, SPEC, one)
+    assert reserve.find(LLAMA_GQA, SPEC, one.replace(gpus=4)) == first
+    reserve._REPLAYS.clear()
+    assert reserve.predict(LLAMA_GQA, SPEC, one.replace(gpus=4)) == first  # and the replay agrees

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lora_core.memory.allocator_config import LARGE_SEGMENT, ROUND_LARGE, SMALL_BUFFER, MiB
 from lora_core.memory.setup import TrainingSetup
 from lora_core.memory.sharding import shard
 from lora_core.memory.states import state_bytes
 from lora_core.memory.trace import live_model
+
+if TYPE_CHECKING:
+    from lora_core.memory.reserve import Replayer
 
 GiB = 1 << 30
 # CUDA context (driver state, the loaded kernels' code, cuBLAS/cuDNN handles): memory nvidia-smi shows that
@@ -66,12 +70,15 @@ class MemoryEstimate:
         return "forward" if best == self.forward_peak_bytes else "backward"
 
 
-def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = True) -> MemoryEstimate:
+def estimate_memory(
+    config: dict, spec, setup: TrainingSetup, *, replay: bool = True, replayer: Replayer | None = None
+) -> MemoryEstimate:
     """Predicted memory of one training step of `config` with LoRA `spec` (ignored for full) and `setup`.
 
     replay: on CUDA without sharding, replay the run through the caching-allocator model (reserve.py) for
     peak_bytes (max_memory_allocated) and reserved_bytes (max_memory_reserved). False: the fast path (live
-    peak, reserved by rounding), for sweeps that evaluate many shapes."""
+    peak, reserved by rounding), for sweeps that evaluate many shapes. replayer: what runs a replay that is
+    not known yet (reserve.predict's; default: here, in this thread)."""
     from lora_core.memory import reserve
 
     spec = setup.adapter_spec(spec)
@@ -90,11 +97,9 @@ def estimate_memory(config: dict, spec, setup: TrainingSetup, *, replay: bool = 
     live_peak = int(max(fwd, bwd, opt))
     peak, source = live_peak, "rounding"
     reserved = math.ceil(peak / ROUND_LARGE) * ROUND_LARGE + LARGE_SEGMENT + SMALL_BUFFER
-    # The replay has no events for AdaLoRA's rank allocator (its three copies of each adapter tensor, created
-    # after the first optimizer step: states.rank_allocator_bytes), so AdaLoRA keeps the live peak.
-    if replay and reserve.replayable(setup) and (spec is None or spec.adapter != "adalora"):
+    if replay and reserve.replays(spec, setup):
         try:
-            run = reserve.predict(config, spec, setup)
+            run = reserve.predict(config, spec, setup, replayer=replayer)
         except reserve.DepthError:
             run = None
         if run is not None:

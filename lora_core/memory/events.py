@@ -31,11 +31,14 @@ temporaries (optimizer_step.py) and zero_grad(set_to_none=True), which frees the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lora_core.errors import LoraLabError
-from lora_core.memory.live_bytes import StepRecord
+
+if TYPE_CHECKING:  # annotations only: a process that replays plans (lora_ui.workers.replay) never imports torch
+    from lora_core.memory.live_bytes import StepRecord
 
 _OUT = -1  # no layer / no stack
 

@@ -22,6 +22,7 @@ gathers are not traced): with sharding, reserved falls back to rounding the live
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from lora_core.cache import BoundedCache
@@ -157,8 +158,11 @@ def _plan(config: dict, spec, setup: TrainingSetup) -> StepPlan:
 
 
 def replay_key(config: dict, spec, setup: TrainingSetup, allocator=None, *, hopper: bool = False) -> str:
-    """Everything a replay depends on (the cache key of `predict`)."""
+    """Everything a replay depends on (the cache key of `predict`). The replay is one device's run: without
+    sharding (the only replayed case) every data-parallel GPU runs the same, so the GPU count is left out."""
     spec = setup.adapter_spec(spec)
+    if setup.sharding == "none":
+        setup = setup.replace(gpus=1)
     return json.dumps(
         [asdict(setup), spec_to_dict(spec) if spec else None, config, asdict(allocator) if allocator else None, hopper],
         sort_keys=True,
@@ -166,34 +170,87 @@ def replay_key(config: dict, spec, setup: TrainingSetup, allocator=None, *, hopp
     )
 
 
-def predict(
-    config: dict, spec, setup: TrainingSetup, allocator: AllocatorConfig | None = None, *, hopper: bool = False
-) -> Reserve:
-    """The replayed run of this setup (cached by every input). Raises events.DepthError when the model's
-    layers do not repeat op for op (then nothing is replayed)."""
-    from lora_core.memory import precomputed
+@dataclass(frozen=True)
+class ReplayJob:
+    """What one replay needs, as plain data (frozen dataclasses, numpy arrays, numbers): the recipe's step
+    plan at the real depth, what the run adds around it, the shapes and the allocator's settings. `key` is
+    replay_key's. `replay_job` computes its answer; it needs neither torch nor the model, so a caller may
+    run it in another process (the server does: lora_ui.workers.replay)."""
 
+    key: str
+    plan: StepPlan
+    parts: RunParts
+    batch: int
+    seq: int
+    r: int
+    allocator: AllocatorConfig | None
+
+
+def find(
+    config: dict, spec, setup: TrainingSetup, allocator: AllocatorConfig | None = None, *, hopper: bool = False
+) -> Reserve | ReplayJob:
+    """The replayed run of this setup when it is known (this process's cache, the precomputed archive), else
+    the job that computes it. Raises events.DepthError when the model's layers do not repeat op for op."""
     spec = setup.adapter_spec(spec)
     r = (spec.rank or 1) if spec is not None else 1  # AdaLoRA: init_r; IA3 has no rank
     key = replay_key(config, spec, setup, allocator, hopper=hopper)
-    known = _REPLAYS.get(key) or precomputed.reserve(key)
-    if known is not None:
-        _REPLAYS.put(key, known)
-        return known
+    answer = known(key)
+    if answer is not None:
+        return answer
     plan = _plan(config, spec, setup)
     parts = run_parts(config, spec, setup, hopper=hopper)
-    warmup, steady = run_events(plan, parts, setup.batch, setup.seq, r)
-    run = predict_max_reserved(warmup, steady, allocator)
+    return ReplayJob(key, plan, parts, setup.batch, setup.seq, r, allocator)
+
+
+def known(key: str) -> Reserve | None:
+    """The answer for replay_key `key` when this process has it: its cache, or the precomputed archive."""
+    from lora_core.memory import precomputed
+
+    answer = _REPLAYS.get(key) or precomputed.reserve(key)
+    if answer is not None:
+        _REPLAYS.put(key, answer)
+    return answer
+
+
+def replay_job(job: ReplayJob) -> Reserve:
+    """Replay the job's run through the caching-allocator model (pure: events and arithmetic)."""
+    warmup, steady = run_events(job.plan, job.parts, job.batch, job.seq, job.r)
+    run = predict_max_reserved(warmup, steady, job.allocator)
     steady_peaks = [s.peak_allocated for s in run.steps[1:]] or [run.steps[0].peak_allocated]
-    out = Reserve(
+    return Reserve(
         peak_allocated=int(max(steady_peaks)),
         reserved=int(run.max_reserved),
         warmup_reserved=int(run.steps[0].reserved_after),
         steps=len(run.steps),
         settled=run.settled,
     )
-    _REPLAYS.put(key, out)
-    return out
+
+
+def remember(job: ReplayJob, answer: Reserve) -> Reserve:
+    """Keep a job's answer for the next `find` of the same key (when it was replayed elsewhere)."""
+    _REPLAYS.put(job.key, answer)
+    return answer
+
+
+Replayer = Callable[[ReplayJob], Reserve]
+
+
+def predict(
+    config: dict,
+    spec,
+    setup: TrainingSetup,
+    allocator: AllocatorConfig | None = None,
+    *,
+    hopper: bool = False,
+    replayer: Replayer | None = None,
+) -> Reserve:
+    """The replayed run of this setup (cached by every input). Raises events.DepthError when the model's
+    layers do not repeat op for op (then nothing is replayed). replayer: what runs a job that is not known
+    yet (default `replay_job`, here; the server passes one that runs it in a worker process)."""
+    found = find(config, spec, setup, allocator, hopper=hopper)
+    if isinstance(found, Reserve):
+        return found
+    return remember(found, (replayer or replay_job)(found))
 
 
 @dataclass(frozen=True)
@@ -237,6 +294,13 @@ def growth(config: dict, spec, setup: TrainingSetup, seqs: list[int], allocator:
 def replayable(setup: TrainingSetup) -> bool:
     """The replay models single-GPU and data-parallel steps on CUDA (no ZeRO/FSDP sharding)."""
     return setup.device == "cuda" and setup.sharding == "none"
+
+
+def replays(spec, setup: TrainingSetup) -> bool:
+    """Whether estimate_memory replays this setup (spec: setup.adapter_spec's). The replay has no events for
+    AdaLoRA's rank allocator (its three copies of each adapter tensor, created after the first optimizer
+    step: states.rank_allocator_bytes), so AdaLoRA keeps the live peak."""
+    return replayable(setup) and (spec is None or spec.adapter != "adalora")
 
 
 __all__ = ["CUBLAS_WORKSPACE", "DepthError", "Growth", "Reserve", "growth", "nf4_parts", "predict", "replayable", "run_parts"]

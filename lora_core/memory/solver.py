@@ -42,14 +42,14 @@ class Solution:
     margin: float = 0.0  # the margin the answer keeps (a fraction)
 
 
-def _total(config, spec, setup, variable: str, value: int, gpu, replay: bool) -> int:
+def _total(config, spec, setup, variable: str, value: int, gpu, replay: bool, replayer=None) -> int:
     from lora_core.memory.series import card_total
 
     if variable == "rank":
         spec = spec.with_rank(value)  # AdaLoRA: init_r
     else:
         setup = setup.replace(**{variable: value})
-    e = estimate_memory(config, spec, setup, replay=replay)
+    e = estimate_memory(config, spec, setup, replay=replay, replayer=replayer)
     return card_total(e, gpu) if gpu is not None else e.device_total_bytes
 
 
@@ -66,10 +66,11 @@ def _search(fits, lo: int, hi: int) -> int:
 
 def largest_fitting(
     config: dict, spec, setup: TrainingSetup, capacity_bytes: int, variable: str, *, gpu=None,
-    margin: float | None = None,
+    margin: float | None = None, replayer=None,
 ) -> Solution:  # fmt: skip
     """The largest `variable` whose total, raised by `margin` (default: the GPU validation's), fits
-    `capacity_bytes` (`gpu`: a gpus.Gpu, for its capacity and cuBLAS workspace size)."""
+    `capacity_bytes` (`gpu`: a gpus.Gpu, for its capacity and cuBLAS workspace size). replayer: what runs
+    the caching-allocator replays it needs (estimate_memory's)."""
     from lora_core.memory.uncertainty import gpu_band
 
     variable = choice("variable", variable, VARIABLES)
@@ -88,7 +89,7 @@ def largest_fitting(
 
     def total(v: int, replay: bool) -> int:
         if (v, replay) not in used:
-            used[v, replay] = _total(config, spec, setup, variable, v, gpu, replay)
+            used[v, replay] = _total(config, spec, setup, variable, v, gpu, replay, replayer)
         return used[v, replay]
 
     def fits(v: int, replay: bool = False) -> bool:

@@ -37,15 +37,18 @@ REAP_EVERY_S = 5.0  # how often a pool looks for workers idle too long (ours: id
 POLL_S = 0.1  # how often `WorkerPool.take` re-checks a worker being started in the background
 
 
-def _child(main: Callable, conn, args: tuple) -> None:
-    """A worker's life: lower priority, one torch thread, say ready, then `main(conn, *args)` until it returns."""
+def _child(main: Callable, conn, args: tuple, uses_torch: bool = True, nice: int = NICE) -> None:
+    """A worker's life: lower priority (`nice`), one torch thread (for workers that use torch), say ready,
+    then `main(conn, *args)` until it returns."""
     try:
-        os.nice(NICE)
+        if nice:
+            os.nice(nice)
     except OSError:  # not permitted on some systems; the work still runs
         pass
-    import torch
+    if uses_torch:
+        import torch
 
-    torch.set_num_threads(1)  # one core per worker; a pool holds at most one worker per core
+        torch.set_num_threads(1)  # one core per worker; a pool holds at most one worker per core
     conn.send(("ready", os.getpid()))
     main(conn, *args)
 
@@ -81,7 +84,9 @@ class WorkerProcess:
     """The server's handle on one worker process running `main(conn, *args)` (one job at a time).
 
     `main` must be a module-level function of a module that imports neither streamlit nor a page, so that
-    a spawned worker starts with torch and lora_core only."""
+    a spawned worker starts with torch and lora_core only (lora_core only with uses_torch=False: a worker
+    whose jobs never touch torch starts in a fraction of a second and holds tens of MB, not hundreds).
+    `nice`: how much lower than the server the worker runs (NICE; 0 for work a visitor's rerun waits for)."""
 
     def __init__(
         self,
@@ -90,10 +95,14 @@ class WorkerProcess:
         name: str = "lora-lab-worker",
         context: str = START_METHOD,
         start_timeout: float = START_TIMEOUT_S,
+        uses_torch: bool = True,
+        nice: int = NICE,
     ):
         ctx = multiprocessing.get_context(context)
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_child, args=(main, child, args), name=name, daemon=True)
+        self.process = ctx.Process(
+            target=_child, args=(main, child, args, uses_torch, nice), name=name, daemon=True
+        )
         with bare_main():
             self.process.start()
         child.close()  # the worker's end lives in the worker only: its exit is our EOF, ours is its EOF
