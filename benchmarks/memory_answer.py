@@ -36,8 +36,23 @@ import page_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from lora_ui import keys  # noqa: E402
+from lora_ui.memory_inputs import DEFAULT_RANK, default_setup  # noqa: E402
+
 GOAL_MS = 250.0  # issue "Instant from the first visitor": complete within 250 ms of server time
-PEAK_TEXT = "The peak comes during the"  # lora_ui/strings/memory.py EN["phase"]: shown with the estimate
+PEAK_TEXT = "The peak comes during the"
+# (change, widget key, value, the first view's value, field): one step away from each of the page's first
+# view's inputs (lora_ui/memory_inputs.py: default_setup, DEFAULT_RANK), and back.
+_FIRST, _RANK = default_setup(), DEFAULT_RANK
+SLIDERS = [
+    ("batch", keys.MEM_BATCH, 4.0, float(_FIRST.batch), "double_value"),
+    ("seq", keys.MEM_SEQ, float(2 * _FIRST.seq), float(_FIRST.seq), "double_value"),
+    ("rank", keys.MEM_RANK, float(2 * _RANK), float(_RANK), "double_value"),
+    ("optimizer", keys.MEM_OPTIMIZER, "adamw-8bit", _FIRST.optimizer, "string_value"),
+    ("gpus", keys.MEM_GPUS, float(_FIRST.gpus + 1), float(_FIRST.gpus), "double_value"),
+]
+assert _FIRST.optimizer != "adamw-8bit" and _FIRST.batch != 4
+REPLAYED = ("batch", "seq", "rank", "optimizer")  # lora_ui/strings/memory.py EN["phase"]: shown with the estimate
 
 
 def main(argv=None) -> int:
@@ -50,7 +65,6 @@ def main(argv=None) -> int:
 
     from lora_core.memory.setup import METHODS, PRECISIONS
     from lora_core.presets import PRESETS, load_preset
-    from lora_ui import keys
 
     def default_targets(config: dict) -> tuple[str, ...]:
         """PEFT's default targets for the model type (what a student types first after all-linear)."""
@@ -106,9 +120,12 @@ def main(argv=None) -> int:
                 change("dora", preset, "lora", "bf16", keys.MEM_DORA, True, "bool_value")
                 s.move(s.widgets[keys.MEM_DORA], "bool_value", False)
                 s.move(s.widgets[keys.MEM_TARGETS], "string_value", "all-linear")
-                # A slider away from the page's first view: the precomputed grid has no replay there.
-                change("batch", preset, "lora", "bf16", keys.MEM_BATCH, 4.0, "double_value")
-                s.move(s.widgets[keys.MEM_BATCH], "double_value", 1.0)
+                # Inputs away from the page's first view, one at a time and back: the precomputed grid holds
+                # no replay there, so each is one caching-allocator replay (a worker process's, in the
+                # server: lora_ui/workers/replay.py), except the GPU count (data parallel: the same replay).
+                for kind, key, value, back, field in SLIDERS:
+                    change(kind, preset, "lora", "bf16", key, value, field)
+                    s.move(s.widgets[key], field, back)
             s.close()
         finally:
             proc.terminate()
@@ -123,12 +140,20 @@ def main(argv=None) -> int:
     return 0
 
 
+def pct(values: list[float], p: int) -> float:
+    """The p-th percentile (statistics.quantiles, exclusive method); the value itself for fewer than two."""
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100)[p - 1]
+
+
 def report(rows: list[dict]) -> str:
     grid = [r for r in rows if r["change"] in ("preset", "precision", "method")]
     ms = [r["server_ms"] for r in grid]
     over = [r for r in grid if r["server_ms"] > GOAL_MS]
     traced = [r["server_ms"] for r in rows if r["change"] in ("targets", "dora")]
-    slider = [r["server_ms"] for r in rows if r["change"] == "batch"]
+    slider = [r["server_ms"] for r in rows if r["change"] in REPLAYED]
+    gpus = [r["server_ms"] for r in rows if r["change"] == "gpus"]
     q = statistics.quantiles(ms, n=20) if len(ms) > 1 else ms * 19
     lines = [
         "# Memory page: server time to a complete answer, per change (benchmarks/memory_answer.py)",
@@ -139,25 +164,29 @@ def report(rows: list[dict]) -> str:
         f"Within the precomputed grid (every preset x method x precision): p50 {statistics.median(ms):.0f} ms, "
         f"p95 {q[18]:.0f} ms, max {max(ms):.0f} ms; {len(over)} of {len(grid)} over {GOAL_MS:.0f} ms. "
         f"Changes traced when asked: p50 {statistics.median(traced or [0]):.0f} ms, max {max(traced or [0]):.0f} ms. "
-        f"A batch change off the first view (one allocator replay): p50 {statistics.median(slider or [0]):.0f} ms, "
-        f"max {max(slider or [0]):.0f} ms. "
+        f"Batch, sequence, rank or optimizer changed off the first view (one allocator replay each): p50 "
+        f"{statistics.median(slider or [0]):.0f} ms, p95 {pct(slider, 95):.0f} ms, max {max(slider or [0]):.0f} ms, "
+        f"{sum(v > GOAL_MS for v in slider)} of {len(slider)} over {GOAL_MS:.0f} ms. One GPU more (the same "
+        f"replay): p50 {statistics.median(gpus or [0]):.0f} ms, max {max(gpus or [0]):.0f} ms. "
         f"{sum(not r['complete'] for r in rows)} of {len(rows)} runs without a complete estimate.",
         "",
         "Per preset (ms of server time; thread CPU in brackets): the preset switch, the slowest precision switch "
         "and the slowest method switch (the precomputed grid), then changes beyond it: PEFT's default targets "
-        "instead of all-linear, then DoRA on (each traced when asked), and batch 1 -> 4 (a caching-allocator "
-        "replay).",
+        "instead of all-linear, then DoRA on (each traced when asked), and one at a time from the first view: "
+        + ", ".join(f"{k} {b:g} -> {v:g}" if isinstance(v, float) else f"{k} {b} -> {v}" for k, _, v, b, _ in SLIDERS)
+        + " (each a caching-allocator replay, but the GPU count: data-parallel GPUs share one).",
         "",
         "| preset | preset switch | slowest precision switch | slowest method switch | targets (traced) | "
-        "DoRA (traced) | batch (replayed) | complete |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "DoRA (traced) | batch | sequence | rank | optimizer | GPUs | complete |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for preset in dict.fromkeys(r["preset"] for r in rows):
         mine = [r for r in rows if r["preset"] == preset]
         first = next(r for r in mine if r["change"] == "preset")
         prec = max((r for r in mine if r["change"] == "precision"), key=lambda r: r["server_ms"])
         meth = max((r for r in mine if r["change"] == "method"), key=lambda r: r["server_ms"])
-        traced = [next((r for r in mine if r["change"] == c), None) for c in ("targets", "dora", "batch")]
+        beyond = ("targets", "dora", *(kind for kind, *_ in SLIDERS))
+        traced = [next((r for r in mine if r["change"] == c), None) for c in beyond]
         traced_cells = " | ".join(f"{r['server_ms']:.0f} ({r['cpu_ms']:.0f})" if r else "-" for r in traced)
         errors = sorted({r["error"][:80] for r in mine if not r["complete"]})
         complete = "all" if not errors else f"no: {'; '.join(errors)}"

@@ -304,8 +304,8 @@ def components_ui(e, setup: TrainingSetup) -> None:
             st.caption(tr(f"memory.why.{why}", **fmt))
 
 
-def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates, current) -> None:
-    from lora_core.memory.series import SEGMENTS, fits_on, segments
+def methods_chart_ui(estimates) -> None:
+    from lora_core.memory.series import SEGMENTS, segments
 
     method_names = {m: tr(f"memory.method.{m}") for m in estimates}
     bars = {method_names[m]: segments(e) for m, e in estimates.items()}
@@ -314,6 +314,10 @@ def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates,
     show_chart(
         methods_figure(bars, seg_labels, CARD_SIZES_GB, labels), "memory-by-method", key="mem_chart_methods"
     )
+
+
+def fits_ui(current) -> None:
+    from lora_core.memory.series import fits_on
 
     st.subheader(tr("memory.fits_header"))
     fits = fits_on(current)  # the replayed estimate of the chosen method
@@ -330,6 +334,9 @@ def charts_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates,
     show_table(pd.DataFrame(rows), "memory-fits-on", key="mem_fits_csv")
     st.caption(tr("memory.fits_caption", margin=f"{100 * fits[0].margin:.1f}"))
 
+
+def curves_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, estimates) -> None:
+    method_names = {m: tr(f"memory.method.{m}") for m in estimates}
     c1, c2 = st.columns(2)
     # Each curve is cached without the input it sweeps (the rank curve does not depend on the current rank,
     # nor the sequence curve on the current sequence length), so moving that input is a cache hit.
@@ -423,17 +430,29 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
     replays = get_replayer()
     replays.warm()  # a worker ready for the next change's replay
     with st.spinner(None if traced_already(config, spec, setup) else tr("memory.tracing")):
-        # the chosen method's caching-allocator replay, when not known yet, runs in a worker process while
-        # this thread computes the methods' fast path (lora_ui/workers/replay.py)
+        # The chosen method's caching-allocator replay, when not known yet, starts in a worker process
+        # (lora_ui/workers/replay.py) and runs while this thread computes and draws the fast path's parts: the
+        # methods' chart and the curves. The headline, the components and the fits table, which state the
+        # replayed numbers, are drawn last, into their places above and between (the same page, the same run).
         replays.prefetch(config, spec, setup)
         estimates = compare_cached(config_json, spec, setup)
-        current = estimate_cached(config_json, spec, setup)
-    summary_ui(current, setup)
-    components_ui(current, setup)
-    try:
-        charts_ui(config_json, spec, setup, estimates, current)
-    except LoraLabError as exc:
-        show_error(exc)
+    head, charts = st.container(), st.container()
+    with charts:
+        try:
+            methods_chart_ui(estimates)
+        except LoraLabError as exc:
+            show_error(exc)
+        fits = st.container()
+        try:
+            curves_ui(config_json, spec, setup, estimates)
+        except LoraLabError as exc:
+            show_error(exc)
+    current = estimate_cached(config_json, spec, setup)
+    with head:
+        summary_ui(current, setup)
+        components_ui(current, setup)
+    with fits:
+        fits_ui(current)
     solver_fragment(config_json, spec, setup)  # its inputs are drawn once per run, from here on
 
 
