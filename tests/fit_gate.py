@@ -48,3 +48,24 @@ class FailingTask:
         from lora_core.errors import LoraLabError
 
         raise LoraLabError(self.code, **dict(self.params))
+
+
+@dataclass(frozen=True)
+class NiceProbe:
+    """Reports its own thread's nice at its start and after `run_s` of calling hooks.should_stop() as a fit
+    does (lora_ui/workers/fit_worker.py INTERACTIVE_S)."""
+
+    run_s: float
+
+    def __call__(self, hooks):
+        import threading
+
+        def nice() -> int:
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        first = nice()
+        end = time.perf_counter() + self.run_s
+        while time.perf_counter() < end:
+            hooks.should_stop()
+            time.sleep(0.01)
+        return first, nice()

@@ -25,10 +25,13 @@ from lora_core.fit import (
     TargetSettings,
     sweep_ranks,
 )
+from lora_ui.fit_live import FIRST_WAIT_S
 from lora_ui.workers import fit as workers_fit
+from lora_ui.workers import fit_worker
 from lora_ui.workers.fit import CANCELLED, DONE, ERROR, RUNNING, FitRunner
 from lora_ui.workers.fit_worker import WorkerDied
-from tests.fit_gate import FailingTask, GateTask
+from lora_ui.workers.process import NICE
+from tests.fit_gate import FailingTask, GateTask, NiceProbe
 
 pytestmark = pytest.mark.server  # worker processes
 
@@ -195,3 +198,28 @@ def test_fits_run_in_threads_when_no_worker_can_start(caplog):
     assert not one.use_processes  # later fits go straight to threads for a while, then try processes again
     one._retry_at = 0.0
     assert one.use_processes
+
+
+def test_a_fit_runs_at_the_servers_priority_for_its_first_second_then_yields():
+    """Default fits end within INTERACTIVE_S at full priority; a long one lowers its own thread, and the next
+    fit starts at full priority again (fresh thread). Where nice is not per thread (not Linux), the whole
+    worker runs at NICE from its start."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    low = min(19, ours + NICE)
+    start = ours if fit_worker.PER_THREAD_NICE else low
+    worker = fit_worker.start_fit_worker()
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == start
+        for job_id, run_s in ((1, fit_worker.INTERACTIVE_S + 0.3), (2, 0.05)):
+            assert worker.send(("run", job_id, NiceProbe(run_s)))
+            msg = None
+            while msg is None or msg[0] != "done":
+                msg = worker.receive(BOUND_S)
+                assert msg is not None, "no answer from the fit worker"
+            first, last = msg[2]
+            assert first == start
+            assert last == (low if run_s > fit_worker.INTERACTIVE_S else start)
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == start  # the worker itself was never lowered
+        assert fit_worker.INTERACTIVE_S == FIRST_WAIT_S  # the page waits as long as a fit runs at full priority
+    finally:
+        worker.quit()

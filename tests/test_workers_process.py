@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from lora_ui.workers import process
-from lora_ui.workers.fit_worker import start_fit_worker
-from lora_ui.workers.process import WorkerPool
+from lora_ui.workers.fit_worker import serve
+from lora_ui.workers.process import WorkerPool, WorkerProcess
 
 pytestmark = pytest.mark.server  # worker processes
 
@@ -33,7 +33,7 @@ def wait_for(cond, what):
 def test_a_worker_runs_niced_and_the_pool_reaps_it_when_idle(monkeypatch):
     """The reaper thread alone (nobody calls reap) stops a parked worker once it has idled idle_s."""
     monkeypatch.setattr(process, "REAP_EVERY_S", 0.05)
-    pool = WorkerPool(start_fit_worker, idle_s=0.3)
+    pool = WorkerPool(lambda: WorkerProcess(serve), idle_s=0.3)  # a worker at the default priority
     try:
         worker = pool.take()  # none idle: a new one
         me = psutil.Process()

@@ -148,17 +148,12 @@ def test_the_memory_page_replays_in_a_worker_not_in_its_script_thread(app_test, 
         replay_mod._runner.clear()
 
 
-def test_a_replay_worker_runs_at_the_servers_priority_and_a_fit_worker_below_it():
+def test_a_replay_worker_runs_at_the_servers_priority():
     """A rerun waits for its replay: a niced replay worker would starve behind busy servers."""
-    from lora_ui.workers.fit_worker import start_fit_worker
-    from lora_ui.workers.process import NICE
     from lora_ui.workers.replay_worker import start_replay_worker
 
-    ours = os.getpriority(os.PRIO_PROCESS, 0)
-    replay_worker, fit_worker = start_replay_worker(), start_fit_worker()
+    worker = start_replay_worker()
     try:
-        assert os.getpriority(os.PRIO_PROCESS, replay_worker.pid) == ours
-        assert os.getpriority(os.PRIO_PROCESS, fit_worker.pid) == min(ours + NICE, 19)
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == os.getpriority(os.PRIO_PROCESS, 0)
     finally:
-        replay_worker.quit()
-        fit_worker.quit()
+        worker.quit()

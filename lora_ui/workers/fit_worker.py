@@ -21,13 +21,25 @@ neither streamlit nor a page, so a spawned worker starts with torch and lora_cor
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 
 from lora_core.errors import LoraLabError
-from lora_ui.workers.process import WorkerProcess
+from lora_ui.workers.process import NICE, WorkerProcess
 
 FLUSH_S = 0.05  # a worker sends its new losses at most this often (20 messages/s, whatever the step rate)
 CHECK_S = 0.02  # a worker reads its pipe (a cancel, the server gone) at most this often while it trains
+# A fit runs at the server's priority for its first INTERACTIVE_S, then at NICE below it. The Fit page waits
+# this long for a fit to end and draws its results in the same run (lora_ui/fit_live.py FIRST_WAIT_S): a
+# default fit ends within it (0.03-0.09 s quiet), and at NICE from its start it crawled behind busy servers
+# (`make load`, two replicas: Train p95 1.3-2.4 s, docs/load.md); a long fit yields the CPU to the reruns
+# after it. Linux only: there a thread's nice is its own (setpriority on the thread id), so each fit runs
+# in a fresh thread of the worker at the worker's priority and lowers only itself; elsewhere the whole
+# worker runs at NICE from its start, as before.
+INTERACTIVE_S = 1.0
+PER_THREAD_NICE = sys.platform.startswith("linux")
 
 
 class WorkerDied(LoraLabError):
@@ -40,6 +52,7 @@ class _PipeHooks:
     def __init__(self, conn, job_id: int):
         self.conn, self.job_id = conn, job_id
         self.started = time.perf_counter()
+        self.demoted = not PER_THREAD_NICE  # elsewhere the worker runs at NICE already
         self._buffer: list[float] = []
         self._lanes: list[tuple[int, float]] = []  # a race's (lane, loss) pairs
         self._flushed = self._checked = 0.0
@@ -72,6 +85,9 @@ class _PipeHooks:
 
     def should_stop(self) -> bool:
         now = time.perf_counter()
+        if not self.demoted and now - self.started >= INTERACTIVE_S:
+            demote_this_thread()
+            self.demoted = True
         if self.cancelled or self.parent_gone or now - self._checked < CHECK_S:
             return self.cancelled or self.parent_gone
         self._checked = now
@@ -93,9 +109,20 @@ class _PipeHooks:
             self.parent_gone = True
 
 
+def demote_this_thread() -> None:
+    """Lower the calling thread's priority by NICE (Linux: nice is per thread; an unprivileged thread can
+    lower its own priority, never raise it again)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + NICE))
+    except OSError:  # not permitted here; the fit runs on
+        pass
+
+
 def start_fit_worker() -> WorkerProcess:
-    """A new fit worker, ready for its first task (raises when none can be started)."""
-    return WorkerProcess(serve, name="lora-lab-fit")
+    """A new fit worker, ready for its first task (raises when none can be started). At the server's
+    priority on Linux (each fit lowers its own thread after INTERACTIVE_S), else at NICE."""
+    return WorkerProcess(serve, name="lora-lab-fit", nice=0 if PER_THREAD_NICE else NICE)
 
 
 def serve(conn) -> None:
@@ -111,16 +138,26 @@ def serve(conn) -> None:
             continue  # a late cancel for a task that already ended
         _, job_id, task = msg
         hooks = _PipeHooks(conn, job_id)
-        try:
-            result = task(hooks)
-            hooks.flush()
-            reply = ("done", job_id, result, time.perf_counter() - hooks.started)
-        except LoraLabError as exc:
-            hooks.flush()
-            reply = ("error", job_id, True, exc)  # pickled as its code and parameters (errors.py)
-        except Exception as exc:  # reported to the page; the worker stays up for the next fit
-            hooks.flush()
-            reply = ("error", job_id, False, f"{type(exc).__name__}: {exc}")
+        replies: list = []
+        if PER_THREAD_NICE:  # a fresh thread at the worker's priority: it lowers only itself (INTERACTIVE_S)
+            thread = threading.Thread(target=_run, args=(task, hooks, job_id, replies), name="fit-task")
+            thread.start()
+            thread.join()
+        else:
+            _run(task, hooks, job_id, replies)
         if hooks.parent_gone:
             return
-        hooks._send(reply)
+        hooks._send(replies[0] if replies else ("error", job_id, False, "the fit ended without an answer"))
+
+
+def _run(task, hooks: _PipeHooks, job_id: int, replies: list) -> None:
+    try:
+        result = task(hooks)
+        hooks.flush()
+        replies.append(("done", job_id, result, time.perf_counter() - hooks.started))
+    except LoraLabError as exc:
+        hooks.flush()
+        replies.append(("error", job_id, True, exc))  # pickled as its code and parameters (errors.py)
+    except Exception as exc:  # reported to the page; the worker stays up for the next fit
+        hooks.flush()
+        replies.append(("error", job_id, False, f"{type(exc).__name__}: {exc}"))

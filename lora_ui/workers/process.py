@@ -5,7 +5,8 @@ interpreter lock: a fit crawled there and every rerun waited behind it (docs/fit
 worker process has its own interpreter. Every worker lives by the same rules:
 - Spawned (or forkserver), never forked from the threaded server; `bare_main` keeps a spawned child from
   re-running the app's script before it serves.
-- `os.nice(NICE)`: the server process (reruns) gets the CPU first.
+- `os.nice(nice)`, NICE unless a visitor's rerun waits for the work (replays; fits lower their own thread
+  after their first second: fit_worker.INTERACTIVE_S): the server process (reruns) gets the CPU first.
 - One torch thread: a pool holds at most one worker per core.
 - Parent watch: a worker talks to its server over one duplex Pipe, and reads it whenever it waits (blocked
   on it when idle, polling it while it works: lora_ui.workers.fit_worker). When the server dies, killed or
