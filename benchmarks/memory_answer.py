@@ -40,7 +40,7 @@ from lora_ui import keys  # noqa: E402
 from lora_ui.memory_inputs import DEFAULT_RANK, default_setup  # noqa: E402
 
 GOAL_MS = 250.0  # issue "Instant from the first visitor": complete within 250 ms of server time
-PEAK_TEXT = "The peak comes during the"
+PEAK_TEXT = "The peak comes during the"  # lora_ui/strings/memory.py EN["phase"]: shown with the estimate
 # (change, widget key, value, the first view's value, field): one step away from each of the page's first
 # view's inputs (lora_ui/memory_inputs.py: default_setup, DEFAULT_RANK), and back.
 _FIRST, _RANK = default_setup(), DEFAULT_RANK
@@ -52,7 +52,7 @@ SLIDERS = [
     ("gpus", keys.MEM_GPUS, float(_FIRST.gpus + 1), float(_FIRST.gpus), "double_value"),
 ]
 assert _FIRST.optimizer != "adamw-8bit" and _FIRST.batch != 4
-REPLAYED = ("batch", "seq", "rank", "optimizer")  # lora_ui/strings/memory.py EN["phase"]: shown with the estimate
+REPLAYED = ("batch", "seq", "rank", "optimizer")  # SLIDERS whose change is a new replay (not the GPU count)
 
 
 def main(argv=None) -> int:
@@ -151,9 +151,10 @@ def report(rows: list[dict]) -> str:
     grid = [r for r in rows if r["change"] in ("preset", "precision", "method")]
     ms = [r["server_ms"] for r in grid]
     over = [r for r in grid if r["server_ms"] > GOAL_MS]
-    traced = [r["server_ms"] for r in rows if r["change"] in ("targets", "dora")]
-    slider = [r["server_ms"] for r in rows if r["change"] in REPLAYED]
-    gpus = [r["server_ms"] for r in rows if r["change"] == "gpus"]
+    # beyond the grid, only runs that ended with the estimate (a refused recipe replays nothing)
+    traced = [r["server_ms"] for r in rows if r["change"] in ("targets", "dora") and r["complete"]]
+    slider = [r["server_ms"] for r in rows if r["change"] in REPLAYED and r["complete"]]
+    gpus = [r["server_ms"] for r in rows if r["change"] == "gpus" and r["complete"]]
     q = statistics.quantiles(ms, n=20) if len(ms) > 1 else ms * 19
     lines = [
         "# Memory page: server time to a complete answer, per change (benchmarks/memory_answer.py)",

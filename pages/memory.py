@@ -398,7 +398,7 @@ def solver_ui(config_json: str, spec: LoraSpec, setup: TrainingSetup, question: 
 @st.fragment
 def solver_fragment(config_json: str, spec: LoraSpec, setup: TrainingSetup) -> None:
     """The reverse question, answered when asked: each answer replays the caching allocator at least once
-    (50-100 ms up to 13B, 150-350 ms for the 70B and 175B presets), too much to pay on every change of the
+    (90-250 ms for the 7B-13B presets, 200-300 ms for the 70B ones: docs/memory.md "Speed"), too much to pay on every change of the
     page. A fragment: choosing the GPU or pressing the button reruns only this part. The answer stays shown
     while the question (model, spec, setup, GPU, variable) is the one asked."""
     asked = solver_inputs_ui()

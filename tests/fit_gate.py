@@ -52,8 +52,9 @@ class FailingTask:
 
 @dataclass(frozen=True)
 class NiceProbe:
-    """Reports its own thread's nice at its start and after `run_s` of calling hooks.should_stop() as a fit
-    does (lora_ui/workers/fit_worker.py INTERACTIVE_S)."""
+    """Reports its own thread's nice at its start and after `run_s` of work that never calls
+    hooks.should_stop(), as one long torch call (a large regression's precompute) does: the worker must
+    lower it all the same after lora_ui/workers/fit_worker.py INTERACTIVE_S."""
 
     run_s: float
 
@@ -66,6 +67,5 @@ class NiceProbe:
         first = nice()
         end = time.perf_counter() + self.run_s
         while time.perf_counter() < end:
-            hooks.should_stop()
             time.sleep(0.01)
         return first, nice()

@@ -33,7 +33,7 @@ def wait_for(cond, what):
 def test_a_worker_runs_niced_and_the_pool_reaps_it_when_idle(monkeypatch):
     """The reaper thread alone (nobody calls reap) stops a parked worker once it has idled idle_s."""
     monkeypatch.setattr(process, "REAP_EVERY_S", 0.05)
-    pool = WorkerPool(lambda: WorkerProcess(serve), idle_s=0.3)  # a worker at the default priority
+    pool = WorkerPool(lambda: WorkerProcess(serve), idle_s=0.3)  # WorkerProcess's default: niced by NICE
     try:
         worker = pool.take()  # none idle: a new one
         me = psutil.Process()

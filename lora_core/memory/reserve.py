@@ -303,4 +303,7 @@ def replays(spec, setup: TrainingSetup) -> bool:
     return replayable(setup) and (spec is None or spec.adapter != "adalora")
 
 
-__all__ = ["CUBLAS_WORKSPACE", "DepthError", "Growth", "Reserve", "growth", "nf4_parts", "predict", "replayable", "run_parts"]
+__all__ = [
+    "CUBLAS_WORKSPACE", "DepthError", "Growth", "ReplayJob", "Replayer", "Reserve", "find", "growth", "known",
+    "nf4_parts", "predict", "remember", "replay_job", "replayable", "replays", "run_parts",
+]  # fmt: skip

@@ -7,7 +7,7 @@
   a session that went away, the job cap), the thread fallback.
 - replay_worker: what runs inside a replay worker (no torch), and the messages on its pipe;
 - replay: the Memory page's caching-allocator replays in worker processes, off the server's interpreter lock
-  (one job per key in flight, the calling thread as the fallback).
+  (one job per key in flight, the server itself as the fallback).
 
 lora_core computes and returns; it never imports this package. Nothing here is imported by a spawned
 worker but process, fit_worker and replay_worker, which import neither streamlit nor a page.

@@ -14,8 +14,8 @@ How.
   lora_core.memory.estimate_memory (and the solver) hands a job to, and it waits for the job in flight with
   the same key instead of starting another.
 - At most `max_workers` replays at once (one per core), the rest wait their turn in a queue (FIFO).
-- A worker that cannot start, dies, or answers with an error: the job is replayed in the calling thread
-  (the same answer, the old cost), and workers are tried again RETRY_PROCESS_S later.
+- A worker that cannot start, dies, or answers with an error: the job is replayed in the server instead
+  (in the runner's thread; the same answer, the old cost), and workers are tried again RETRY_PROCESS_S later.
 - Answers go into lora_core's replay cache (reserve.remember) in this process, so the page's own
   `reserve.find` finds them.
 - LORA_LAB_REPLAY_PROCESSES=0: replays run in the calling thread, no process is started (`make check`).
@@ -71,15 +71,18 @@ class ReplayRunner:
         self._running = 0
         self._retry_at = 0.0
         self.in_workers = 0  # jobs a worker answered
-        self.here = 0  # jobs replayed in the calling thread (no processes, or a worker failed)
+        self.here = 0  # jobs replayed in this process (workers off, or a worker failed)
 
     # -- what the page calls ------------------------------------------------------------------------------
     def __call__(self, job: ReplayJob) -> Reserve:
         """The job's answer: from the replay in flight for its key, else from a new one (a worker's when
         workers are on, else this thread's)."""
-        future = self.start(job)
+        with self._lock:
+            future = self._inflight.get(job.key)
         if future is None:
-            self.here += 1
+            future = self.start(job)
+        if future is None:
+            self._count(here=True)
             return reserve.replay_job(job)
         return future.result()
 
@@ -94,6 +97,9 @@ class ReplayRunner:
         try:
             found = reserve.find(config, spec, setup)
         except LoraLabError:  # DepthError, a refused recipe: estimate_memory raises or reports it
+            return
+        except Exception:  # a head start only: the estimate meets the same problem and shows it
+            log.exception("replay prefetch failed; the estimate replays when it asks")
             return
         if isinstance(found, ReplayJob):
             self.start(found)
@@ -146,9 +152,17 @@ class ReplayRunner:
         return self._pool.reap(idle_s)
 
     def close(self) -> None:
+        """Stop the idle workers; replays in flight or queued end in the runner's threads (here, from now on)."""
         self.processes = False
         self._pool.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=False)
+
+    def _count(self, here: bool) -> None:
+        with self._lock:
+            if here:
+                self.here += 1
+            else:
+                self.in_workers += 1
 
     # -- inside the runner's threads ----------------------------------------------------------------------
     def _replay(self, job: ReplayJob) -> Reserve:
@@ -156,11 +170,9 @@ class ReplayRunner:
             self._running += 1
         try:
             answer = self._in_worker(job) if self.use_processes else None
+            self._count(here=answer is None)
             if answer is None:
-                self.here += 1
                 answer = reserve.replay_job(job)
-            else:
-                self.in_workers += 1
             return reserve.remember(job, answer)  # before the job leaves _inflight: `find` sees one of them
         finally:
             with self._lock:
@@ -175,7 +187,12 @@ class ReplayRunner:
             self._processes_failed(exc)
             return None
         job_id = next(_ids)
-        if not worker.send(("replay", job_id, job)):
+        try:
+            sent = worker.send(("replay", job_id, job))
+        except Exception as exc:  # the job would not pickle: a bug, but the answer still comes from here
+            self._lost(worker, f"the job could not be sent: {exc!r}")
+            return None
+        if not sent:
             self._lost(worker, "the pipe was closed")
             return None
         started = time.monotonic()
@@ -184,6 +201,9 @@ class ReplayRunner:
                 msg = worker.receive(POLL_S)
             except (EOFError, OSError):
                 self._lost(worker, "it exited")
+                return None
+            except Exception as exc:  # an answer that would not unpickle
+                self._lost(worker, f"its answer could not be read: {exc!r}")
                 return None
             if msg is None:
                 if time.monotonic() - started > JOB_CAP_S:

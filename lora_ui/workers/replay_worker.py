@@ -7,7 +7,7 @@ rerun waits for: `make load` measured the Memory page's reruns at p95 1.8-2.5 s 
 process (docs/load.md, Round 5). In a worker it runs on the other core. A replay needs no torch (the job
 carries the recipe's step plan, traced by the server), so the worker starts without it: a fraction of a
 second and tens of MB. The process itself (spawn, parent watch, idle quit) is
-lora_ui.workers.process's; unlike a fit worker it is not niced (a rerun waits for it).
+lora_ui.workers.process's; it runs at the server's priority (a rerun waits for it).
 
 Protocol (one duplex Pipe per worker; only our own plain data crosses it: frozen dataclasses, numpy arrays,
 numbers, strings):
