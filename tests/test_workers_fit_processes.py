@@ -189,14 +189,14 @@ def test_fits_run_in_threads_when_no_worker_can_start(caplog):
         raise OSError("no processes here")
 
     one = FitRunner(max_running=1, processes=True, start_worker=broken)
-    with caplog.at_level(logging.WARNING, logger="lora_ui.workers.fit"):
+    with caplog.at_level(logging.WARNING, logger="lora_ui.workers.process"):
         job = one.submit(tiny_fit(5), total_steps=5)
         wait_for(lambda: not job.active, "the fit in a thread")
     assert job.state == DONE and not job.in_process
     assert len(job.losses) == 5 + 1
     assert any("could not start" in r.getMessage() for r in caplog.records)
     assert not one.use_processes  # later fits go straight to threads for a while, then try processes again
-    one._retry_at = 0.0
+    one._pool._retry_at = 0.0
     assert one.use_processes
 
 

@@ -107,7 +107,7 @@ def test_a_worker_that_cannot_start_leaves_the_replay_to_this_thread(caplog):
     failing._pool._start = cannot_start
     job = fresh_job(3)
     assert failing(job) == reserve.replay_job(job)
-    assert failing.here == 1 and not failing.use_processes  # threads for RETRY_PROCESS_S
+    assert failing.here == 1 and not failing.use_processes  # the server replays for process.RETRY_S
     assert "could not start" in caplog.text
     failing.close()
 

@@ -64,9 +64,6 @@ CANCEL_GRACE_S = 10.0
 # An idle worker (~torch's import in memory) quits after this long without a fit, so the server's memory
 # comes back after a class (issue 6: RSS back within 15 % within a minute). LORA_LAB_FIT_WORKER_IDLE_S.
 IDLE_S = float(os.environ.get("LORA_LAB_FIT_WORKER_IDLE_S", "30"))
-# After a worker failed to start, fits use threads for this long, then processes are tried again (ours: a
-# busy machine can miss one start timeout without processes being impossible).
-RETRY_PROCESS_S = 60.0
 
 QUEUED, RUNNING, DONE, ERROR, CANCELLED = "queued", "running", "done", "error", "cancelled"
 _ids = itertools.count(1)
@@ -167,12 +164,11 @@ class FitRunner:
             raise LoraLabError("app.max_running", max_running=max_running)
         self.max_running = max_running
         self.processes = processes
-        self._retry_at = 0.0  # monotonic time before which fits use threads (a worker failed to start)
         self._lock = threading.Condition()
         self._running: set[int] = set()
         self._queue: list[int] = []  # job ids waiting, oldest first
         # at most max_running workers: one per running job, taken from the pool and parked after the job
-        self._pool = WorkerPool(start_worker, idle_s, on_start_failed=self._processes_failed)
+        self._pool = WorkerPool(start_worker, idle_s, fallback="fits run in threads of the server")
 
     def submit(self, work: Callable[[Any], Any], *, total_steps: int = 0, alive=_always_alive) -> FitJob:
         """Start `work` once a slot is free (in a worker process or a thread); return the job at once."""
@@ -259,7 +255,7 @@ class FitRunner:
             job.ended.set()
             return
         try:
-            worker = self._take_worker() if self.use_processes else None
+            worker = self._pool.take_or_none() if self.use_processes else None
             if worker is None:
                 self._run_here(job, work, threads)
             else:
@@ -279,26 +275,9 @@ class FitRunner:
         job.result = work(job)
         job.state = CANCELLED if job.cancel_event.is_set() else DONE
 
-    def _take_worker(self) -> WorkerProcess | None:
-        """An idle worker, or a new one; None (and threads for a while) if none can be started."""
-        try:
-            return self._pool.take()
-        except Exception as exc:
-            self._processes_failed(exc)
-            return None
-
     @property
     def use_processes(self) -> bool:
-        return self.processes and time.monotonic() >= self._retry_at
-
-    def _processes_failed(self, exc: Exception) -> None:
-        if self.use_processes:
-            log.warning(
-                "fit worker process could not start (%r); fits run in threads for the next %.0f s",
-                exc,
-                RETRY_PROCESS_S,
-            )
-        self._retry_at = time.monotonic() + RETRY_PROCESS_S
+        return self.processes and self._pool.available
 
     def _run_in(self, worker: WorkerProcess, job: FitJob, task: Any) -> None:
         """Send the task to the worker and relay its messages into the job until it answers

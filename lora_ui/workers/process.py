@@ -20,6 +20,7 @@ anything read from a user's file.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import sys
@@ -29,11 +30,16 @@ import types
 from collections.abc import Callable
 from contextlib import contextmanager
 
+log = logging.getLogger(__name__)
+
 NICE = 10  # workers yield the CPU to the server process (reruns first), `man 2 nice`
 START_TIMEOUT_S = 120.0  # spawn + `import torch` on a busy 2-core machine takes seconds; this is a bound
 START_METHOD = os.environ.get(
     "LORA_LAB_FIT_START", "spawn"
 )  # spawn or forkserver: never fork a threaded server
+# After a worker failed to start, the pool's callers do the work in the server for this long, then processes are
+# tried again (ours: a busy machine can miss one start timeout without processes being impossible).
+RETRY_S = 60.0
 REAP_EVERY_S = 5.0  # how often a pool looks for workers idle too long (ours: idle_s is tens of seconds)
 POLL_S = 0.1  # how often `WorkerPool.take` re-checks a worker being started in the background
 
@@ -155,17 +161,15 @@ class WorkerPool:
     back; a reaper thread stops the workers idle longer than idle_s. `warm(n)` starts workers in the
     background ahead of the jobs, until n are idle or starting. The caller bounds how many are taken at once
     and asks for at most its bound minus those taken, and `take` waits for a starting worker rather than
-    start another: the pool then never holds more workers than the caller's bound."""
+    start another: the pool then never holds more workers than the caller's bound. A worker that cannot start
+    closes the pool for RETRY_S (`available` is False, `take_or_none` answers None): the caller then does the
+    work in the server, saying so once with `fallback` in the log."""
 
-    def __init__(
-        self,
-        start: Callable[[], WorkerProcess],
-        idle_s: float,
-        on_start_failed: Callable[[Exception], None] = lambda exc: None,
-    ):
+    def __init__(self, start: Callable[[], WorkerProcess], idle_s: float, fallback: str = "the server does the work"):
         self.idle_s = idle_s
         self._start = start
-        self._on_start_failed = on_start_failed
+        self.fallback = fallback
+        self._retry_at = 0.0  # monotonic time before which no worker is started (one failed to start)
         self._lock = threading.Condition()
         self._idle: list[tuple[WorkerProcess, float]] = []  # (worker, when it became idle), oldest first
         self._warming = 0  # workers being started by warm()
@@ -196,7 +200,7 @@ class WorkerPool:
         try:
             worker = self._start()
         except Exception as exc:
-            self._on_start_failed(exc)
+            self.failed(exc)
         finally:
             with self._lock:
                 self._warming -= 1
@@ -218,6 +222,25 @@ class WorkerPool:
                 # a starting worker will be ours: never more workers than the caller's bound
                 self._lock.wait(POLL_S)
         return self._start()
+
+    @property
+    def available(self) -> bool:
+        """Whether to use workers now: no start failed within the last RETRY_S."""
+        return time.monotonic() >= self._retry_at
+
+    def failed(self, exc: Exception) -> None:
+        """A worker could not start: none is started for RETRY_S."""
+        if self.available:
+            log.warning("worker process could not start (%r); %s for the next %.0f s", exc, self.fallback, RETRY_S)
+        self._retry_at = time.monotonic() + RETRY_S
+
+    def take_or_none(self) -> WorkerProcess | None:
+        """`take`, or None (and `failed`) when no worker can be started."""
+        try:
+            return self.take()
+        except Exception as exc:
+            self.failed(exc)
+            return None
 
     def park(self, worker: WorkerProcess) -> None:
         """Keep a worker that finished its job for the next one."""

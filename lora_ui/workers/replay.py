@@ -15,7 +15,7 @@ How.
   the same key instead of starting another.
 - At most `max_workers` replays at once (one per core), the rest wait their turn in a queue (FIFO).
 - A worker that cannot start, dies, or answers with an error: the job is replayed in the server instead
-  (in the runner's thread; the same answer, the old cost), and workers are tried again RETRY_PROCESS_S later.
+  (in the runner's thread; the same answer, the old cost), and workers are tried again process.RETRY_S later.
 - Answers go into lora_core's replay cache (reserve.remember) in this process, so the page's own
   `reserve.find` finds them.
 - LORA_LAB_REPLAY_PROCESSES=0: replays run in the calling thread, no process is started (`make check`).
@@ -49,7 +49,6 @@ MAX_WORKERS = 2  # one per core of the 2-core classroom server (a replay is one 
 # A worker without a job quits after this long (~40 MB each: numpy and lora_core, no torch; our measurement,
 # docs/load.md), so a quiet server gives its memory back (issue 6: RSS within 15 % within a minute).
 IDLE_S = float(os.environ.get("LORA_LAB_REPLAY_WORKER_IDLE_S", "30"))
-RETRY_PROCESS_S = 60.0  # after a worker failed to start, replays run in the calling thread this long
 POLL_S = 1.0  # how often a waiting job checks that its worker is still alive
 # A replay's bound in a worker: past it the worker is stopped and the job replayed here (ours: the deepest
 # preset, 96 layers, replays in ~0.3 s; an uploaded config of a few hundred layers in a few seconds).
@@ -64,12 +63,11 @@ class ReplayRunner:
     def __init__(self, max_workers: int = MAX_WORKERS, processes: bool = True, idle_s: float = IDLE_S):
         self.max_workers = max_workers
         self.processes = processes
-        self._pool = WorkerPool(start_replay_worker, idle_s, on_start_failed=self._processes_failed)
+        self._pool = WorkerPool(start_replay_worker, idle_s, fallback="replays run in the server")
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="replay")
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
         self._running = 0
-        self._retry_at = 0.0
         self.in_workers = 0  # jobs a worker answered
         self.here = 0  # jobs replayed in this process (workers off, or a worker failed)
 
@@ -146,7 +144,7 @@ class ReplayRunner:
 
     @property
     def use_processes(self) -> bool:
-        return self.processes and time.monotonic() >= self._retry_at
+        return self.processes and self._pool.available
 
     def reap(self, idle_s: float | None = None) -> int:
         return self._pool.reap(idle_s)
@@ -181,10 +179,8 @@ class ReplayRunner:
 
     def _in_worker(self, job: ReplayJob) -> Reserve | None:
         """The worker's answer; None when there was no worker or it failed (the caller replays here)."""
-        try:
-            worker = self._pool.take()
-        except Exception as exc:
-            self._processes_failed(exc)
+        worker = self._pool.take_or_none()
+        if worker is None:
             return None
         job_id = next(_ids)
         try:
@@ -223,15 +219,6 @@ class ReplayRunner:
 
     def _lost(self, worker: WorkerProcess, why: str) -> None:
         log.warning("replay worker lost (%s, exit code %s); replaying here", why, worker.stop())
-
-    def _processes_failed(self, exc: Exception) -> None:
-        if self.use_processes:
-            log.warning(
-                "replay worker process could not start (%r); replays run in the server for the next %.0f s",
-                exc,
-                RETRY_PROCESS_S,
-            )
-        self._retry_at = time.monotonic() + RETRY_PROCESS_S
 
 
 @st.cache_resource(show_spinner=False)
