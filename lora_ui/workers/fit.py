@@ -39,7 +39,7 @@ import streamlit as st
 from lora_core.errors import LoraLabError
 from lora_core.fit import MAX_FIT_SECONDS
 from lora_ui.workers.fit_worker import WorkerDied, start_fit_worker
-from lora_ui.workers.process import WorkerPool, WorkerProcess
+from lora_ui.workers.process import PoolRunner, WorkerPool, WorkerProcess
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class FitJob:
         return max(max(taken) - 1, 0)
 
 
-class FitRunner:
+class FitRunner(PoolRunner):
     """A bounded pool of fit slots shared by all sessions; jobs beyond it wait in submission order.
 
     With processes=True (the app's runner) each job's work runs in a worker process, so it must be
@@ -201,32 +201,12 @@ class FitRunner:
         with self._lock:
             return len(self._queue)
 
-    @property
-    def workers(self) -> int:
-        """Idle worker processes kept for the next fits."""
-        return self._pool.idle
-
-    @property
-    def starting(self) -> int:
-        """Worker processes being started in the background by warm()."""
-        return self._pool.starting
-
-    def warm(self) -> None:
-        """Start workers in the background up to the free fit slots, so that Train need not wait for one
-        (spawning a worker and importing torch takes seconds on the 2-core server). The page calls it on
-        render. One warm worker was not enough: three students pressing Train together on a fresh server
-        waited 2-8 s for the second fit's worker, 0.4 s with both warm (benchmarks/load_test.py; docs/load.md)."""
-        if self.use_processes:
-            self._pool.warm(max(0, self.max_running - self.running))
-
-    def reap(self, idle_s: float | None = None) -> int:
-        """Stop the workers idle at least idle_s (default: the runner's idle_s); returns how many."""
-        return self._pool.reap(idle_s)
-
-    def close(self) -> None:
-        """Stop the idle workers; running ones are stopped when their jobs end."""
-        self.processes = False
-        self._pool.close()
+    def _free_slots(self) -> int:
+        """warm() starts a worker per free fit slot, so that Train need not wait for one (spawning a worker and
+        importing torch takes seconds on the 2-core server); the page calls it on render. One warm worker
+        was not enough: three students pressing Train together on a fresh server waited 2-8 s for the
+        second fit's worker, 0.4 s with both warm (benchmarks/load_test.py; docs/load.md)."""
+        return self.max_running - self.running
 
     def _acquire(self, job: FitJob) -> bool:
         """Wait for a free slot and our turn; False when the job was cancelled while waiting."""
@@ -274,10 +254,6 @@ class FitRunner:
         torch.set_num_threads(threads)  # this thread only (see submit)
         job.result = work(job)
         job.state = CANCELLED if job.cancel_event.is_set() else DONE
-
-    @property
-    def use_processes(self) -> bool:
-        return self.processes and self._pool.available
 
     def _run_in(self, worker: WorkerProcess, job: FitJob, task: Any) -> None:
         """Send the task to the worker and relay its messages into the job until it answers

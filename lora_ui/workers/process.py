@@ -275,3 +275,45 @@ class WorkerPool:
             idle, self._idle = self._idle, []
         for worker, _ in idle:
             worker.quit()
+
+
+class PoolRunner:
+    """What a runner of jobs in a WorkerPool shows and does alike (lora_ui.workers.fit.FitRunner,
+    lora_ui.workers.replay.ReplayRunner): `processes` False means the server does the work itself; the
+    pool's idle and starting workers; warm up to the free slots; reap; close. A subclass sets `processes`
+    and `_pool`, and says how many slots are free."""
+
+    processes: bool
+    _pool: WorkerPool
+
+    def _free_slots(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def use_processes(self) -> bool:
+        """Workers are on and none failed to start within the last RETRY_S."""
+        return self.processes and self._pool.available
+
+    @property
+    def workers(self) -> int:
+        """Idle worker processes kept for the next jobs."""
+        return self._pool.idle
+
+    @property
+    def starting(self) -> int:
+        """Worker processes being started in the background by warm()."""
+        return self._pool.starting
+
+    def warm(self) -> None:
+        """Start workers in the background up to the free slots, so that a job need not wait for one."""
+        if self.use_processes:
+            self._pool.warm(max(0, self._free_slots()))
+
+    def reap(self, idle_s: float | None = None) -> int:
+        """Stop the workers idle at least idle_s (default: the pool's idle_s); returns how many."""
+        return self._pool.reap(idle_s)
+
+    def close(self) -> None:
+        """Stop the idle workers; taken ones are stopped or parked by their jobs' ends."""
+        self.processes = False
+        self._pool.close()

@@ -39,7 +39,7 @@ from lora_core.errors import LoraLabError
 from lora_core.memory import reserve
 from lora_core.memory.reserve import ReplayJob, Reserve
 from lora_core.memory.setup import TrainingSetup
-from lora_ui.workers.process import WorkerPool, WorkerProcess
+from lora_ui.workers.process import PoolRunner, WorkerPool, WorkerProcess
 from lora_ui.workers.replay_worker import start_replay_worker
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ JOB_CAP_S = 120.0
 _ids = itertools.count(1)
 
 
-class ReplayRunner:
+class ReplayRunner(PoolRunner):
     """Runs `reserve.ReplayJob`s in worker processes; a `reserve.Replayer` (call it with a job)."""
 
     def __init__(self, max_workers: int = MAX_WORKERS, processes: bool = True, idle_s: float = IDLE_S):
@@ -120,39 +120,19 @@ class ReplayRunner:
             self._inflight[job.key] = future
             return future
 
-    def warm(self) -> None:
-        """Start workers in the background up to the free slots, so that a replay need not wait for one."""
-        if self.use_processes:
-            with self._lock:
-                free = self.max_workers - self._running
-            self._pool.warm(max(0, free))
+    def _free_slots(self) -> int:
+        with self._lock:
+            return self.max_workers - self._running
 
     # -- state, for the page and the tests ----------------------------------------------------------------
-    @property
-    def workers(self) -> int:
-        """Idle worker processes kept for the next replays."""
-        return self._pool.idle
-
-    @property
-    def starting(self) -> int:
-        return self._pool.starting
-
     @property
     def in_flight(self) -> int:
         with self._lock:
             return len(self._inflight)
 
-    @property
-    def use_processes(self) -> bool:
-        return self.processes and self._pool.available
-
-    def reap(self, idle_s: float | None = None) -> int:
-        return self._pool.reap(idle_s)
-
     def close(self) -> None:
         """Stop the idle workers; replays in flight or queued end in the runner's threads (here, from now on)."""
-        self.processes = False
-        self._pool.close()
+        super().close()
         self._executor.shutdown(wait=False)
 
     def _count(self, here: bool) -> None:
