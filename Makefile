@@ -38,10 +38,11 @@ run: $(VENV)/.app-installed
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
 
-# Its page tests run fits and replays in threads (lora_ui/workers/fit.py LORA_LAB_FIT_PROCESSES,
-# lora_ui/workers/replay.py LORA_LAB_REPLAY_PROCESSES): no worker process.
+# Its page tests run fits, replays and traces in threads (lora_ui/workers/fit.py LORA_LAB_FIT_PROCESSES,
+# lora_ui/workers/replay.py LORA_LAB_REPLAY_PROCESSES, lora_ui/workers/trace.py LORA_LAB_TRACE_PROCESSES): no
+# worker process.
 check: $(VENV)/.dev-installed lint
-	LORA_LAB_FIT_PROCESSES=0 LORA_LAB_REPLAY_PROCESSES=0 $(PY) -m pytest $(PYTEST_ARGS) -m "$(CHECK_MARKERS)"
+	LORA_LAB_FIT_PROCESSES=0 LORA_LAB_REPLAY_PROCESSES=0 LORA_LAB_TRACE_PROCESSES=0 $(PY) -m pytest $(PYTEST_ARGS) -m "$(CHECK_MARKERS)"
 
 # system-packages comes first: on a machine that lacks them, make test stops before it builds anything.
 system-packages:

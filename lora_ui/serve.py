@@ -20,7 +20,9 @@ What is warm afterwards (all in this process, which then becomes the server):
   Streamlit's AppTest: Streamlit's elements, plotly, pandas and the pages' own modules are imported, and
   the `st.cache_data` / module caches hold the default views (global caches live in the process, not in
   a Runtime, so the server's sessions find them). Every page having run, `runtime.freeze_when_warm`
-  freezes the heap here too, before any visitor.
+  freezes the heap here too, before any visitor;
+- the Memory page's trace workers (lora_ui/workers/trace.py) started beside those steps, and waited for: each
+  imports torch, transformers and the model classes before it is ready.
 
 The first paint. Streamlit 1.67 still has its old "pages/ directory" mode: while
 `PagesManager.uses_pages_directory` is true (it is set on the first PagesManager a process makes, because
@@ -199,6 +201,29 @@ def _quiet_logger(name: str):
         logger.setLevel(level)
 
 
+def start_trace_workers():
+    """Start the Memory page's trace workers (lora_ui/workers/trace.py): each imports torch, transformers and the
+    presets' model classes, seconds of CPU that no visitor's first trace should wait for."""
+    from lora_ui.workers.trace import get_tracer
+
+    with _quiet_logger("streamlit.runtime.caching.cache_data_api"), _quiet_logger("streamlit"):
+        tracer = get_tracer()  # outside a script run: Streamlit notes that it has no runtime yet
+    tracer.warm()
+    return tracer
+
+
+def wait_for_workers(tracer) -> list[str]:
+    """Wait until the trace workers started by start_trace_workers are ready (bounded by their start timeout)."""
+    from lora_ui.workers.process import START_TIMEOUT_S
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while tracer.starting and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if tracer.processes and not tracer.use_processes:
+        return ["trace workers: none started (the Memory page traces in the server)"]
+    return []
+
+
 def warm_up() -> None:
     """Import and build what a first page view needs (see the module docstring). Prints one line with the
     time of each step, and one per failure (the server still starts: the page concerned shows the error)."""
@@ -207,14 +232,17 @@ def warm_up() -> None:
     from lora_ui import runtime
 
     runtime.configure_once()
+    tracer = start_trace_workers()  # in the background, beside the steps below
     t1 = time.perf_counter()
     problems = warm_presets()
     t2 = time.perf_counter()
     problems += warm_pages()
     t3 = time.perf_counter()
+    problems += wait_for_workers(tracer)
+    t4 = time.perf_counter()
     _log(
-        f"warm in {t3 - t0:.1f} s (torch and transformers {t1 - t0:.1f} s, {len(PRESETS)} presets {t2 - t1:.1f} s,"
-        f" every page in {' and '.join(LANGS)} {t3 - t2:.1f} s)"
+        f"warm in {t4 - t0:.1f} s (torch and transformers {t1 - t0:.1f} s, {len(PRESETS)} presets {t2 - t1:.1f} s,"
+        f" every page in {' and '.join(LANGS)} {t3 - t2:.1f} s, trace workers {t4 - t3:.1f} s more)"
     )
     for p in problems:
         _log(f"warm-up failed, serving anyway: {p}")

@@ -42,6 +42,7 @@ from lora_ui.memory_inputs import (
 from lora_ui.routing import ensure_routed
 from lora_ui.widgets import show_chart, show_error, show_table
 from lora_ui.workers.replay import get_replayer
+from lora_ui.workers.trace import get_tracer
 
 ensure_routed()
 
@@ -83,6 +84,14 @@ def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, questio
     return largest_fitting(
         json.loads(config_json), spec, setup, card.bytes, question.variable, gpu=card, replayer=get_replayer()
     )
+
+
+def compared_setups(spec: LoraSpec, setup: TrainingSetup) -> list[TrainingSetup]:
+    """The setups the methods chart and the curves estimate (series.compare_methods' methods)."""
+    from lora_core.memory.series import methods_for
+
+    methods = methods_for(setup, spec)
+    return [setup.replace(method=m) for m in (*methods, *(() if setup.method in methods else (setup.method,)))]
 
 
 def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
@@ -427,9 +436,14 @@ def solver_fragment(config_json: str, spec: LoraSpec, setup: TrainingSetup) -> N
 def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
     config_json = json.dumps(config, sort_keys=True)
     # Presets answer in a fraction of a second; an uploaded architecture's first trace takes a few seconds.
-    replays = get_replayer()
+    replays, tracer = get_replayer(), get_tracer()
     replays.warm()  # a worker ready for the next change's replay
+    tracer.warm()  # started with the server (lora_ui/serve.py); again after a quiet spell
     with st.spinner(None if traced_already(config, spec, setup) else tr("memory.tracing")):
+        # A recipe the core has not traced yet is traced in a worker process (lora_ui/workers/trace.py), so
+        # that the other visitors' reruns do not wait for it; the core calls below then trace nothing.
+        if not traced_already(config, spec, setup):
+            tracer.trace(config, spec, compared_setups(spec, setup))
         # The chosen method's caching-allocator replay, when not known yet, starts in a worker process
         # (lora_ui/workers/replay.py) and runs while this thread computes and draws the fast path's parts: the
         # methods' chart and the curves. The headline, the components and the fits table, which state the

@@ -225,6 +225,16 @@ def _infos_at(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]
     return infos
 
 
+# Parameter lists computed elsewhere (a trace worker process: lora_ui.workers.trace) and handed to this
+# process with the traces they came from (trace.remember_trace); same bound as _BUILT.
+_GIVEN: BoundedCache[tuple[ParamInfo, ...]] = BoundedCache(64)
+
+
+def remember_base(key: str, infos: tuple[ParamInfo, ...]) -> None:
+    """Keep `base_param_infos(key)` computed by another process (trace.remember_trace)."""
+    _GIVEN.put(key, infos)
+
+
 @lru_cache(maxsize=16)
 def base_param_infos(key: str) -> tuple[ParamInfo, ...]:
     """The recipe model's parameters at its rank key (key: `built_key`; sizes as numel * r**rank_power), read
@@ -234,7 +244,9 @@ def base_param_infos(key: str) -> tuple[ParamInfo, ...]:
     presets' common recipes come precomputed (precomputed.py)."""
     from lora_core.memory import precomputed
 
-    known = precomputed.param_infos(key)
+    known = _GIVEN.get(key)
+    if known is None:
+        known = precomputed.param_infos(key)
     return known if known is not None else build_param_infos(key)
 
 

@@ -44,9 +44,11 @@ REAP_EVERY_S = 5.0  # how often a pool looks for workers idle too long (ours: id
 POLL_S = 0.1  # how often `WorkerPool.take` re-checks a worker being started in the background
 
 
-def _child(main: Callable, conn, args: tuple, uses_torch: bool = True, nice: int = NICE) -> None:
-    """A worker's life: lower priority (`nice`), one torch thread (for workers that use torch), say ready,
-    then `main(conn, *args)` until it returns."""
+def _child(
+    main: Callable, conn, args: tuple, uses_torch: bool = True, nice: int = NICE, ready: Callable | None = None
+) -> None:
+    """A worker's life: lower priority (`nice`), one torch thread (for workers that use torch), `ready()` (its
+    own warm-up, if any), say ready, then `main(conn, *args)` until it returns."""
     try:
         if nice:
             os.nice(nice)
@@ -56,6 +58,8 @@ def _child(main: Callable, conn, args: tuple, uses_torch: bool = True, nice: int
         import torch
 
         torch.set_num_threads(1)  # one core per worker; a pool holds at most one worker per core
+    if ready is not None:
+        ready()
     conn.send(("ready", os.getpid()))
     main(conn, *args)
 
@@ -93,7 +97,8 @@ class WorkerProcess:
     `main` must be a module-level function of a module that imports neither streamlit nor a page, so that
     a spawned worker starts with torch and lora_core only (lora_core only with uses_torch=False: a worker
     whose jobs never touch torch starts in a fraction of a second and holds tens of MB, not hundreds).
-    `nice`: how much lower than the server the worker runs (NICE; 0 for work a visitor's rerun waits for)."""
+    `nice`: how much lower than the server the worker runs (NICE; 0 for work a visitor's rerun waits for).
+    `ready`: a module-level function the worker runs before it says ready (its warm-up)."""
 
     def __init__(
         self,
@@ -104,11 +109,12 @@ class WorkerProcess:
         start_timeout: float = START_TIMEOUT_S,
         uses_torch: bool = True,
         nice: int = NICE,
+        ready: Callable | None = None,
     ):
         ctx = multiprocessing.get_context(context)
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(
-            target=_child, args=(main, child, args, uses_torch, nice), name=name, daemon=True
+            target=_child, args=(main, child, args, uses_torch, nice, ready), name=name, daemon=True
         )
         with bare_main():
             self.process.start()

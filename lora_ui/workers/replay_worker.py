@@ -25,25 +25,9 @@ from lora_ui.workers.process import WorkerProcess
 def main(conn) -> None:
     """The worker's loop: one replay at a time until ("quit",) or the server's end of the pipe closes."""
     from lora_core.memory.reserve import replay_job
+    from lora_ui.workers.jobs import serve_jobs
 
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):  # the server is gone
-            return
-        if msg[0] == "quit":
-            return
-        if msg[0] != "replay":
-            continue
-        _, job_id, job = msg
-        try:
-            answer = ("done", job_id, replay_job(job))
-        except Exception as exc:  # sent to the server, which replays the job itself
-            answer = ("error", job_id, f"{type(exc).__name__}: {exc}")
-        try:
-            conn.send(answer)
-        except (BrokenPipeError, OSError):
-            return
+    serve_jobs(conn, "replay", replay_job)
 
 
 def start_replay_worker() -> WorkerProcess:

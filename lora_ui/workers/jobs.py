@@ -1,0 +1,203 @@
+"""One job, one answer, in a worker process: what the Memory page's replay and trace runners share.
+
+A `JobRunner` hands plain-data jobs (lora_core's frozen dataclasses: reserve.ReplayJob, trace.TraceJob) to
+worker processes of a `WorkerPool` and keeps each answer in this process (the core's caches), so that the
+page's own core call finds it:
+- one job per key in flight: a second caller of the same key waits for the first one's answer;
+- at most `max_workers` jobs at once (one per core), the rest wait their turn (FIFO);
+- a worker that cannot start, dies, answers with an error or runs past `job_cap_s`: `_here(job)` answers
+  instead (the subclass decides: the replay runs in this process, a trace is left to the caller), and
+  workers are tried again process.RETRY_S later.
+
+`serve_jobs` is the worker's side of the protocol (one duplex Pipe per worker; only our own plain data
+crosses it):
+    parent -> worker   (kind, job_id, job) | ("quit",)
+    worker -> parent   ("ready", pid) once, then per job ("done", job_id, answer) | ("error", job_id, message)
+
+This module imports neither streamlit nor a page: worker processes import it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from lora_ui.workers.process import PoolRunner, WorkerPool, WorkerProcess
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0  # how often a waiting job checks that its worker is still alive
+
+_ids = itertools.count(1)
+
+
+def serve_jobs(conn, kind: str, work: Callable) -> None:
+    """A worker's loop: answer one `kind` job at a time with work(job) until ("quit",) or the server's end of
+    the pipe closes."""
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the server is gone
+            return
+        if msg[0] == "quit":
+            return
+        if msg[0] != kind:
+            continue
+        _, job_id, job = msg
+        try:
+            answer = ("done", job_id, work(job))
+        except Exception as exc:  # sent to the server, whose runner decides what to do instead
+            answer = ("error", job_id, f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(answer)
+        except (BrokenPipeError, OSError):
+            return
+
+
+class JobRunner(PoolRunner):
+    """Runs jobs with a `key` in worker processes (see the module docstring). A subclass names its `kind`
+    and says what is known already (`_known`), what answers here (`_here`) and how an answer is kept
+    (`_remember`)."""
+
+    kind = "job"
+
+    def __init__(
+        self,
+        start_worker: Callable[[], WorkerProcess],
+        *,
+        max_workers: int,
+        processes: bool,
+        idle_s: float,
+        job_cap_s: float,
+        fallback: str,
+    ):
+        self.max_workers = max_workers
+        self.processes = processes
+        self.job_cap_s = job_cap_s
+        self._pool = WorkerPool(start_worker, idle_s, fallback=fallback)
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=self.kind)
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Future] = {}
+        self._running = 0
+        self.in_workers = 0  # jobs a worker answered
+        self.here = 0  # jobs answered in this process (workers off, or a worker failed)
+
+    # -- what a subclass says -----------------------------------------------------------------------------
+    def _known(self, job):
+        """The answer this process already has for job.key, else None."""
+        raise NotImplementedError
+
+    def _here(self, job):
+        """The answer computed in this process (or None: the caller computes it when it asks)."""
+        raise NotImplementedError
+
+    def _remember(self, job, answer):
+        """Keep the answer where this process's core finds it; returns it."""
+        raise NotImplementedError
+
+    # -- the runner ---------------------------------------------------------------------------------------
+    def start(self, job) -> Future | None:
+        """The job of job.key: the one in flight, the answer if one ended meanwhile, else started now; None
+        when workers are off."""
+        if not self.use_processes:
+            return None
+        with self._lock:
+            future = self._inflight.get(job.key)
+            if future is not None:
+                return future
+            answer = self._known(job)  # a job that ended since the caller looked: kept before it left
+            if answer is not None:
+                future = Future()
+                future.set_result(answer)
+                return future
+            future = self._executor.submit(self._work, job)
+            self._inflight[job.key] = future
+            return future
+
+    def in_flight_future(self, key: str) -> Future | None:
+        with self._lock:
+            return self._inflight.get(key)
+
+    def _free_slots(self) -> int:
+        with self._lock:
+            return self.max_workers - self._running
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def close(self) -> None:
+        """Stop the idle workers; jobs in flight or queued end in the runner's threads (here, from now on)."""
+        super().close()
+        self._executor.shutdown(wait=False)
+
+    def _count(self, here: bool) -> None:
+        with self._lock:
+            if here:
+                self.here += 1
+            else:
+                self.in_workers += 1
+
+    # -- inside the runner's threads ----------------------------------------------------------------------
+    def _work(self, job):
+        with self._lock:
+            self._running += 1
+        try:
+            answer = self._in_worker(job) if self.use_processes else None
+            self._count(here=answer is None)
+            if answer is None:
+                answer = self._here(job)
+            # kept before the job leaves _inflight: a caller's next look finds one of them
+            return None if answer is None else self._remember(job, answer)
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._inflight.pop(job.key, None)
+
+    def _in_worker(self, job):
+        """The worker's answer; None when there was no worker or it failed."""
+        worker = self._pool.take_or_none()
+        if worker is None:
+            return None
+        job_id = next(_ids)
+        try:
+            sent = worker.send((self.kind, job_id, job))
+        except Exception as exc:  # the job would not pickle: a bug, but the answer still comes from here
+            self._lost(worker, f"the job could not be sent: {exc!r}")
+            return None
+        if not sent:
+            self._lost(worker, "the pipe was closed")
+            return None
+        started = time.monotonic()
+        while True:
+            try:
+                msg = worker.receive(POLL_S)
+            except (EOFError, OSError):
+                self._lost(worker, "it exited")
+                return None
+            except Exception as exc:  # an answer that would not unpickle
+                self._lost(worker, f"its answer could not be read: {exc!r}")
+                return None
+            if msg is None:
+                if time.monotonic() - started > self.job_cap_s:
+                    self._lost(worker, f"no answer within {self.job_cap_s:.0f} s")
+                    return None
+                continue
+            if msg[1] != job_id:
+                continue
+            if self.processes:
+                self._pool.park(worker)
+            else:  # closed meanwhile: keep nothing
+                worker.quit()
+            if msg[0] == "done":
+                return msg[2]
+            log.warning("%s worker failed (%s); %s", self.kind, msg[2], self._pool.fallback)
+            return None
+
+    def _lost(self, worker: WorkerProcess, why: str) -> None:
+        log.warning("%s worker lost (%s, exit code %s); %s", self.kind, why, worker.stop(), self._pool.fallback)

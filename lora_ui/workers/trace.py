@@ -1,0 +1,89 @@
+"""Activation traces off the server's interpreter: the Memory page's traces run in worker processes.
+
+Why. A recipe the precomputed archive does not hold (another adapter type, DoRA, a bias or modules_to_save
+setting, an uploaded config) is traced when the page first asks for it: 0.1-0.6 s of Python per traced
+step, and a Memory change asks for up to three (full fine-tuning, the adapter, the adapter on a 4-bit base).
+In the script thread that holds the server's interpreter lock, so every other student's rerun on that server
+waits with it; with two replicas of 30 students those runs were the Memory page's slowest (0.9-1.25 s, of
+which 0.38-0.62 s the trace's own CPU; docs/load.md "Round 7"). In a worker process the trace runs on the
+other core while the visitor's script thread waits on a pipe, which releases the lock.
+
+How.
+- `TraceRunner.trace(config, spec, setups)`: the page calls it first with the setups its charts ask for; it
+  starts the traces the core does not know yet (lora_core.memory.trace.trace_jobs), waits for them, and hands
+  each answer to the core (trace.remember_trace), so the page's own core calls trace nothing. Jobs of one key
+  in flight are shared between visitors; at most `max_workers` run at once (lora_ui.workers.jobs).
+- A worker that cannot start, dies, or answers with an error (a refused recipe, say): nothing is handed
+  over, and the core traces in the page's thread as without workers (the same answer, or the same error).
+- Workers import torch, transformers and the presets' model classes before they are ready (several seconds of
+  CPU), so they are started with the server's warm-up (lora_ui/serve.py) and kept for IDLE_S.
+- LORA_LAB_TRACE_PROCESSES=0: no process; the core traces in the calling thread (`make check`).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future
+
+import streamlit as st
+
+from lora_core.memory import trace
+from lora_core.memory.trace import Traced, TraceJob
+from lora_ui.workers.jobs import JobRunner
+from lora_ui.workers.trace_worker import start_trace_worker
+
+ENV_PROCESSES = "LORA_LAB_TRACE_PROCESSES"  # "0": the core traces in the calling thread, no process started
+# One per core of the 2-core classroom server: a Memory change at an autocast precision traces the adapter and
+# the adapter on a 4-bit base, which then run side by side.
+MAX_WORKERS = 2
+# Each worker holds torch, transformers and the model classes (~0.4 GB, our measurement: docs/load.md) and takes
+# seconds of CPU to start, so it is kept through a class (a student may change the adapter at any time) and
+# given back after ten quiet minutes. LORA_LAB_TRACE_WORKER_IDLE_S.
+IDLE_S = float(os.environ.get("LORA_LAB_TRACE_WORKER_IDLE_S", "600"))
+# A trace's bound in a worker: past it the worker is stopped and the core traces in the page's thread
+# (ours: a preset traces in under a second, an uploaded config of a few hundred layers in a few seconds).
+JOB_CAP_S = 120.0
+
+
+class TraceRunner(JobRunner):
+    """Runs `trace.TraceJob`s in worker processes and hands their answers to the core's caches."""
+
+    kind = "trace"
+
+    def __init__(self, max_workers: int = MAX_WORKERS, processes: bool = True, idle_s: float = IDLE_S):
+        super().__init__(
+            start_trace_worker,
+            max_workers=max_workers,
+            processes=processes,
+            idle_s=idle_s,
+            job_cap_s=JOB_CAP_S,
+            fallback="the page traces in the server",
+        )
+
+    def trace(self, config: dict, spec, setups) -> int:
+        """Trace in workers what the core would trace for these setups (none when workers are off), and wait;
+        returns how many traces were handed over."""
+        if not self.use_processes:
+            return 0
+        futures: list[Future] = [f for job in trace.trace_jobs(config, spec, setups) if (f := self.start(job))]
+        return sum(1 for f in futures if f.result() is not None)
+
+    def _known(self, job: TraceJob) -> Traced | None:
+        return None  # trace_jobs left out what the core knows; a job that ended meanwhile is traced again
+
+    def _here(self, job: TraceJob) -> None:
+        return None  # the page's core call traces in its own thread when it needs the answer
+
+    def _remember(self, job: TraceJob, answer: Traced) -> Traced:
+        trace.remember_trace(job, answer)
+        return answer
+
+
+@st.cache_resource(show_spinner=False)
+def _runner() -> TraceRunner:
+    return TraceRunner(processes=os.environ.get(ENV_PROCESSES, "1").strip() != "0")
+
+
+def get_tracer() -> TraceRunner:
+    """The process-wide runner, created once by st.cache_resource and shared by every session."""
+    return _runner()

@@ -1,0 +1,187 @@
+"""Activation traces in worker processes (lora_ui/workers/trace.py): the core's trace jobs (which traces a page
+would run, an answer handed over from elsewhere), a worker's answer equal to this thread's, one trace per key in
+flight, the fallbacks, and the Memory page tracing there instead of in its script thread."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from lora_core.errors import LoraLabError
+from lora_core.memory import TrainingSetup, estimate_memory, parameters, recipe, reserve
+from lora_core.memory import trace as T
+from lora_core.memory.series import compare_methods
+from lora_core.spec import LoraSpec
+from lora_ui import keys
+from lora_ui.workers import trace as trace_mod
+from lora_ui.workers.trace import TraceRunner
+from tests.memory_configs import LLAMA_GQA
+
+DORA = LoraSpec(r=4, target_modules=("q_proj", "v_proj"), use_dora=True)
+AMP = TrainingSetup(precision="amp-bf16", batch=2, seq=48)
+SETUPS = [AMP.replace(method=m) for m in ("full", "lora", "qlora")]
+
+
+def forget() -> None:
+    """Empty every cache a trace fills in this process."""
+    T.clear_cache()
+    parameters._BUILT.clear()
+    parameters._GIVEN.clear()
+    parameters.base_param_infos.cache_clear()
+    reserve._PLANS.clear()
+    reserve._REPLAYS.clear()
+
+
+def no_trace_here(monkeypatch) -> None:
+    """From now on, any trace or model build in this process fails the test (worker processes are unpatched)."""
+
+    def here(*args, **kwargs):
+        raise AssertionError("traced in this process")
+
+    monkeypatch.setattr(T, "build_traced_steps", here)
+    monkeypatch.setattr(recipe, "build_training_model", here)
+
+
+# -- the core: which traces, and an answer from elsewhere ------------------------------------------------------
+def test_trace_jobs_name_each_traced_step_once_and_nothing_known_or_refused():
+    forget()
+    jobs = T.trace_jobs(LLAMA_GQA, DORA, [*SETUPS, AMP.replace(method="lora")])
+    assert [j.setup.method for j in jobs] == ["full", "lora", "qlora"]  # autocast QLoRA traces its own step
+    bf16 = [TrainingSetup(method=m, batch=2, seq=48) for m in ("lora", "qlora")]
+    (shared,) = T.trace_jobs(LLAMA_GQA, DORA, bf16)  # the same stand-in, two parameter lists
+    assert shared.setup == bf16[0] and shared.also == (bf16[1],)
+    loha_4bit = TrainingSetup(method="qlora")
+    with pytest.raises(LoraLabError):
+        T.check_recipe(_loha(), loha_4bit)  # refused: no job, live_model raises it itself
+    assert T.trace_jobs(LLAMA_GQA, _loha(), [loha_4bit]) == []
+    T.live_model(LLAMA_GQA, DORA, SETUPS[1])
+    assert [j.setup.method for j in T.trace_jobs(LLAMA_GQA, DORA, SETUPS)] == ["full", "qlora"]
+
+
+def _through_a_pipe(obj):
+    """What the other end of a worker's pipe receives (multiprocessing Connection.send and recv)."""
+    from multiprocessing import Pipe
+
+    ours, theirs = Pipe()
+    try:
+        ours.send(obj)
+        return theirs.recv()
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def _loha():
+    from lora_core.family.specs import make_spec
+
+    return make_spec("loha", r=4, alpha=8, target_modules=("q_proj", "v_proj"))
+
+
+def test_an_answer_handed_over_serves_the_estimates_without_a_trace_here(monkeypatch):
+    forget()
+    expected = compare_methods(LLAMA_GQA, DORA, AMP, replay=True)
+    forget()
+    jobs = T.trace_jobs(LLAMA_GQA, DORA, SETUPS)
+    answers = [_through_a_pipe(T.run_trace_job(job)) for job in jobs]
+    forget()
+    for job, answer in zip(jobs, answers, strict=True):
+        T.remember_trace(job, answer)
+    no_trace_here(monkeypatch)
+    assert compare_methods(LLAMA_GQA, DORA, AMP, replay=True) == expected  # live bytes, states and replays
+    assert T.trace_jobs(LLAMA_GQA, DORA, SETUPS) == []
+
+
+# -- the runner and its workers ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def runner():
+    r = TraceRunner(max_workers=2, processes=True)
+    yield r
+    r.close()
+
+
+@pytest.mark.server
+def test_a_worker_traces_as_this_thread_does(runner, monkeypatch):
+    forget()
+    expected = {m: estimate_memory(LLAMA_GQA, DORA, s, replay=False) for m, s in zip("abc", SETUPS, strict=True)}
+    forget()
+    before = runner.in_workers
+    assert runner.trace(LLAMA_GQA, DORA, SETUPS) == 3 and runner.in_workers == before + 3 and runner.here == 0
+    no_trace_here(monkeypatch)
+    got = {m: estimate_memory(LLAMA_GQA, DORA, s, replay=False) for m, s in zip("abc", SETUPS, strict=True)}
+    assert got == expected
+    assert runner.trace(LLAMA_GQA, DORA, SETUPS) == 0 and runner.in_workers == before + 3  # known now
+
+
+@pytest.mark.server
+def test_one_trace_per_key_in_flight(runner):
+    forget()
+    (job,) = T.trace_jobs(LLAMA_GQA, DORA, [TrainingSetup(batch=2, seq=48)])
+    first, second = runner.start(job), runner.start(job)
+    assert second is first or (second.done() and second.result() is not None)
+    assert first.result() is not None and runner.in_flight == 0
+
+
+@pytest.mark.server
+def test_a_worker_error_leaves_the_trace_and_its_error_to_the_page(runner, caplog):
+    forget()
+    broken = dict(LLAMA_GQA, hidden_act="no-such-activation")  # transformers refuses it when it builds
+    here = runner.here
+    assert runner.trace(broken, DORA, [TrainingSetup(batch=2, seq=48)]) == 0
+    assert runner.here == here + 1 and "trace worker failed" in caplog.text
+    with pytest.raises(Exception):  # noqa: B017 - the same error as without workers, raised where the page asks
+        estimate_memory(broken, DORA, TrainingSetup(batch=2, seq=48), replay=False)
+    assert runner.use_processes  # the workers serve on
+
+
+def test_workers_off_start_nothing():
+    forget()
+    off = TraceRunner(processes=False)
+    assert off.trace(LLAMA_GQA, DORA, SETUPS) == 0
+    assert off.workers == 0 and off.starting == 0 and off.in_flight == 0
+    off.close()
+
+
+@pytest.mark.server
+def test_a_trace_worker_runs_at_the_servers_priority_and_is_warm():
+    from lora_ui.workers.trace_worker import start_trace_worker
+
+    worker = start_trace_worker()
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+        import psutil
+
+        maps = {m.path for m in psutil.Process(worker.pid).memory_maps()}
+        assert any("libtorch_cpu" in p for p in maps)  # torch imported before it said ready
+    finally:
+        worker.quit()
+
+
+@pytest.mark.server
+def test_the_memory_page_traces_in_a_worker_not_in_its_script_thread(app_test, monkeypatch):
+    monkeypatch.setenv(trace_mod.ENV_PROCESSES, "1")
+    trace_mod._runner.clear()
+    try:
+        forget()
+        at = app_test(page="memory", query={keys.MEM_PRESET: "gpt2"})
+        tracer = trace_mod._runner()
+        no_trace_here(monkeypatch)  # DoRA on gpt2 is no precomputed recipe
+        at.checkbox(key=keys.MEM_DORA).check().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert at.metric and tracer.in_workers >= 1 and tracer.here == 0
+    finally:
+        trace_mod._runner().close()
+        trace_mod._runner.clear()
+
+
+def test_a_trace_worker_imports_no_streamlit():
+    """What a trace worker imports before its first job: its module, the job protocol and the core."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import lora_ui.workers.trace_worker, lora_ui.workers.jobs, lora_core.memory.trace; "
+        "assert 'streamlit' not in sys.modules, 'streamlit imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
