@@ -100,3 +100,37 @@ def test_workers_quit_when_their_server_is_killed(tmp_path):
         for w in workers:
             if not exited(w):
                 w.kill()  # the test failed: leave no orphan behind
+
+
+def _write_marker() -> None:  # a worker's ready hook (module level: a spawned child imports it by name)
+    Path(os.environ["LORA_LAB_TEST_MARKER"]).write_text(str(os.getpid()))
+
+
+def test_a_workers_warm_up_runs_before_it_says_ready(tmp_path, monkeypatch):
+    marker = tmp_path / "warm"
+    monkeypatch.setenv("LORA_LAB_TEST_MARKER", str(marker))
+    worker = WorkerProcess(serve, ready=_write_marker)
+    try:
+        assert marker.read_text() == str(worker.pid)  # written by the worker before the constructor returned
+    finally:
+        worker.quit()
+
+
+def test_fit_and_trace_workers_warm_up_before_they_are_ready():
+    from lora_ui.workers import fit_worker, trace_worker
+
+    calls = []
+    original = process.WorkerProcess.__init__
+
+    def spy(self, main, *args, ready=None, **kwargs):
+        calls.append(ready)
+        raise RuntimeError("not started in this test")
+
+    process.WorkerProcess.__init__ = spy
+    try:
+        for start in (fit_worker.start_fit_worker, trace_worker.start_trace_worker):
+            with pytest.raises(RuntimeError):
+                start()
+    finally:
+        process.WorkerProcess.__init__ = original
+    assert calls == [fit_worker.warm, trace_worker.warm]

@@ -1,0 +1,68 @@
+#!/usr/bin/env python
+"""The first fit in a fresh fit worker, with and without the worker's warm-up fit (lora_ui/workers/fit_worker.py
+`warm`), timed in the same run: ROUNDS fresh workers each way, alternating, each then running the Fit page's
+default fit twice (submit to the job's end, what the page waits for before it draws the results).
+
+    python benchmarks/fit_first.py            # 6 rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def two_fits(start_worker) -> tuple[float, float]:
+    from lora_core.fit import FIT, FitSettings, FitTask, TargetSettings
+    from lora_ui.workers.fit import FitRunner
+
+    runner = FitRunner(max_running=1, processes=True, start_worker=start_worker)
+    runner.warm()
+    while runner.workers < 1 or runner.starting:
+        time.sleep(0.02)
+    out = []
+    for _ in range(2):
+        job = runner.submit(FitTask(FIT, FitSettings(), generated=TargetSettings()))
+        t0 = time.perf_counter()
+        while job.active:
+            time.sleep(0.001)
+        out.append(time.perf_counter() - t0)
+        assert job.state == "done" and job.in_process, (job.state, job.error)
+    runner.close()
+    return out[0], out[1]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args(argv)
+
+    from lora_ui.workers import fit_worker
+    from lora_ui.workers.process import WorkerProcess
+
+    def cold():  # the worker as it was started before the warm-up fit
+        return WorkerProcess(fit_worker.serve, name="lora-lab-fit", nice=0 if fit_worker.PER_THREAD_NICE else 10)
+
+    ways = {"cold": cold, "warm": fit_worker.start_fit_worker}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in ways}
+    for _ in range(args.rounds):
+        for name, start in ways.items():
+            times[name].append(two_fits(start))
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {args.rounds} fresh workers each way, default fit, submit to end (ms):")
+    for name, pairs in times.items():
+        first = [1000 * a for a, _ in pairs]
+        second = [1000 * b for _, b in pairs]
+        print(
+            f"  {name}: first fit median {statistics.median(first):.0f} (range {min(first):.0f}-{max(first):.0f}),"
+            f" second fit median {statistics.median(second):.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
