@@ -36,9 +36,9 @@ ENV_PROCESSES = "LORA_LAB_TRACE_PROCESSES"  # "0": the core traces in the callin
 # One per core of the 2-core classroom server: a Memory change at an autocast precision traces the adapter and
 # the adapter on a 4-bit base, which then run side by side.
 MAX_WORKERS = 2
-# Each worker holds torch, transformers and the model classes (~0.4 GB, our measurement: docs/load.md) and takes
-# seconds of CPU to start, so it is kept through a class (a student may change the adapter at any time) and
-# given back after ten quiet minutes. LORA_LAB_TRACE_WORKER_IDLE_S.
+# Each worker holds torch, transformers and the model classes (~370 MB, our measurement) and takes 7-9 s of one
+# core to start (trace_worker.warm), so it is kept through a class (a student may change the adapter at any
+# time) and given back after ten quiet minutes. LORA_LAB_TRACE_WORKER_IDLE_S.
 IDLE_S = float(os.environ.get("LORA_LAB_TRACE_WORKER_IDLE_S", "600"))
 # A trace's bound in a worker: past it the worker is stopped and the core traces in the page's thread
 # (ours: a preset traces in under a second, an uploaded config of a few hundred layers in a few seconds).

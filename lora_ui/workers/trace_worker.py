@@ -7,7 +7,9 @@ Python holding the interpreter lock. In the server's own process every other stu
 lock: in `make load` with two replicas of 30 students each, the Memory runs that traced took 0.38-0.62 s of
 the server's thread and 0.9-1.25 s of wall time, and they were the Memory page's slowest (docs/load.md,
 "Round 7"). In a worker it runs on the other core. The worker imports torch, transformers and every preset's
-model class, and runs one trace, before it says ready, so that no visitor's trace pays for them.
+model class, and traces each architecture once (`warm`), before it says ready, so that no visitor's trace pays
+for first uses: ~7-9 s of one core and ~370 MB per worker (our measurement), which is why the server starts
+its trace workers with its own warm-up and keeps them (lora_ui/workers/trace.py).
 The process itself (spawn, parent watch, idle quit) is lora_ui.workers.process's; it runs at the server's
 priority (a rerun waits for it).
 
@@ -20,20 +22,37 @@ from lora_ui.workers.process import WorkerProcess
 
 
 def warm() -> None:
-    """Import what a trace needs (transformers and every preset's model class: arch._resolve_class) and trace
-    the Memory page's first recipe once, so that first-use costs fall here, before the worker is ready."""
+    """Import what a trace needs (transformers and every preset's model class: arch._resolve_class), then trace
+    each architecture once at the Memory page's first inputs, and the first view with DoRA on (also under
+    autocast, for LoRA and QLoRA): a process's first trace of an architecture, an adapter layer or autocast
+    costs up to four times the next one (our measurements, 2026-11-29: t5-base all-linear DoRA 599 ms, then
+    258 ms; llama-3-8b DoRA at amp-bf16, LoRA and QLoRA, 1.01 s, then 0.24 s for qwen2.5-7b), and those
+    first-use costs fall here, before the worker is ready, rather than on a visitor's change."""
     from lora_core import arch
+    from lora_core.errors import LoraLabError
     from lora_core.memory import trace
     from lora_core.presets import PRESETS, load_preset
-    from lora_ui.memory_inputs import default_view
+    from lora_ui.memory_inputs import DEFAULT_RANK, DEFAULT_TARGETS, default_view, memory_spec
 
+    config, spec, setup = default_view()
+    dora = memory_spec(DEFAULT_TARGETS, DEFAULT_RANK, dora=True)
+    amp = setup.replace(precision="amp-bf16")  # autocast's first use
+    recipes = [(config, dora, setup), (config, dora, amp), (config, dora, amp.replace(method="qlora"))]
+    seen: set[str] = set()
     for name in PRESETS:
+        preset = load_preset(name)
         try:
-            arch._resolve_class(load_preset(name))
+            arch._resolve_class(preset)
         except Exception:  # the page shows that preset's problem to whoever picks it
             continue
-    config, spec, setup = default_view()
-    trace.run_trace_job(trace.TraceJob("warm", config, setup.adapter_spec(spec), setup))
+        if preset["model_type"] not in seen:
+            seen.add(preset["model_type"])
+            recipes.append((preset, spec, setup))
+    for preset, recipe_spec, recipe_setup in recipes:
+        try:
+            trace.run_trace_job(trace.TraceJob("warm", preset, recipe_setup.adapter_spec(recipe_spec), recipe_setup))
+        except LoraLabError:  # a recipe the estimator refuses (Mixtral's fused experts): its page says so
+            continue
 
 
 def main(conn) -> None:
