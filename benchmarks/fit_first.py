@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """The first fit in a fresh fit worker, with and without the worker's warm-up fit (lora_ui/workers/fit_worker.py
 `warm`), timed in the same run: ROUNDS fresh workers each way, alternating, each then running the Fit page's
-default fit twice (submit to the job's end, what the page waits for before it draws the results).
+default fit twice (submit to the job's end, what the page waits for before it draws the results). It times
+fits in ready workers: a Train that has to start a worker itself waits for the start and the warm-up fit too
+(the Fit page starts its workers ahead of the presses: lora_ui/workers/fit.py `_free_slots`).
 
     python benchmarks/fit_first.py            # 6 rounds
 """
@@ -43,10 +45,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from lora_ui.workers import fit_worker
-    from lora_ui.workers.process import WorkerProcess
+    from lora_ui.workers.process import NICE, WorkerProcess
 
     def cold():  # the worker as it was started before the warm-up fit
-        return WorkerProcess(fit_worker.serve, name="lora-lab-fit", nice=0 if fit_worker.PER_THREAD_NICE else 10)
+        return WorkerProcess(fit_worker.serve, name="lora-lab-fit", nice=0 if fit_worker.PER_THREAD_NICE else NICE)
 
     ways = {"cold": cold, "warm": fit_worker.start_fit_worker}
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in ways}

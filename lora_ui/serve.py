@@ -201,24 +201,34 @@ def _quiet_logger(name: str):
         logger.setLevel(level)
 
 
+WORKER_POLL_S = 0.05  # how often the warm-up looks whether its trace workers are ready (ours: they take seconds)
+
+
 def start_trace_workers():
     """Start the Memory page's trace workers (lora_ui/workers/trace.py): each imports torch, transformers and the
-    presets' model classes, seconds of CPU that no visitor's first trace should wait for."""
-    from lora_ui.workers.trace import get_tracer
+    presets' model classes, seconds of CPU that no visitor's first trace should wait for. None when that fails
+    (the page then traces in the server)."""
+    try:
+        from lora_ui.workers.trace import get_tracer
 
-    with _quiet_logger("streamlit.runtime.caching.cache_data_api"), _quiet_logger("streamlit"):
-        tracer = get_tracer()  # outside a script run: Streamlit notes that it has no runtime yet
-    tracer.warm()
-    return tracer
+        with _quiet_logger("streamlit"):
+            tracer = get_tracer()  # outside a script run: Streamlit notes that it has no runtime yet
+        tracer.warm()
+        return tracer
+    except Exception as exc:  # the server still starts (warm_up's promise)
+        _log(f"trace workers not started: {type(exc).__name__}: {exc}")
+        return None
 
 
 def wait_for_workers(tracer) -> list[str]:
     """Wait until the trace workers started by start_trace_workers are ready (bounded by their start timeout)."""
     from lora_ui.workers.process import START_TIMEOUT_S
 
+    if tracer is None:
+        return ["trace workers: none started (the Memory page traces in the server)"]
     deadline = time.monotonic() + START_TIMEOUT_S
     while tracer.starting and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(WORKER_POLL_S)
     if tracer.processes and not tracer.use_processes:
         return ["trace workers: none started (the Memory page traces in the server)"]
     return []

@@ -1,8 +1,9 @@
 """Memory page: will this fine-tune fit? Per-component memory of a training step, full vs LoRA vs QLoRA.
 
 Every input change answers with the complete estimate in the same rerun: a recipe nobody has asked for yet is
-traced once, synchronously, in a fraction of a second (lora_core/memory/trace.py); an uploaded architecture the
-first time in up to a few seconds, under a spinner.
+traced once, in a fraction of a second, in a trace worker process (lora_ui/workers/trace.py; in this thread when
+none is idle) while the rerun waits; an uploaded architecture the first time in up to a few seconds, under a
+spinner. A new point's caching-allocator replay runs in a replay worker process while the page draws.
 """
 
 import json
@@ -84,14 +85,6 @@ def solve_cached(config_json: str, spec: LoraSpec, setup: TrainingSetup, questio
     return largest_fitting(
         json.loads(config_json), spec, setup, card.bytes, question.variable, gpu=card, replayer=get_replayer()
     )
-
-
-def compared_setups(spec: LoraSpec, setup: TrainingSetup) -> list[TrainingSetup]:
-    """The setups the methods chart and the curves estimate (series.compare_methods' methods)."""
-    from lora_core.memory.series import methods_for
-
-    methods = methods_for(setup, spec)
-    return [setup.replace(method=m) for m in (*methods, *(() if setup.method in methods else (setup.method,)))]
 
 
 def traced_already(config: dict, spec: LoraSpec, setup: TrainingSetup) -> bool:
@@ -439,11 +432,14 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
     replays, tracer = get_replayer(), get_tracer()
     replays.warm()  # a worker ready for the next change's replay
     tracer.warm()  # started with the server (lora_ui/serve.py); again after a quiet spell
-    with st.spinner(None if traced_already(config, spec, setup) else tr("memory.tracing")):
+    traced = traced_already(config, spec, setup)
+    with st.spinner(None if traced else tr("memory.tracing")):
         # A recipe the core has not traced yet is traced in a worker process (lora_ui/workers/trace.py), so
         # that the other visitors' reruns do not wait for it; the core calls below then trace nothing.
-        if not traced_already(config, spec, setup):
-            tracer.trace(config, spec, compared_setups(spec, setup))
+        if not traced:
+            from lora_core.memory.series import compared_methods
+
+            tracer.trace(config, spec, [setup.replace(method=m) for m in compared_methods(setup, spec)])
         # The chosen method's caching-allocator replay, when not known yet, starts in a worker process
         # (lora_ui/workers/replay.py) and runs while this thread computes and draws the fast path's parts: the
         # methods' chart and the curves. The headline, the components and the fits table, which state the

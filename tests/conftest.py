@@ -29,10 +29,17 @@ def components():
 
 
 @pytest.fixture
-def app_test():
-    """An AppTest factory starting from app.py, as a visitor does: app_test(page="matrix", query={...})."""
+def app_test(monkeypatch):
+    """An AppTest factory starting from app.py, as a visitor does: app_test(page="matrix", query={...}).
+
+    Pages trace in their own thread here (LORA_LAB_TRACE_PROCESSES=0, unless a test set it before): each trace
+    worker takes seconds of CPU to start, and tests/test_workers_trace.py tests the Memory page with them."""
     from streamlit import config
     from streamlit.testing.v1 import AppTest
+
+    from lora_ui.workers.trace import ENV_PROCESSES
+
+    monkeypatch.setenv(ENV_PROCESSES, os.environ.get(ENV_PROCESSES, "0"))
 
     def make(page: str | None = None, query: dict[str, str] | None = None, timeout: float = 60):
         # AppTest reads config options, not STREAMLIT_* variables: show full errors to the tests.

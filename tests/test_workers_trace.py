@@ -5,6 +5,7 @@ flight, the fallbacks, and the Memory page tracing there instead of in its scrip
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -93,6 +94,19 @@ def test_an_answer_handed_over_serves_the_estimates_without_a_trace_here(monkeyp
 
 
 # -- the runner and its workers ------------------------------------------------------------------------------
+BOUND_S = 300  # a bound for starting workers on a busy machine, never a timing assertion
+
+
+def ready(tracer: TraceRunner, workers: int = 1) -> TraceRunner:
+    """Warm the runner and wait until `workers` of its workers are idle (a job takes an idle one or none)."""
+    tracer.warm()
+    deadline = time.monotonic() + BOUND_S
+    while tracer.starting or tracer.workers < workers:
+        assert time.monotonic() < deadline, "no trace worker started"
+        time.sleep(0.05)
+    return tracer
+
+
 @pytest.fixture(scope="module")
 def runner():
     r = TraceRunner(max_workers=2, processes=True)
@@ -105,8 +119,10 @@ def test_a_worker_traces_as_this_thread_does(runner, monkeypatch):
     forget()
     expected = {m: estimate_memory(LLAMA_GQA, DORA, s, replay=False) for m, s in zip("abc", SETUPS, strict=True)}
     forget()
-    before = runner.in_workers
-    assert runner.trace(LLAMA_GQA, DORA, SETUPS) == 3 and runner.in_workers == before + 3 and runner.here == 0
+    before, here = runner.in_workers, runner.here
+    ready(runner, workers=2)
+    assert runner.trace(LLAMA_GQA, DORA, SETUPS) == 3
+    assert runner.in_workers == before + 3 and runner.here == here
     no_trace_here(monkeypatch)
     got = {m: estimate_memory(LLAMA_GQA, DORA, s, replay=False) for m, s in zip("abc", SETUPS, strict=True)}
     assert got == expected
@@ -116,22 +132,28 @@ def test_a_worker_traces_as_this_thread_does(runner, monkeypatch):
 @pytest.mark.server
 def test_one_trace_per_key_in_flight(runner):
     forget()
+    ready(runner)
     (job,) = T.trace_jobs(LLAMA_GQA, DORA, [TrainingSetup(batch=2, seq=48)])
-    first, second = runner.start(job), runner.start(job)
-    assert second is first or (second.done() and second.result() is not None)
-    assert first.result() is not None and runner.in_flight == 0
+    before = runner.in_workers
+    first, second = runner.start(job), runner.start(job)  # microseconds apart; a trace takes tens of ms
+    assert second is first
+    assert first.result() is not None and runner.in_workers == before + 1
 
 
 @pytest.mark.server
 def test_a_worker_error_leaves_the_trace_and_its_error_to_the_page(runner, caplog):
     forget()
+    ready(runner)
     broken = dict(LLAMA_GQA, hidden_act="no-such-activation")  # transformers refuses it when it builds
-    here = runner.here
-    assert runner.trace(broken, DORA, [TrainingSetup(batch=2, seq=48)]) == 0
+    setup = TrainingSetup(batch=2, seq=48)
+    here, sent = runner.here, runner.in_workers
+    assert runner.trace(broken, DORA, [setup]) == 0
     assert runner.here == here + 1 and "trace worker failed" in caplog.text
-    with pytest.raises(Exception):  # noqa: B017 - the same error as without workers, raised where the page asks
-        estimate_memory(broken, DORA, TrainingSetup(batch=2, seq=48), replay=False)
-    assert runner.use_processes  # the workers serve on
+    with pytest.raises(Exception) as raised:
+        estimate_memory(broken, DORA, setup, replay=False)
+    assert type(raised.value).__name__ in caplog.text  # the error the worker met
+    assert runner.trace(broken, DORA, [setup]) == 0 and runner.here == here + 1  # not sent to a worker again
+    assert runner.use_processes and runner.in_workers == sent  # the workers serve on
 
 
 def test_workers_off_start_nothing():
@@ -142,8 +164,15 @@ def test_workers_off_start_nothing():
     off.close()
 
 
+def test_without_an_idle_worker_the_page_traces_itself():
+    forget()
+    cold = TraceRunner(processes=True)  # nothing started: a visitor never waits for a worker's start
+    assert cold.trace(LLAMA_GQA, DORA, SETUPS) == 0 and cold.workers == 0 and cold.starting == 0
+    cold.close()
+
+
 @pytest.mark.server
-def test_a_trace_worker_runs_at_the_servers_priority_and_is_warm():
+def test_a_trace_worker_runs_at_the_servers_priority():
     from lora_ui.workers.trace_worker import start_trace_worker
 
     worker = start_trace_worker()
@@ -164,7 +193,7 @@ def test_the_memory_page_traces_in_a_worker_not_in_its_script_thread(app_test, m
     try:
         forget()
         at = app_test(page="memory", query={keys.MEM_PRESET: "gpt2"})
-        tracer = trace_mod._runner()
+        tracer = ready(trace_mod._runner())  # the page started its workers
         no_trace_here(monkeypatch)  # DoRA on gpt2 is no precomputed recipe
         at.checkbox(key=keys.MEM_DORA).check().run()
         assert not at.exception and not at.error, [e.value for e in at.error]

@@ -6,11 +6,13 @@ a weak reference, the moment Python frees it. That gives, for every op, the acti
 the op's temporaries, and the gradients as backward creates them (marked, for sharding). trace.py turns the
 storages of one such step into exact polynomials in b, s and r.
 
-Speed (a Memory page change traces in the server, synchronously; docs/memory.md "Speed"): a meta-device op
-costs ~100 µs, most of it PyTorch's Python meta kernels (torch/_refs, torch/_prims_common). Identical inputs give
-identical outputs, and a transformer repeats the same ops on the same shapes in every layer, at both traced
-depths and in every recipe of one architecture, so `_MetaOps` remembers the output shapes of functional ops and
-answers again with `torch.empty_strided`: 3.3-4.7x less time per trace (benchmarks/trace_speed.py).
+Speed (a Memory page change waits for its traces: in a trace worker process on the server,
+lora_ui/workers/trace.py, or in the caller's thread; docs/memory.md "Speed"): a meta-device op costs ~100 µs,
+most of it PyTorch's Python meta kernels (torch/_refs, torch/_prims_common). Identical inputs give identical
+outputs, and a transformer repeats the same ops on the same shapes in every layer, at both traced depths and in
+every recipe of one architecture, so `_MetaOps` remembers the output shapes of functional ops and answers again
+with `torch.empty_strided`: 2.0-3.7x less time per trace once a recipe's ops have been seen
+(`python benchmarks/trace_speed.py`, 2026-11-29 16:13, four recipes).
 """
 
 from __future__ import annotations

@@ -21,17 +21,20 @@ def methods_for(setup: TrainingSetup, spec=None) -> tuple[str, ...]:
     return ("full", "lora", "qlora")
 
 
+def compared_methods(setup: TrainingSetup, spec=None) -> tuple[str, ...]:
+    """The methods compare_methods estimates: methods_for's, and the setup's own."""
+    methods = methods_for(setup, spec)
+    return methods if setup.method in methods else (*methods, setup.method)
+
+
 def compare_methods(config: dict, spec, setup: TrainingSetup, *, replay: bool = True) -> dict[str, MemoryEstimate]:
     """The same step as full fine-tuning, the spec's adapter and the adapter on a 4-bit base. The setup's own
     method always: one the estimator refuses raises its LoraLabError here; another method it refuses is left
     out (e.g. full fine-tuning of Mixtral is estimated while LoRA on its fused experts is not: the chart
     compares what can be estimated). replay=False: the fast path for each (estimate_memory), as the page's
     methods chart draws them."""
-    methods = methods_for(setup, spec)
-    if setup.method not in methods:
-        methods = (*methods, setup.method)
     out = {}
-    for m in methods:
+    for m in compared_methods(setup, spec):
         try:
             out[m] = estimate_memory(config, spec, setup.replace(method=m), replay=replay)
         except LoraLabError:

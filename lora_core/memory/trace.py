@@ -263,8 +263,8 @@ def live_model(config: dict, spec, setup: TrainingSetup) -> LiveModel:
 @dataclass(frozen=True)
 class TraceJob:
     """A trace `live_model` would run now, as plain data (the config dict, the frozen spec and setups).
-    `run_trace_job` computes it; it reads none of this process's caches, so a caller may run it in another
-    process (the server does: lora_ui.workers.trace) and hand the answer back with `remember_trace`."""
+    `run_trace_job` computes it from the job alone (the caches it reads only save time), so a caller may run it
+    in another process (the server does: lora_ui.workers.trace) and hand the answer back with `remember_trace`."""
 
     key: str  # record_key
     config: dict

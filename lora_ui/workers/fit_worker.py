@@ -139,7 +139,7 @@ def warm() -> None:
     second 55 and 49 ms)."""
     from lora_core.fit import FIT, FitSettings, FitTask, TargetSettings
 
-    FitTask(FIT, FitSettings(), generated=TargetSettings())(_Quiet())
+    FitTask(FIT, FitSettings(), generated=TargetSettings())(_Quiet())  # errors: process._child reports them
 
 
 def start_fit_worker() -> WorkerProcess:

@@ -5,9 +5,12 @@ worker processes of a `WorkerPool` and keeps each answer in this process (the co
 page's own core call finds it:
 - one job per key in flight: a second caller of the same key waits for the first one's answer;
 - at most `max_workers` jobs at once (one per core), the rest wait their turn (FIFO);
-- a worker that cannot start, dies, answers with an error or runs past `job_cap_s`: `_here(job)` answers
-  instead (the subclass decides: the replay runs in this process, a trace is left to the caller), and
-  workers are tried again process.RETRY_S later.
+- a worker that dies, answers with an error or runs past `job_cap_s`: `_here(job)` answers instead (the
+  subclass decides: the replay runs in this process, a trace is left to the caller) and the next job takes
+  or starts another worker; one that cannot start closes the pool for process.RETRY_S (its callers answer
+  here meanwhile);
+- `start_on_demand` False: a job takes an idle worker or none (it neither starts one nor waits for one being
+  started: a trace worker takes seconds to start, its job a fraction of one).
 
 `serve_jobs` is the worker's side of the protocol (one duplex Pipe per worker; only our own plain data
 crosses it):
@@ -64,6 +67,7 @@ class JobRunner(PoolRunner):
     (`_remember`)."""
 
     kind = "job"
+    start_on_demand = True
 
     def __init__(
         self,
@@ -98,6 +102,10 @@ class JobRunner(PoolRunner):
     def _remember(self, job, answer):
         """Keep the answer where this process's core finds it; returns it."""
         raise NotImplementedError
+
+    def _failed(self, job, message: str) -> None:
+        """The worker answered the job with an error (`message`); it was answered here instead."""
+        log.warning("%s worker failed (%s); %s", self.kind, message, self._pool.fallback)
 
     # -- the runner ---------------------------------------------------------------------------------------
     def start(self, job) -> Future | None:
@@ -161,7 +169,7 @@ class JobRunner(PoolRunner):
 
     def _in_worker(self, job):
         """The worker's answer; None when there was no worker or it failed."""
-        worker = self._pool.take_or_none()
+        worker = self._pool.take_or_none() if self.start_on_demand else self._pool.take_idle()
         if worker is None:
             return None
         job_id = next(_ids)
@@ -196,7 +204,7 @@ class JobRunner(PoolRunner):
                 worker.quit()
             if msg[0] == "done":
                 return msg[2]
-            log.warning("%s worker failed (%s); %s", self.kind, msg[2], self._pool.fallback)
+            self._failed(job, msg[2])
             return None
 
     def _lost(self, worker: WorkerProcess, why: str) -> None:

@@ -33,7 +33,9 @@ from contextlib import contextmanager
 log = logging.getLogger(__name__)
 
 NICE = 10  # workers yield the CPU to the server process (reruns first), `man 2 nice`
-START_TIMEOUT_S = 120.0  # spawn + `import torch` on a busy 2-core machine takes seconds; this is a bound
+# spawn + `import torch` (+ a worker's warm-up: a trace of every architecture, a fit) takes seconds on a busy
+# 2-core machine (trace workers 7-9 s of CPU, our measurement); this is a bound
+START_TIMEOUT_S = 120.0
 START_METHOD = os.environ.get(
     "LORA_LAB_FIT_START", "spawn"
 )  # spawn or forkserver: never fork a threaded server
@@ -59,7 +61,10 @@ def _child(
 
         torch.set_num_threads(1)  # one core per worker; a pool holds at most one worker per core
     if ready is not None:
-        ready()
+        try:
+            ready()
+        except Exception as exc:  # a warm-up is a head start only: the worker serves without it
+            print(f"lora-lab worker {os.getpid()}: warm-up failed ({type(exc).__name__}: {exc})", file=sys.stderr)
     conn.send(("ready", os.getpid()))
     main(conn, *args)
 
@@ -122,7 +127,11 @@ class WorkerProcess:
         if not self.conn.poll(start_timeout):
             self.stop()
             raise RuntimeError(f"the worker did not start within {start_timeout:.0f} s")
-        msg = self.conn.recv()
+        try:
+            msg = self.conn.recv()
+        except (EOFError, OSError):
+            code = self.stop(grace_s=5)
+            raise RuntimeError(f"the worker exited before it was ready (exit code {code})") from None
         if msg[0] != "ready":
             self.stop()
             raise RuntimeError(f"the worker sent {msg[0]!r} instead of 'ready'")
@@ -239,6 +248,16 @@ class WorkerPool:
         if self.available:
             log.warning("worker process could not start (%r); %s for the next %.0f s", exc, self.fallback, RETRY_S)
         self._retry_at = time.monotonic() + RETRY_S
+
+    def take_idle(self) -> WorkerProcess | None:
+        """An idle worker that is still alive, or None: never starts one nor waits for one starting."""
+        with self._lock:
+            while self._idle:
+                worker, _ = self._idle.pop()
+                if worker.alive:
+                    return worker
+                worker.stop()
+        return None
 
     def take_or_none(self) -> WorkerProcess | None:
         """`take`, or None (and `failed`) when no worker can be started."""

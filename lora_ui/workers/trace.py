@@ -1,8 +1,9 @@
 """Activation traces off the server's interpreter: the Memory page's traces run in worker processes.
 
 Why. A recipe the precomputed archive does not hold (another adapter type, DoRA, a bias or modules_to_save
-setting, an uploaded config) is traced when the page first asks for it: 0.1-0.6 s of Python per traced
-step, and a Memory change asks for up to three (full fine-tuning, the adapter, the adapter on a 4-bit base).
+setting, an uploaded config) is traced when the page first asks for it: 80-190 ms of Python per traced
+step for the 7B presets with DoRA in a warm process (our measurement), and a Memory change asks for up to
+three (full fine-tuning, the adapter, the adapter on a 4-bit base).
 In the script thread that holds the server's interpreter lock, so every other student's rerun on that server
 waits with it; with two replicas of 30 students those runs were the Memory page's slowest (0.9-1.25 s, of
 which 0.38-0.62 s the trace's own CPU; docs/load.md "Round 7"). In a worker process the trace runs on the
@@ -13,8 +14,11 @@ How.
   starts the traces the core does not know yet (lora_core.memory.trace.trace_jobs), waits for them, and hands
   each answer to the core (trace.remember_trace), so the page's own core calls trace nothing. Jobs of one key
   in flight are shared between visitors; at most `max_workers` run at once (lora_ui.workers.jobs).
-- A worker that cannot start, dies, or answers with an error (a refused recipe, say): nothing is handed
-  over, and the core traces in the page's thread as without workers (the same answer, or the same error).
+- A job takes an idle worker or none: while no worker is ready (being started, after a quiet spell or a
+  worker's death), the core traces in the page's thread as without workers, rather than make a visitor wait
+  seconds for a start. A worker that dies or answers with an error (a recipe refused late, say): nothing is
+  handed over, and the core traces in the page's thread (the same answer, or the same error); a key that
+  failed is not sent to a worker again.
 - Workers import torch, transformers and the presets' model classes before they are ready (several seconds of
   CPU), so they are started with the server's warm-up (lora_ui/serve.py) and kept for IDLE_S.
 - LORA_LAB_TRACE_PROCESSES=0: no process; the core traces in the calling thread (`make check`).
@@ -23,19 +27,22 @@ How.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from concurrent.futures import Future
 
 import streamlit as st
 
 from lora_core.memory import trace
 from lora_core.memory.trace import Traced, TraceJob
-from lora_ui.workers.jobs import JobRunner
+from lora_ui.workers.jobs import JobRunner, log
 from lora_ui.workers.trace_worker import start_trace_worker
 
 ENV_PROCESSES = "LORA_LAB_TRACE_PROCESSES"  # "0": the core traces in the calling thread, no process started
-# One per core of the 2-core classroom server: a Memory change at an autocast precision traces the adapter and
-# the adapter on a 4-bit base, which then run side by side.
+# One per core of the 2-core classroom server: a Memory change asks for up to three traces (full fine-tuning
+# when the grid lacks it, the adapter, and under autocast the adapter on a 4-bit base), two of them side by
+# side. Two replicas on two cores hold four (docs/load.md "Round 7" measures what they cost).
 MAX_WORKERS = 2
+FAILED_KEPT = 64  # keys whose worker trace failed, not sent again (ours: a class meets a handful)
 # Each worker holds torch, transformers and the model classes (~370 MB, our measurement) and takes 7-9 s of one
 # core to start (trace_worker.warm), so it is kept through a class (a student may change the adapter at any
 # time) and given back after ten quiet minutes. LORA_LAB_TRACE_WORKER_IDLE_S.
@@ -49,6 +56,7 @@ class TraceRunner(JobRunner):
     """Runs `trace.TraceJob`s in worker processes and hands their answers to the core's caches."""
 
     kind = "trace"
+    start_on_demand = False  # an idle worker or none: a start takes seconds, a trace in the page a fraction of one
 
     def __init__(self, max_workers: int = MAX_WORKERS, processes: bool = True, idle_s: float = IDLE_S):
         super().__init__(
@@ -59,14 +67,28 @@ class TraceRunner(JobRunner):
             job_cap_s=JOB_CAP_S,
             fallback="the page traces in the server",
         )
+        self._failed_keys: OrderedDict[str, None] = OrderedDict()
 
     def trace(self, config: dict, spec, setups) -> int:
-        """Trace in workers what the core would trace for these setups (none when workers are off), and wait;
-        returns how many traces were handed over."""
-        if not self.use_processes:
+        """Trace in workers what the core would trace for these setups (none when workers are off or none is
+        idle), and wait; returns how many traces were handed over. Never raises: whatever is not handed over
+        is traced by the core in the caller's thread."""
+        if not self.use_processes or not self.workers:
             return 0
-        futures: list[Future] = [f for job in trace.trace_jobs(config, spec, setups) if (f := self.start(job))]
-        return sum(1 for f in futures if f.result() is not None)
+        try:
+            jobs = [job for job in trace.trace_jobs(config, spec, setups) if job.key not in self._failed_keys]
+            futures: list[Future] = [f for job in jobs if (f := self.start(job))]
+            return sum(1 for f in futures if f.result() is not None)
+        except Exception:  # a head start only: the core traces what is missing and meets the same problem
+            log.exception("trace workers failed; the page traces in the server")
+            return 0
+
+    def _failed(self, job: TraceJob, message: str) -> None:
+        with self._lock:
+            self._failed_keys[job.key] = None
+            while len(self._failed_keys) > FAILED_KEPT:
+                self._failed_keys.popitem(last=False)
+        log.warning("trace worker failed (%s); the page traces this recipe in the server from now on", message)
 
     def _known(self, job: TraceJob) -> Traced | None:
         return None  # trace_jobs left out what the core knows; a job that ended meanwhile is traced again

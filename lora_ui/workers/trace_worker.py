@@ -2,11 +2,11 @@
 each answer back (trace.Traced: the traced steps and the recipe model's parameter list).
 
 A trace builds the recipe's model on the meta device and records one training step at depths 2 and 3:
-0.1-0.6 s of one core for the presets (DoRA and encoder-decoders the most; docs/memory_speed.md), all of it
-Python holding the interpreter lock. In the server's own process every other student's rerun waits for that
-lock: in `make load` with two replicas of 30 students each, the Memory runs that traced took 0.38-0.62 s of
-the server's thread and 0.9-1.25 s of wall time, and they were the Memory page's slowest (docs/load.md,
-"Round 7"). In a worker it runs on the other core. The worker imports torch, transformers and every preset's
+80-190 ms of one core per traced step for the 7B presets with DoRA in a warm process (our measurement), up
+to three per Memory change, all of it Python holding the interpreter lock. In the server's own process every
+other student's rerun waits for that lock: in `make load` with two replicas of 30 students each, the Memory
+runs that traced took 0.38-0.62 s of the server's thread and 0.9-1.25 s of wall time, and they were the Memory
+page's slowest (docs/load.md, "Round 7"). In a worker it runs on the other core. The worker imports torch, transformers and every preset's
 model class, and traces each architecture once (`warm`), before it says ready, so that no visitor's trace pays
 for first uses: ~7-9 s of one core and ~370 MB per worker (our measurement), which is why the server starts
 its trace workers with its own warm-up and keeps them (lora_ui/workers/trace.py).
@@ -17,6 +17,8 @@ Protocol: lora_ui.workers.jobs (kind "trace"). This module imports neither strea
 """
 
 from __future__ import annotations
+
+import sys
 
 from lora_ui.workers.process import WorkerProcess
 
@@ -53,6 +55,8 @@ def warm() -> None:
             trace.run_trace_job(trace.TraceJob("warm", preset, recipe_setup.adapter_spec(recipe_spec), recipe_setup))
         except LoraLabError:  # a recipe the estimator refuses (Mixtral's fused experts): its page says so
             continue
+        except Exception as exc:  # a head start only: a visitor's trace of it meets the problem and shows it
+            print(f"trace worker warm-up: {preset.get('model_type')}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def main(conn) -> None:
