@@ -12,6 +12,7 @@ import pytest
 from lora_core.errors import LoraLabError
 from lora_core.memory import TrainingSetup, estimate_memory, parameters, recipe, reserve
 from lora_core.memory import trace as T
+from lora_core.memory import trace_jobs as J
 from lora_core.memory.series import compare_methods
 from lora_core.spec import LoraSpec
 from lora_ui import keys
@@ -47,17 +48,17 @@ def no_trace_here(monkeypatch) -> None:
 # -- the core: which traces, and an answer from elsewhere ------------------------------------------------------
 def test_trace_jobs_name_each_traced_step_once_and_nothing_known_or_refused():
     forget()
-    jobs = T.trace_jobs(LLAMA_GQA, DORA, [*SETUPS, AMP.replace(method="lora")])
+    jobs = J.trace_jobs(LLAMA_GQA, DORA, [*SETUPS, AMP.replace(method="lora")])
     assert [j.setup.method for j in jobs] == ["full", "lora", "qlora"]  # autocast QLoRA traces its own step
     bf16 = [TrainingSetup(method=m, batch=2, seq=48) for m in ("lora", "qlora")]
-    (shared,) = T.trace_jobs(LLAMA_GQA, DORA, bf16)  # the same stand-in, two parameter lists
+    (shared,) = J.trace_jobs(LLAMA_GQA, DORA, bf16)  # the same stand-in, two parameter lists
     assert shared.setup == bf16[0] and shared.also == (bf16[1],)
     loha_4bit = TrainingSetup(method="qlora")
     with pytest.raises(LoraLabError):
         T.check_recipe(_loha(), loha_4bit)  # refused: no job, live_model raises it itself
-    assert T.trace_jobs(LLAMA_GQA, _loha(), [loha_4bit]) == []
+    assert J.trace_jobs(LLAMA_GQA, _loha(), [loha_4bit]) == []
     T.live_model(LLAMA_GQA, DORA, SETUPS[1])
-    assert [j.setup.method for j in T.trace_jobs(LLAMA_GQA, DORA, SETUPS)] == ["full", "qlora"]
+    assert [j.setup.method for j in J.trace_jobs(LLAMA_GQA, DORA, SETUPS)] == ["full", "qlora"]
 
 
 def _through_a_pipe(obj):
@@ -83,14 +84,14 @@ def test_an_answer_handed_over_serves_the_estimates_without_a_trace_here(monkeyp
     forget()
     expected = compare_methods(LLAMA_GQA, DORA, AMP, replay=True)
     forget()
-    jobs = T.trace_jobs(LLAMA_GQA, DORA, SETUPS)
-    answers = [_through_a_pipe(T.run_trace_job(job)) for job in jobs]
+    jobs = J.trace_jobs(LLAMA_GQA, DORA, SETUPS)
+    answers = [_through_a_pipe(J.run_trace_job(job)) for job in jobs]
     forget()
     for job, answer in zip(jobs, answers, strict=True):
-        T.remember_trace(job, answer)
+        J.remember_trace(job, answer)
     no_trace_here(monkeypatch)
     assert compare_methods(LLAMA_GQA, DORA, AMP, replay=True) == expected  # live bytes, states and replays
-    assert T.trace_jobs(LLAMA_GQA, DORA, SETUPS) == []
+    assert J.trace_jobs(LLAMA_GQA, DORA, SETUPS) == []
 
 
 # -- the runner and its workers ------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ def test_a_worker_traces_as_this_thread_does(runner, monkeypatch):
 def test_one_trace_per_key_in_flight(runner):
     forget()
     ready(runner)
-    (job,) = T.trace_jobs(LLAMA_GQA, DORA, [TrainingSetup(batch=2, seq=48)])
+    (job,) = J.trace_jobs(LLAMA_GQA, DORA, [TrainingSetup(batch=2, seq=48)])
     before = runner.in_workers
     first, second = runner.start(job), runner.start(job)  # microseconds apart; a trace takes tens of ms
     assert second is first

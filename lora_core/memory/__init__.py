@@ -4,7 +4,7 @@ Modules, one idea each: setup (the inputs), recipe (how a step is built), adapte
 family_layers (PEFT's layers rebuilt for tracing), family (the adapter spec as the estimator sees it),
 parameters (the recipe model's parameter list), states (weights, gradients, optimizer states), kernels
 (device emulation while tracing), live_bytes (one traced step), trace (exact polynomials and the cached
-live-bytes models), precomputed (the presets' common recipes, ahead of time), sharding (ZeRO/FSDP),
+live-bytes models), trace_jobs (traces run in another process and handed back), precomputed (the presets' common recipes, ahead of time), sharding (ZeRO/FSDP),
 allocator_config, allocator and allocator_replay (PyTorch's caching allocator: its settings, its pools, a run
 replayed through them), events (a step at the real depth as allocation events), optimizer_step (the optimizer
 step's temporaries), reserve (allocated and reserved bytes of the replayed run), estimate (phases and peak),

@@ -226,12 +226,12 @@ def _infos_at(config: dict, spec, setup: TrainingSetup) -> tuple[ParamInfo, ...]
 
 
 # Parameter lists computed elsewhere (a trace worker process: lora_ui.workers.trace) and handed to this
-# process with the traces they came from (trace.remember_trace); same bound as _BUILT.
+# process with the traces they came from (trace_jobs.remember_trace); same bound as _BUILT.
 _GIVEN: BoundedCache[tuple[ParamInfo, ...]] = BoundedCache(64)
 
 
 def remember_base(key: str, infos: tuple[ParamInfo, ...]) -> None:
-    """Keep `base_param_infos(key)` computed by another process (trace.remember_trace)."""
+    """Keep `base_param_infos(key)` computed by another process (trace_jobs.remember_trace)."""
     _GIVEN.put(key, infos)
 
 

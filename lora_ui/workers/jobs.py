@@ -1,6 +1,6 @@
 """One job, one answer, in a worker process: what the Memory page's replay and trace runners share.
 
-A `JobRunner` hands plain-data jobs (lora_core's frozen dataclasses: reserve.ReplayJob, trace.TraceJob) to
+A `JobRunner` hands plain-data jobs (lora_core's frozen dataclasses: reserve.ReplayJob, trace_jobs.TraceJob) to
 worker processes of a `WorkerPool` and keeps each answer in this process (the core's caches), so that the
 page's own core call finds it:
 - one job per key in flight: a second caller of the same key waits for the first one's answer;

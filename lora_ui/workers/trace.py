@@ -11,8 +11,8 @@ other core while the visitor's script thread waits on a pipe, which releases the
 
 How.
 - `TraceRunner.trace(config, spec, setups)`: the page calls it first with the setups its charts ask for; it
-  starts the traces the core does not know yet (lora_core.memory.trace.trace_jobs), waits for them, and hands
-  each answer to the core (trace.remember_trace), so the page's own core calls trace nothing. Jobs of one key
+  starts the traces the core does not know yet (lora_core.memory.trace_jobs), waits for them, and hands
+  each answer to the core (trace_jobs.remember_trace), so the page's own core calls trace nothing. Jobs of one key
   in flight are shared between visitors; at most `max_workers` run at once (lora_ui.workers.jobs).
 - A job takes an idle worker or none: while no worker is ready (being started, after a quiet spell or a
   worker's death), the core traces in the page's thread as without workers, rather than make a visitor wait
@@ -32,8 +32,8 @@ from concurrent.futures import Future
 
 import streamlit as st
 
-from lora_core.memory import trace
-from lora_core.memory.trace import Traced, TraceJob
+from lora_core.memory import trace_jobs
+from lora_core.memory.trace_jobs import Traced, TraceJob
 from lora_ui.workers.jobs import JobRunner, log
 from lora_ui.workers.trace_worker import start_trace_worker
 
@@ -53,7 +53,7 @@ JOB_CAP_S = 120.0
 
 
 class TraceRunner(JobRunner):
-    """Runs `trace.TraceJob`s in worker processes and hands their answers to the core's caches."""
+    """Runs `trace_jobs.TraceJob`s in worker processes and hands their answers to the core's caches."""
 
     kind = "trace"
     start_on_demand = False  # an idle worker or none: a start takes seconds, a trace in the page a fraction of one
@@ -76,7 +76,7 @@ class TraceRunner(JobRunner):
         if not self.use_processes or not self.workers:
             return 0
         try:
-            jobs = [job for job in trace.trace_jobs(config, spec, setups) if job.key not in self._failed_keys]
+            jobs = [job for job in trace_jobs.trace_jobs(config, spec, setups) if job.key not in self._failed_keys]
             futures: list[Future] = [f for job in jobs if (f := self.start(job))]
             return sum(1 for f in futures if f.result() is not None)
         except Exception:  # a head start only: the core traces what is missing and meets the same problem
@@ -97,7 +97,7 @@ class TraceRunner(JobRunner):
         return None  # the page's core call traces in its own thread when it needs the answer
 
     def _remember(self, job: TraceJob, answer: Traced) -> Traced:
-        trace.remember_trace(job, answer)
+        trace_jobs.remember_trace(job, answer)
         return answer
 
 

@@ -1,5 +1,5 @@
-"""Inside a trace worker process: trace recipes (lora_core.memory.trace.TraceJob) from the server's pipe and send
-each answer back (trace.Traced: the traced steps and the recipe model's parameter list).
+"""Inside a trace worker process: trace recipes (lora_core.memory.trace_jobs.TraceJob) from the server's pipe and send
+each answer back (trace_jobs.Traced: the traced steps and the recipe model's parameter list).
 
 A trace builds the recipe's model on the meta device and records one training step at depths 2 and 3:
 80-190 ms of one core per traced step for the 7B presets with DoRA in a warm process (our measurement), up
@@ -32,7 +32,7 @@ def warm() -> None:
     first-use costs fall here, before the worker is ready, rather than on a visitor's change."""
     from lora_core import arch
     from lora_core.errors import LoraLabError
-    from lora_core.memory import trace
+    from lora_core.memory import trace_jobs
     from lora_core.presets import PRESETS, load_preset
     from lora_ui.memory_inputs import DEFAULT_RANK, DEFAULT_TARGETS, default_view, memory_spec
 
@@ -52,7 +52,8 @@ def warm() -> None:
             recipes.append((preset, spec, setup))
     for preset, recipe_spec, recipe_setup in recipes:
         try:
-            trace.run_trace_job(trace.TraceJob("warm", preset, recipe_setup.adapter_spec(recipe_spec), recipe_setup))
+            job = trace_jobs.TraceJob("warm", preset, recipe_setup.adapter_spec(recipe_spec), recipe_setup)
+            trace_jobs.run_trace_job(job)
         except LoraLabError:  # a recipe the estimator refuses (Mixtral's fused experts): its page says so
             continue
         except Exception as exc:  # a head start only: a visitor's trace of it meets the problem and shows it
@@ -61,7 +62,7 @@ def warm() -> None:
 
 def main(conn) -> None:
     """The worker's loop: one trace at a time until ("quit",) or the server's end of the pipe closes."""
-    from lora_core.memory.trace import run_trace_job
+    from lora_core.memory.trace_jobs import run_trace_job
     from lora_ui.workers.jobs import serve_jobs
 
     serve_jobs(conn, "trace", run_trace_job)
