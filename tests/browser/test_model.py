@@ -144,6 +144,8 @@ def test_the_family_table_and_the_chosen_types_snippet(page, app_server, lang):
         timeout=60_000,
     )
     page.get_by_text(tr("family.table_header", lang=lang)).wait_for()
+    # the snippet is drawn below the table: wait for the run to reach it before reading the last code block
+    page.locator("[data-testid='stCode']", has_text="Config(").last.wait_for(timeout=60_000)
     assert "VeraConfig(" in page.locator("[data-testid='stCode']").last.inner_text()
     header, *rows = family_csv(page)
     assert header[0] == tr("family.col.type", lang=lang)
