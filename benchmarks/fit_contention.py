@@ -28,14 +28,14 @@ RUNS = 8
 HOGS = 2  # one per core of the 2-core classroom server
 
 
-def time_fits(start_worker, runs: int) -> list[float]:
+def time_fits(start_worker, runs: int, workers: int = 2) -> list[float]:
+    """`runs` default fits one after the other on `workers` ready workers, each from submit to the job's end."""
     from lora_core.fit import FIT, FitSettings, FitTask, TargetSettings
     from lora_ui.workers.fit import FitRunner
 
-    runner = FitRunner(max_running=2, processes=True)
-    runner._pool._start = start_worker
+    runner = FitRunner(max_running=workers, processes=True, start_worker=start_worker)
     runner.warm()
-    while runner.workers < 2 or runner.starting:
+    while runner.workers < workers or runner.starting:
         time.sleep(0.05)
     out = []
     for _ in range(runs):

@@ -17,26 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def two_fits(start_worker) -> tuple[float, float]:
-    from lora_core.fit import FIT, FitSettings, FitTask, TargetSettings
-    from lora_ui.workers.fit import FitRunner
-
-    runner = FitRunner(max_running=1, processes=True, start_worker=start_worker)
-    runner.warm()
-    while runner.workers < 1 or runner.starting:
-        time.sleep(0.02)
-    out = []
-    for _ in range(2):
-        job = runner.submit(FitTask(FIT, FitSettings(), generated=TargetSettings()))
-        t0 = time.perf_counter()
-        while job.active:
-            time.sleep(0.001)
-        out.append(time.perf_counter() - t0)
-        assert job.state == "done" and job.in_process, (job.state, job.error)
-    runner.close()
-    return out[0], out[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fit_contention import time_fits
 
 
 def main(argv=None) -> int:
@@ -54,7 +36,8 @@ def main(argv=None) -> int:
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in ways}
     for _ in range(args.rounds):
         for name, start in ways.items():
-            times[name].append(two_fits(start))
+            first, second = time_fits(start, 2, workers=1)  # a fresh worker's first fit, then its second
+            times[name].append((first, second))
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {args.rounds} fresh workers each way, default fit, submit to end (ms):")
     for name, pairs in times.items():
         first = [1000 * a for a, _ in pairs]

@@ -63,7 +63,9 @@ def trace_jobs(config: dict, spec, setups) -> list[TraceJob]:
         steps = RECORDS.get(key)
         if ckey in CACHE or (steps is not None and steps.records[0] is not None):
             continue
-        if precomputed.live_model(ckey) is not None:
+        known = precomputed.live_model(ckey)
+        if known is not None:  # decoded once: kept where live_model looks first
+            CACHE.put(ckey, known)
             continue
         wanted[key] = [setup]
     return [
