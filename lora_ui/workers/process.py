@@ -43,6 +43,10 @@ START_METHOD = os.environ.get(
 # tried again (ours: a busy machine can miss one start timeout without processes being impossible).
 RETRY_S = 60.0
 REAP_EVERY_S = 5.0  # how often a pool looks for workers idle too long (ours: idle_s is tens of seconds)
+# How long a worker asked to quit gets before it is killed: it leaves with os._exit as soon as it reads the
+# message (12-22 ms when idle, our measurement); a niced worker on a loaded 2-core machine can wait seconds for the CPU
+# (CI killed one that needed more than 2 s); callers are the reaper thread and shutdown, never a visitor's run.
+QUIT_GRACE_S = 10.0
 POLL_S = 0.1  # how often `WorkerPool.take` re-checks a worker being started in the background
 
 
@@ -67,6 +71,12 @@ def _child(
             print(f"lora-lab worker {os.getpid()}: warm-up failed ({type(exc).__name__}: {exc})", file=sys.stderr)
     conn.send(("ready", os.getpid()))
     main(conn, *args)
+    # Leave at once: an interpreter's teardown with torch loaded takes ~0.5 s of CPU (our measurement), and a
+    # niced worker on a busy machine can take several seconds to get it; a worker holds nothing to flush but
+    # its standard streams, and its pipe end closes with it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 _START_LOCK = threading.Lock()
@@ -168,7 +178,7 @@ class WorkerProcess:
     def quit(self) -> None:
         """Ask the worker to return from `main` (("quit",) on its pipe), and make sure it has."""
         self.send(("quit",))
-        self.stop(grace_s=2)
+        self.stop(grace_s=QUIT_GRACE_S)
 
 
 class WorkerPool:
