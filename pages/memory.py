@@ -43,7 +43,7 @@ from lora_ui.memory_inputs import (
 from lora_ui.routing import ensure_routed
 from lora_ui.widgets import show_chart, show_error, show_table
 from lora_ui.workers.replay import get_replayer
-from lora_ui.workers.trace import get_tracer
+from lora_ui.workers.trace import Tracing, get_tracer
 
 ensure_routed()
 
@@ -433,18 +433,23 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
     replays.warm()  # a worker ready for the next change's replay
     tracer.warm()  # started with the server (lora_ui/serve.py); again after a quiet spell
     traced = traced_already(config, spec, setup)
+    tracing = Tracing(0)
     with st.spinner(None if traced else tr("memory.tracing")):
         # A recipe the core has not traced yet is traced in a worker process (lora_ui/workers/trace.py), so
-        # that the other visitors' reruns do not wait for it; the core calls below then trace nothing.
+        # that the other visitors' reruns do not wait for it; the core calls below then trace nothing. That
+        # worker then replays the chosen method (its step plan built there, not in this thread).
         if not traced:
             from lora_core.memory.series import compared_methods
 
-            tracer.trace(config, spec, [setup.replace(method=m) for m in compared_methods(setup, spec)])
-        # The chosen method's caching-allocator replay, when not known yet, starts in a worker process
-        # (lora_ui/workers/replay.py) and runs while this thread computes and draws the fast path's parts: the
-        # methods' chart and the curves. The headline, the components and the fits table, which state the
-        # replayed numbers, are drawn last, into their places above and between (the same page, the same run).
-        replays.prefetch(config, spec, setup)
+            setups = [setup.replace(method=m) for m in compared_methods(setup, spec)]
+            tracing = tracer.trace(config, spec, setups, replay=setup)
+        # The chosen method's caching-allocator replay, when not known yet, runs in a worker process (the trace
+        # worker's, else lora_ui/workers/replay.py's) while this thread computes and draws the fast path's
+        # parts: the methods' chart and the curves. The headline, the components and the fits table, which
+        # state the replayed numbers, are drawn last, into their places above and between (the same page, the
+        # same run).
+        if not tracing.replay:
+            replays.prefetch(config, spec, setup)
         estimates = compare_cached(config_json, spec, setup)
     head, charts = st.container(), st.container()
     with charts:
@@ -457,6 +462,7 @@ def results_ui(config: dict, spec: LoraSpec, setup: TrainingSetup) -> None:
             curves_ui(config_json, spec, setup, estimates)
         except LoraLabError as exc:
             show_error(exc)
+    tracing.wait()
     current = estimate_cached(config_json, spec, setup)
     with head:
         summary_ui(current, setup)

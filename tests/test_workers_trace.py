@@ -17,6 +17,7 @@ from lora_core.memory.series import compare_methods
 from lora_core.spec import LoraSpec
 from lora_ui import keys
 from lora_ui.workers import trace as trace_mod
+from lora_ui.workers.replay import ReplayRunner
 from lora_ui.workers.trace import TraceRunner
 from tests.memory_configs import LLAMA_GQA
 
@@ -94,6 +95,49 @@ def test_an_answer_handed_over_serves_the_estimates_without_a_trace_here(monkeyp
     assert J.trace_jobs(LLAMA_GQA, DORA, SETUPS) == []
 
 
+def no_replay_here(monkeypatch) -> None:
+    """From now on, building a replay's step plan or replaying in this process fails the test."""
+
+    def here(*args, **kwargs):
+        raise AssertionError("replayed in this process")
+
+    monkeypatch.setattr(reserve, "_plan", here)
+    monkeypatch.setattr(reserve, "replay_job", here)
+
+
+def test_the_chosen_replay_rides_with_the_job_that_traces_it():
+    forget()
+    jobs = J.trace_jobs(LLAMA_GQA, DORA, SETUPS, replay=SETUPS[1])
+    assert [(j.setup.method, j.replay) for j in jobs] == [("full", None), ("lora", SETUPS[1]), ("qlora", None)]
+    bf16 = [TrainingSetup(method=m, batch=2, seq=48) for m in ("lora", "qlora")]
+    (shared,) = J.trace_jobs(LLAMA_GQA, DORA, bf16, replay=bf16[1])  # QLoRA's replay in LoRA's traced step
+    assert shared.replay == bf16[1]
+    sharded = [s.replace(sharding="zero3", gpus=2) for s in SETUPS]  # not replayed: the live peak stands
+    assert all(j.replay is None for j in J.trace_jobs(LLAMA_GQA, DORA, sharded, replay=sharded[1]))
+    reserve.remember_key(reserve.replay_key(LLAMA_GQA, DORA, SETUPS[1]), reserve.Reserve(1, 2, 2, 2, True))
+    assert all(j.replay is None for j in J.trace_jobs(LLAMA_GQA, DORA, SETUPS, replay=SETUPS[1]))  # known
+
+
+def test_a_replay_handed_over_after_its_trace_serves_the_estimate_without_a_replay_here(monkeypatch):
+    forget()
+    chosen = SETUPS[2]  # QLoRA under autocast: its own traced step
+    expected = estimate_memory(LLAMA_GQA, DORA, chosen)  # traced, planned and replayed in this thread
+    assert expected.reserved_source == "replay"
+    forget()
+    jobs = J.trace_jobs(LLAMA_GQA, DORA, SETUPS, replay=chosen)
+    answers = [J.run_trace_job(job) for job in jobs]  # what a worker does: trace, then replay
+    more = [_through_a_pipe(J.replay_traced(job, answer)) for job, answer in zip(jobs, answers, strict=True)]
+    assert [len(m) for m in more] == [0, 0, 1]
+    answers = [_through_a_pipe(answer) for answer in answers]
+    forget()
+    for job, answer, replays in zip(jobs, answers, more, strict=True):
+        J.remember_trace(job, answer)
+        J.remember_replays(replays)
+    no_trace_here(monkeypatch)
+    no_replay_here(monkeypatch)
+    assert estimate_memory(LLAMA_GQA, DORA, chosen) == expected
+
+
 # -- the runner and its workers ------------------------------------------------------------------------------
 BOUND_S = 300  # a bound for starting workers on a busy machine, never a timing assertion
 
@@ -106,6 +150,14 @@ def ready(tracer: TraceRunner, workers: int = 1) -> TraceRunner:
         assert time.monotonic() < deadline, "no trace worker started"
         time.sleep(0.05)
     return tracer
+
+
+def settled(tracer: TraceRunner) -> None:
+    """Wait until the runner's jobs have ended (their traces are handed over before their follow-ups)."""
+    deadline = time.monotonic() + BOUND_S
+    while tracer.in_flight:
+        assert time.monotonic() < deadline, "trace jobs still in flight"
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -122,12 +174,29 @@ def test_a_worker_traces_as_this_thread_does(runner, monkeypatch):
     forget()
     before, here = runner.in_workers, runner.here
     ready(runner, workers=2)
-    assert runner.trace(LLAMA_GQA, DORA, SETUPS) == 3
+    assert runner.trace(LLAMA_GQA, DORA, SETUPS).traces == 3
+    settled(runner)
     assert runner.in_workers == before + 3 and runner.here == here
     no_trace_here(monkeypatch)
     got = {m: estimate_memory(LLAMA_GQA, DORA, s, replay=False) for m, s in zip("abc", SETUPS, strict=True)}
     assert got == expected
-    assert runner.trace(LLAMA_GQA, DORA, SETUPS) == 0 and runner.in_workers == before + 3  # known now
+    assert runner.trace(LLAMA_GQA, DORA, SETUPS).traces == 0 and runner.in_workers == before + 3  # known now
+
+
+@pytest.mark.server
+def test_the_worker_that_traced_the_chosen_setup_replays_it(runner, monkeypatch):
+    forget()
+    chosen = SETUPS[1]
+    expected = estimate_memory(LLAMA_GQA, DORA, chosen)  # traced, planned and replayed in this thread
+    forget()
+    ready(runner, workers=2)
+    tracing = runner.trace(LLAMA_GQA, DORA, SETUPS, replay=chosen)
+    assert tracing.traces == 3 and tracing.replay  # the traces are here; the replay may still be running
+    tracing.wait()
+    no_trace_here(monkeypatch)
+    no_replay_here(monkeypatch)
+    assert estimate_memory(LLAMA_GQA, DORA, chosen) == expected
+    assert not runner.trace(LLAMA_GQA, DORA, SETUPS, replay=chosen).replay  # nothing left to trace or replay
 
 
 @pytest.mark.server
@@ -148,19 +217,19 @@ def test_a_worker_error_leaves_the_trace_and_its_error_to_the_page(runner, caplo
     broken = dict(LLAMA_GQA, hidden_act="no-such-activation")  # transformers refuses it when it builds
     setup = TrainingSetup(batch=2, seq=48)
     here, sent = runner.here, runner.in_workers
-    assert runner.trace(broken, DORA, [setup]) == 0
+    assert runner.trace(broken, DORA, [setup]).traces == 0
     assert runner.here == here + 1 and "trace worker failed" in caplog.text
     with pytest.raises(Exception) as raised:
         estimate_memory(broken, DORA, setup, replay=False)
     assert type(raised.value).__name__ in caplog.text  # the error the worker met
-    assert runner.trace(broken, DORA, [setup]) == 0 and runner.here == here + 1  # not sent to a worker again
+    assert runner.trace(broken, DORA, [setup]).traces == 0 and runner.here == here + 1  # not sent again
     assert runner.use_processes and runner.in_workers == sent  # the workers serve on
 
 
 def test_workers_off_start_nothing():
     forget()
     off = TraceRunner(processes=False)
-    assert off.trace(LLAMA_GQA, DORA, SETUPS) == 0
+    assert off.trace(LLAMA_GQA, DORA, SETUPS).traces == 0
     assert off.workers == 0 and off.starting == 0 and off.in_flight == 0
     off.close()
 
@@ -168,7 +237,7 @@ def test_workers_off_start_nothing():
 def test_without_an_idle_worker_the_page_traces_itself():
     forget()
     cold = TraceRunner(processes=True)  # nothing started: a visitor never waits for a worker's start
-    assert cold.trace(LLAMA_GQA, DORA, SETUPS) == 0 and cold.workers == 0 and cold.starting == 0
+    assert cold.trace(LLAMA_GQA, DORA, SETUPS).traces == 0 and cold.workers == 0 and cold.starting == 0
     cold.close()
 
 
@@ -187,6 +256,10 @@ def test_a_trace_worker_runs_at_the_servers_priority():
         worker.quit()
 
 
+def _no_prefetch(*args, **kwargs):
+    raise AssertionError("a replay prefetched while the trace worker replays it")
+
+
 @pytest.mark.server
 def test_the_memory_page_traces_in_a_worker_not_in_its_script_thread(app_test, monkeypatch):
     monkeypatch.setenv(trace_mod.ENV_PROCESSES, "1")
@@ -196,6 +269,8 @@ def test_the_memory_page_traces_in_a_worker_not_in_its_script_thread(app_test, m
         at = app_test(page="memory", query={keys.MEM_PRESET: "gpt2"})
         tracer = ready(trace_mod._runner())  # the page started its workers
         no_trace_here(monkeypatch)  # DoRA on gpt2 is no precomputed recipe
+        no_replay_here(monkeypatch)  # nor is its replay: the worker that traced it replayed it
+        monkeypatch.setattr(ReplayRunner, "prefetch", _no_prefetch)  # ... so nothing asked a replay worker for it
         at.checkbox(key=keys.MEM_DORA).check().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert at.metric and tracer.in_workers >= 1 and tracer.here == 0

@@ -228,7 +228,13 @@ def replay_job(job: ReplayJob) -> Reserve:
 
 def remember(job: ReplayJob, answer: Reserve) -> Reserve:
     """Keep a job's answer for the next `find` of the same key (when it was replayed elsewhere)."""
-    _REPLAYS.put(job.key, answer)
+    return remember_key(job.key, answer)
+
+
+def remember_key(key: str, answer: Reserve) -> Reserve:
+    """Keep the answer for replay_key `key`, replayed elsewhere without its job crossing over (a trace worker
+    replays the recipe it has just traced: lora_core.memory.trace_jobs)."""
+    _REPLAYS.put(key, answer)
     return answer
 
 
@@ -305,5 +311,5 @@ def replays(spec, setup: TrainingSetup) -> bool:
 
 __all__ = [
     "CUBLAS_WORKSPACE", "DepthError", "Growth", "ReplayJob", "Replayer", "Reserve", "find", "growth", "known",
-    "nf4_parts", "predict", "remember", "replay_job", "replayable", "replays", "run_parts",
+    "nf4_parts", "predict", "remember", "remember_key", "replay_job", "replayable", "replays", "run_parts",
 ]  # fmt: skip

@@ -7,6 +7,12 @@ nor for a recipe the estimator refuses; setups that share a traced step share on
 numpy arrays), and hand the answer to this process's caches with `remember_trace`; the caller's own
 live_model, reserve plan and state bytes then trace nothing and build no model. lora_ui/workers/trace.py does
 this for the Memory page; docs/memory.md "Speed" says why.
+
+A job may also carry the setup whose caching-allocator replay the caller asks for next (`replay`): the other
+process hands the trace back first, then replays that setup where the traced steps already are
+(`replay_traced`), and the caller keeps the answer with `remember_replays`. The caller's thread then neither
+builds the replay's step plan (55-78 ms for the 7B-13B presets with DoRA) nor sends it to a replay worker
+(540-730 kB pickled); our measurement, 2026-11-29 (benchmarks/trace_then_replay.py times the page's change).
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lora_core.errors import LoraLabError
+from lora_core.memory import reserve
 from lora_core.memory.family import check_recipe, for_memory
+from lora_core.memory.reserve import Reserve
 from lora_core.memory.setup import TrainingSetup
 from lora_core.memory.trace import CACHE, RECORDS, TracedSteps, build_traced_steps, cache_key, record_key
 
@@ -32,6 +40,9 @@ class TraceJob:
     # setups that share this traced step (QLoRA without autocast shares LoRA's) but whose parameter lists
     # differ: the state bytes read those too
     also: tuple[TrainingSetup, ...] = ()
+    # a setup of this traced step whose caching-allocator replay the caller asks for next (the Memory page's
+    # chosen method): `replay_traced` replays it right after the trace, where the traced steps already are
+    replay: TrainingSetup | None = None
 
 
 @dataclass(frozen=True)
@@ -43,10 +54,11 @@ class Traced:
     params: tuple[tuple[str, tuple], ...]
 
 
-def trace_jobs(config: dict, spec, setups) -> list[TraceJob]:
+def trace_jobs(config: dict, spec, setups, replay: TrainingSetup | None = None) -> list[TraceJob]:
     """The traces `live_model` would run for these setups, one per traced step: none for what this process
     knows (its caches, the precomputed archive) nor for a recipe the estimator refuses (live_model raises that
-    error itself)."""
+    error itself). `replay`: one of the setups, whose replay (reserve.find) the job tracing it also runs when
+    this process does not know it yet."""
     from lora_core.memory import precomputed
 
     wanted: dict[str, list[TrainingSetup]] = {}
@@ -68,8 +80,15 @@ def trace_jobs(config: dict, spec, setups) -> list[TraceJob]:
             CACHE.put(ckey, known)
             continue
         wanted[key] = [setup]
+    replay_in = None
+    if replay is not None and reserve.replays(replay.adapter_spec(spec), replay):
+        try:
+            if reserve.known(reserve.replay_key(config, spec, replay)) is None:
+                replay_in = record_key(config, spec, replay)
+        except LoraLabError:
+            pass
     return [
-        TraceJob(key, config, first.adapter_spec(spec), first, tuple(rest))
+        TraceJob(key, config, first.adapter_spec(spec), first, tuple(rest), replay if key == replay_in else None)
         for key, (first, *rest) in wanted.items()
     ]
 
@@ -83,6 +102,22 @@ def run_trace_job(job: TraceJob) -> Traced:
     return Traced(steps, tuple((k, base_param_infos(k)) for k in keys))
 
 
+def replay_traced(job: TraceJob, traced: Traced) -> tuple[tuple[str, Reserve], ...]:
+    """job.replay's caching-allocator replay, in the process that has just traced it (what reserve.find and
+    replay_job do on a miss, with the traced steps kept here first): ((reserve.replay_key, its answer),), or ()
+    when the job carries none or its layers do not repeat (the caller's estimate says so itself)."""
+    if job.replay is None:
+        return ()
+    remember_trace(job, traced)
+    try:
+        found = reserve.find(job.config, job.spec, job.replay)
+    except LoraLabError:  # DepthError
+        return ()
+    if isinstance(found, Reserve):  # known here already (the precomputed archive)
+        return ((reserve.replay_key(job.config, job.spec, job.replay), found),)
+    return ((found.key, reserve.replay_job(found)),)
+
+
 def remember_trace(job: TraceJob, traced: Traced) -> None:
     """Keep a job's answer (computed elsewhere) for the next live_model, reserve plan and state bytes here."""
     from lora_core.memory.parameters import remember_base
@@ -90,3 +125,9 @@ def remember_trace(job: TraceJob, traced: Traced) -> None:
     RECORDS.put(job.key, traced.steps)
     for key, infos in traced.params:
         remember_base(key, infos)
+
+
+def remember_replays(replays: tuple[tuple[str, Reserve], ...]) -> None:
+    """Keep replay_traced's answers (computed elsewhere) for the next reserve.find here."""
+    for key, answer in replays:
+        reserve.remember_key(key, answer)

@@ -10,12 +10,16 @@ page's own core call finds it:
   or starts another worker; one that cannot start closes the pool for process.RETRY_S (its callers answer
   here meanwhile);
 - `start_on_demand` False: a job takes an idle worker or none (it neither starts one nor waits for one being
-  started: a trace worker takes seconds to start, its job a fraction of one).
+  started: a trace worker takes seconds to start, its job a fraction of one);
+- `follow_up` True: after its answer, a worker sends one more message about the job (`then`: a trace worker
+  replays the recipe it has just traced). The answer is handed over as soon as it comes (`_answered`; a
+  caller waits for it with `first_answer`), the job ends when the follow-up has come (`_then`).
 
 `serve_jobs` is the worker's side of the protocol (one duplex Pipe per worker; only our own plain data
 crosses it):
     parent -> worker   (kind, job_id, job) | ("quit",)
-    worker -> parent   ("ready", pid) once, then per job ("done", job_id, answer) | ("error", job_id, message)
+    worker -> parent   ("ready", pid) once, then per job ("done", job_id, answer) | ("error", job_id, message),
+                       and after "done", with `then`: ("then", job_id, then(job, answer) or None if it raised)
 
 This module imports neither streamlit nor a page: worker processes import it.
 """
@@ -38,9 +42,17 @@ POLL_S = 1.0  # how often a waiting job checks that its worker is still alive
 _ids = itertools.count(1)
 
 
-def serve_jobs(conn, kind: str, work: Callable) -> None:
+class _First:
+    """A follow_up job's answer, handed over before the job ends."""
+
+    def __init__(self):
+        self.ready = threading.Event()  # set when the answer is handed over, or the job ended without one
+        self.answer = None
+
+
+def serve_jobs(conn, kind: str, work: Callable, then: Callable | None = None) -> None:
     """A worker's loop: answer one `kind` job at a time with work(job) until ("quit",) or the server's end of
-    the pipe closes."""
+    the pipe closes; with `then`, follow each answer with then(job, answer) (the runner's `follow_up`)."""
     while True:
         try:
             msg = conn.recv()
@@ -51,12 +63,20 @@ def serve_jobs(conn, kind: str, work: Callable) -> None:
         if msg[0] != kind:
             continue
         _, job_id, job = msg
+        replies = []
         try:
-            answer = ("done", job_id, work(job))
+            answer = work(job)
+            replies.append(("done", job_id, answer))
         except Exception as exc:  # sent to the server, whose runner decides what to do instead
-            answer = ("error", job_id, f"{type(exc).__name__}: {exc}")
+            replies.append(("error", job_id, f"{type(exc).__name__}: {exc}"))
         try:
-            conn.send(answer)
+            conn.send(replies[0])
+            if then is not None and replies[0][0] == "done":
+                try:
+                    more = then(job, answer)
+                except Exception:  # a follow-up is a head start only: the server computes what is missing
+                    more = None
+                conn.send(("then", job_id, more))
         except (BrokenPipeError, OSError):
             return
 
@@ -68,6 +88,7 @@ class JobRunner(PoolRunner):
 
     kind = "job"
     start_on_demand = True
+    follow_up = False  # the worker sends ("then", job_id, ...) after each answer (see the module docstring)
 
     def __init__(
         self,
@@ -86,6 +107,7 @@ class JobRunner(PoolRunner):
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=self.kind)
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
+        self._firsts: dict[str, _First] = {}  # follow_up: the answers handed over before their jobs end
         self._running = 0
         self.in_workers = 0  # jobs a worker answered
         self.here = 0  # jobs answered in this process (workers off, or a worker failed)
@@ -107,6 +129,9 @@ class JobRunner(PoolRunner):
         """The worker answered the job with an error (`message`); it was answered here instead."""
         log.warning("%s worker failed (%s); %s", self.kind, message, self._pool.fallback)
 
+    def _then(self, job, more) -> None:
+        """follow_up: what the worker sent after its answer (None: it had nothing, or it failed)."""
+
     # -- the runner ---------------------------------------------------------------------------------------
     def start(self, job) -> Future | None:
         """The job of job.key: the one in flight, the answer if one ended meanwhile, else started now; None
@@ -122,9 +147,22 @@ class JobRunner(PoolRunner):
                 future = Future()
                 future.set_result(answer)
                 return future
-            future = self._executor.submit(self._work, job)
+            future = self._executor.submit(self._work, job)  # it waits for our lock before it starts
             self._inflight[job.key] = future
+            if self.follow_up:
+                self._firsts[job.key] = _First()
             return future
+
+    def first_answer(self, key: str, future: Future):
+        """follow_up: the answer of the job of `key` (`future`, from `start`) as soon as it is handed over,
+        before its follow-up; None when there was none (the job failed, or ended here without one)."""
+        with self._lock:
+            first = self._firsts.get(key)
+        if first is None:  # the job ended before we looked
+            return future.result()
+        future.add_done_callback(lambda _f: first.ready.set())  # a job that ends without an answer
+        first.ready.wait()
+        return first.answer if first.answer is not None else future.result()
 
     def in_flight_future(self, key: str) -> Future | None:
         with self._lock:
@@ -166,6 +204,7 @@ class JobRunner(PoolRunner):
             with self._lock:
                 self._running -= 1
                 self._inflight.pop(job.key, None)
+                self._firsts.pop(job.key, None)
 
     def _in_worker(self, job):
         """The worker's answer; None when there was no worker or it failed."""
@@ -181,6 +220,25 @@ class JobRunner(PoolRunner):
         if not sent:
             self._lost(worker, "the pipe was closed")
             return None
+        msg = self._reply(worker, job_id)
+        if msg is None:
+            return None
+        if msg[0] != "done":
+            self._keep(worker)
+            self._failed(job, msg[2])
+            return None
+        if self.follow_up:
+            self._answered(job, msg[2])
+            more = self._reply(worker, job_id)
+            if more is None:  # the worker was lost after its answer, which stands
+                return msg[2]
+            self._then(job, more[2] if more[0] == "then" else None)
+        self._keep(worker)
+        return msg[2]
+
+    def _reply(self, worker: WorkerProcess, job_id: int):
+        """The worker's next message about job_id; None when it died, sent what could not be read or ran past
+        job_cap_s (it is stopped then)."""
         started = time.monotonic()
         while True:
             try:
@@ -196,16 +254,23 @@ class JobRunner(PoolRunner):
                     self._lost(worker, f"no answer within {self.job_cap_s:.0f} s")
                     return None
                 continue
-            if msg[1] != job_id:
-                continue
-            if self.processes:
-                self._pool.park(worker)
-            else:  # closed meanwhile: keep nothing
-                worker.quit()
-            if msg[0] == "done":
-                return msg[2]
-            self._failed(job, msg[2])
-            return None
+            if msg[1] == job_id:
+                return msg
+
+    def _answered(self, job, answer) -> None:
+        """follow_up: hand the answer over now, and wake whoever waits in first_answer."""
+        answer = self._remember(job, answer)
+        with self._lock:
+            first = self._firsts.get(job.key)
+        if first is not None:
+            first.answer = answer
+            first.ready.set()
+
+    def _keep(self, worker: WorkerProcess) -> None:
+        if self.processes:
+            self._pool.park(worker)
+        else:  # closed meanwhile: keep nothing
+            worker.quit()
 
     def _lost(self, worker: WorkerProcess, why: str) -> None:
         log.warning("%s worker lost (%s, exit code %s); %s", self.kind, why, worker.stop(), self._pool.fallback)

@@ -10,10 +10,13 @@ which 0.38-0.62 s the trace's own CPU; docs/load.md "Round 7"). In a worker proc
 other core while the visitor's script thread waits on a pipe, which releases the lock.
 
 How.
-- `TraceRunner.trace(config, spec, setups)`: the page calls it first with the setups its charts ask for; it
-  starts the traces the core does not know yet (lora_core.memory.trace_jobs), waits for them, and hands
+- `TraceRunner.trace(config, spec, setups, replay)`: the page calls it first with the setups its charts ask for;
+  it starts the traces the core does not know yet (lora_core.memory.trace_jobs), waits for them, and hands
   each answer to the core (trace_jobs.remember_trace), so the page's own core calls trace nothing. Jobs of one key
-  in flight are shared between visitors; at most `max_workers` run at once (lora_ui.workers.jobs).
+  in flight are shared between visitors; at most `max_workers` run at once (lora_ui.workers.jobs). `replay`:
+  the chosen setup, whose caching-allocator replay the worker that traces it runs next, after it has handed
+  the trace over (the jobs' follow-up): its step plan is built there, not in the page's thread, and the page
+  draws the methods' chart and the curves meanwhile, then waits (`Tracing.wait`) before its replayed numbers.
 - A job takes an idle worker or none: while no worker is ready (being started, after a quiet spell or a
   worker's death), the core traces in the page's thread as without workers, rather than make a visitor wait
   seconds for a start. A worker that dies or answers with an error (a recipe refused late, say): nothing is
@@ -29,6 +32,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -56,6 +60,7 @@ class TraceRunner(JobRunner):
     """Runs `trace_jobs.TraceJob`s in worker processes and hands their answers to the core's caches."""
 
     kind = "trace"
+    follow_up = True  # the worker replays the chosen setup after it has handed its trace over
     start_on_demand = False  # an idle worker or none: a start takes seconds, a trace in the page a fraction of one
 
     def __init__(self, max_workers: int = MAX_WORKERS, processes: bool = True, idle_s: float = IDLE_S):
@@ -69,19 +74,22 @@ class TraceRunner(JobRunner):
         )
         self._failed_keys: OrderedDict[str, None] = OrderedDict()
 
-    def trace(self, config: dict, spec, setups) -> int:
+    def trace(self, config: dict, spec, setups, replay=None) -> Tracing:
         """Trace in workers what the core would trace for these setups (none when workers are off or none is
-        idle), and wait; returns how many traces were handed over. Never raises: whatever is not handed over
-        is traced by the core in the caller's thread."""
+        idle), and wait for the traces. `replay` (one of the setups): the worker tracing it then replays it,
+        unless that replay is known (`Tracing.replay`; the caller waits for it with `Tracing.wait`). Never
+        raises: whatever is not handed over is traced (and replayed) in the caller's process as without
+        workers."""
         if not self.use_processes or not self.workers:
-            return 0
+            return Tracing(0)
         try:
-            jobs = [job for job in trace_jobs.trace_jobs(config, spec, setups) if job.key not in self._failed_keys]
-            futures: list[Future] = [f for job in jobs if (f := self.start(job))]
-            return sum(1 for f in futures if f.result() is not None)
+            jobs = [job for job in trace_jobs.trace_jobs(config, spec, setups, replay) if job.key not in self._failed_keys]
+            started: list[tuple[TraceJob, Future]] = [(job, f) for job in jobs if (f := self.start(job))]
+            traces = sum(1 for job, f in started if self.first_answer(job.key, f) is not None)
+            return Tracing(traces, tuple(f for job, f in started if job.replay is not None))
         except Exception:  # a head start only: the core traces what is missing and meets the same problem
             log.exception("trace workers failed; the page traces in the server")
-            return 0
+            return Tracing(0)
 
     def _failed(self, job: TraceJob, message: str) -> None:
         with self._lock:
@@ -99,6 +107,31 @@ class TraceRunner(JobRunner):
     def _remember(self, job: TraceJob, answer: Traced) -> Traced:
         trace_jobs.remember_trace(job, answer)
         return answer
+
+    def _then(self, job: TraceJob, more) -> None:
+        if more:  # the replay of job.replay (none when its layers do not repeat, or it failed)
+            trace_jobs.remember_replays(more)
+
+
+@dataclass(frozen=True)
+class Tracing:
+    """What `TraceRunner.trace` handed over: how many traces, and the jobs still replaying the chosen setup."""
+
+    traces: int
+    pending: tuple[Future, ...] = ()
+
+    @property
+    def replay(self) -> bool:
+        """A worker is replaying the chosen setup: the caller need not start that replay itself."""
+        return bool(self.pending)
+
+    def wait(self) -> None:
+        """Wait for the chosen setup's replay; whatever did not come is replayed by the caller's estimate."""
+        for future in self.pending:
+            try:
+                future.result()
+            except Exception:  # logged by the runner; the estimate replays it itself
+                pass
 
 
 @st.cache_resource(show_spinner=False)

@@ -13,7 +13,8 @@ its trace workers with its own warm-up and keeps them (lora_ui/workers/trace.py)
 The process itself (spawn, parent watch, idle quit) is lora_ui.workers.process's; it runs at the server's
 priority (a rerun waits for it).
 
-Protocol: lora_ui.workers.jobs (kind "trace"). This module imports neither streamlit nor a page.
+Protocol: lora_ui.workers.jobs (kind "trace"; its follow-up is the replay a job may carry, trace_jobs.replay_traced).
+This module imports neither streamlit nor a page.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def warm() -> None:
     autocast, for LoRA and QLoRA): a process's first trace of an architecture, an adapter layer or autocast
     costs up to four times the next one (our measurements, 2026-11-29: t5-base all-linear DoRA 599 ms, then
     258 ms; llama-3-8b DoRA at amp-bf16, LoRA and QLoRA, 1.01 s, then 0.24 s for qwen2.5-7b), and those
-    first-use costs fall here, before the worker is ready, rather than on a visitor's change."""
+    first-use costs fall here, before the worker is ready, rather than on a visitor's change. The first of them
+    also replays its recipe (a job may carry its chosen setup's replay: trace_jobs.TraceJob.replay)."""
     from lora_core import arch
     from lora_core.errors import LoraLabError
     from lora_core.memory import trace_jobs
@@ -50,10 +52,12 @@ def warm() -> None:
         if preset["model_type"] not in seen:
             seen.add(preset["model_type"])
             recipes.append((preset, spec, setup))
-    for preset, recipe_spec, recipe_setup in recipes:
+    for i, (preset, recipe_spec, recipe_setup) in enumerate(recipes):
         try:
-            job = trace_jobs.TraceJob("warm", preset, recipe_setup.adapter_spec(recipe_spec), recipe_setup)
-            trace_jobs.run_trace_job(job)
+            # the first one also replays, as a job may (the allocator model's first use); one is enough
+            replay = recipe_setup if i == 0 else None
+            job = trace_jobs.TraceJob("warm", preset, recipe_setup.adapter_spec(recipe_spec), recipe_setup, replay=replay)
+            trace_jobs.replay_traced(job, trace_jobs.run_trace_job(job))
         except LoraLabError:  # a recipe the estimator refuses (Mixtral's fused experts): its page says so
             continue
         except Exception as exc:  # a head start only: a visitor's trace of it meets the problem and shows it
@@ -62,10 +66,10 @@ def warm() -> None:
 
 def main(conn) -> None:
     """The worker's loop: one trace at a time until ("quit",) or the server's end of the pipe closes."""
-    from lora_core.memory.trace_jobs import run_trace_job
+    from lora_core.memory.trace_jobs import replay_traced, run_trace_job
     from lora_ui.workers.jobs import serve_jobs
 
-    serve_jobs(conn, "trace", run_trace_job)
+    serve_jobs(conn, "trace", run_trace_job, then=replay_traced)
 
 
 def start_trace_worker() -> WorkerProcess:
