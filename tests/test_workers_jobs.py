@@ -79,23 +79,34 @@ def runner(tmp_path):
 
 def test_the_answer_is_handed_over_before_the_follow_up_ends(runner, tmp_path):
     future = runner.start(Toy("a"))
-    assert runner.first_answer("a", future) == "answer a"
+    assert runner.first_answer(future) == "answer a"
     assert runner.kept == ["answer a"] and runner.more == []
     assert not future.done()  # the worker's follow-up waits for its gate
     (tmp_path / "open-a").touch()
     assert future.result(timeout=BOUND_S) == "answer a"
     assert runner.more == ["then answer a"] and runner.in_workers == 1 and runner.here == 0
+    assert runner.kept == ["answer a"]  # kept once, when it came
     (tmp_path / "open-b").touch()
     second = runner.start(Toy("b"))  # the same worker, parked after its follow-up
-    assert runner.first_answer("b", second) == "answer b" and second.result(timeout=BOUND_S) == "answer b"
+    assert runner.first_answer(second) == "answer b" and second.result(timeout=BOUND_S) == "answer b"
     assert runner.more[-1] == "then answer b" and runner.in_workers == 2
 
 
 def test_a_job_that_ended_is_answered_from_its_future(runner, tmp_path):
-    (tmp_path / "open-c").touch()
     future = runner.start(Toy("c"))
+    assert runner.running(future) == Toy("c")
+    (tmp_path / "open-c").touch()
     assert future.result(timeout=BOUND_S) == "answer c"
-    assert runner.first_answer("c", future) == "answer c"  # nothing left in flight: the future answers
+    assert runner.running(future) is None  # nothing left in flight
+    assert runner.first_answer(future) == "answer c"  # the future answers
+
+
+def test_a_second_caller_shares_the_job_in_flight_and_its_follow_up(runner, tmp_path):
+    first = runner.start(Toy("e"))
+    assert runner.start(Toy("e")) is first and runner.first_answer(first) == "answer e"
+    (tmp_path / "open-e").touch()
+    assert first.result(timeout=BOUND_S) == "answer e" and runner.more == ["then answer e"]
+    assert runner.in_workers == 1
 
 
 def test_a_failed_follow_up_or_a_worker_lost_in_one_leaves_the_answer(runner, tmp_path):

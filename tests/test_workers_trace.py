@@ -143,7 +143,9 @@ BOUND_S = 300  # a bound for starting workers on a busy machine, never a timing 
 
 
 def ready(tracer: TraceRunner, workers: int = 1) -> TraceRunner:
-    """Warm the runner and wait until `workers` of its workers are idle (a job takes an idle one or none)."""
+    """Warm the runner and wait until `workers` of its workers are idle (a job takes an idle one or none) and
+    no job is in flight (an earlier test's follow-ups have ended)."""
+    settled(tracer)
     tracer.warm()
     deadline = time.monotonic() + BOUND_S
     while tracer.starting or tracer.workers < workers:
@@ -197,6 +199,22 @@ def test_the_worker_that_traced_the_chosen_setup_replays_it(runner, monkeypatch)
     no_replay_here(monkeypatch)
     assert estimate_memory(LLAMA_GQA, DORA, chosen) == expected
     assert not runner.trace(LLAMA_GQA, DORA, SETUPS, replay=chosen).replay  # nothing left to trace or replay
+
+
+@pytest.mark.server
+def test_a_replay_is_pending_only_when_the_job_that_runs_carries_ours(runner):
+    forget()
+    ready(runner, workers=2)
+    ours = TrainingSetup(batch=2, seq=48)
+    (job,) = J.trace_jobs(LLAMA_GQA, DORA, [ours.replace(batch=4)], replay=ours.replace(batch=4))
+    other = runner.start(job)  # another visitor's change in flight: the same traced step, another batch
+    tracing = runner.trace(LLAMA_GQA, DORA, [ours], replay=ours)  # shares it (or finds its trace kept, if it
+    assert tracing.traces <= 1 and not tracing.replay  # ended meanwhile): the page starts its own replay
+    other.result()
+    forget()
+    cold = TraceRunner(processes=True)  # no idle worker: the page traces and replays itself
+    assert not cold.trace(LLAMA_GQA, DORA, [ours], replay=ours).replay
+    cold.close()
 
 
 @pytest.mark.server

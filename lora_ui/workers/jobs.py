@@ -12,8 +12,9 @@ page's own core call finds it:
 - `start_on_demand` False: a job takes an idle worker or none (it neither starts one nor waits for one being
   started: a trace worker takes seconds to start, its job a fraction of one);
 - `follow_up` True: after its answer, a worker sends one more message about the job (`then`: a trace worker
-  replays the recipe it has just traced). The answer is handed over as soon as it comes (`_answered`; a
-  caller waits for it with `first_answer`), the job ends when the follow-up has come (`_then`).
+  replays the recipe it has just traced). The answer is kept as soon as it comes (`_answered`; a caller waits
+  for it with `first_answer`), the job ends when the follow-up has come (`_then`). A caller sharing a job in
+  flight shares its follow-up too (`running` says which job that is).
 
 `serve_jobs` is the worker's side of the protocol (one duplex Pipe per worker; only our own plain data
 crosses it):
@@ -43,9 +44,11 @@ _ids = itertools.count(1)
 
 
 class _First:
-    """A follow_up job's answer, handed over before the job ends."""
+    """A follow_up job (the one that runs: callers sharing its key share it) and its answer, handed over before
+    the job ends."""
 
-    def __init__(self):
+    def __init__(self, job):
+        self.job = job
         self.ready = threading.Event()  # set when the answer is handed over, or the job ended without one
         self.answer = None
 
@@ -107,7 +110,7 @@ class JobRunner(PoolRunner):
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=self.kind)
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
-        self._firsts: dict[str, _First] = {}  # follow_up: the answers handed over before their jobs end
+        self._firsts: dict[Future, _First] = {}  # follow_up: the jobs in flight, their answers once handed over
         self._running = 0
         self.in_workers = 0  # jobs a worker answered
         self.here = 0  # jobs answered in this process (workers off, or a worker failed)
@@ -147,17 +150,25 @@ class JobRunner(PoolRunner):
                 future = Future()
                 future.set_result(answer)
                 return future
-            future = self._executor.submit(self._work, job)  # it waits for our lock before it starts
+            first = _First(job) if self.follow_up else None
+            future = self._executor.submit(self._work, job, first)  # it waits for our lock before it starts
             self._inflight[job.key] = future
-            if self.follow_up:
-                self._firsts[job.key] = _First()
+            if first is not None:
+                self._firsts[future] = first
             return future
 
-    def first_answer(self, key: str, future: Future):
-        """follow_up: the answer of the job of `key` (`future`, from `start`) as soon as it is handed over,
-        before its follow-up; None when there was none (the job failed, or ended here without one)."""
+    def running(self, future: Future):
+        """follow_up: the job `future` (from `start`) runs, None once it has ended: another caller's job of the
+        same key when `start` handed out the one in flight."""
         with self._lock:
-            first = self._firsts.get(key)
+            first = self._firsts.get(future)
+        return None if first is None else first.job
+
+    def first_answer(self, future: Future):
+        """follow_up: the answer of the job `future` (from `start`) as soon as it is handed over, before its
+        follow-up; None when there was none (the job failed, or ended here without one)."""
+        with self._lock:
+            first = self._firsts.get(future)
         if first is None:  # the job ended before we looked
             return future.result()
         future.add_done_callback(lambda _f: first.ready.set())  # a job that ends without an answer
@@ -190,23 +201,25 @@ class JobRunner(PoolRunner):
                 self.in_workers += 1
 
     # -- inside the runner's threads ----------------------------------------------------------------------
-    def _work(self, job):
+    def _work(self, job, first: _First | None = None):
         with self._lock:
             self._running += 1
         try:
-            answer = self._in_worker(job) if self.use_processes else None
+            answer = self._in_worker(job, first) if self.use_processes else None
             self._count(here=answer is None)
             if answer is None:
                 answer = self._here(job)
+            if first is not None and first.answer is not None:
+                return first.answer  # kept when it came (_answered)
             # kept before the job leaves _inflight: a caller's next look finds one of them
             return None if answer is None else self._remember(job, answer)
         finally:
             with self._lock:
                 self._running -= 1
                 self._inflight.pop(job.key, None)
-                self._firsts.pop(job.key, None)
+                self._firsts = {f: v for f, v in self._firsts.items() if v is not first}
 
-    def _in_worker(self, job):
+    def _in_worker(self, job, first: _First | None = None):
         """The worker's answer; None when there was no worker or it failed."""
         worker = self._pool.take_or_none() if self.start_on_demand else self._pool.take_idle()
         if worker is None:
@@ -228,11 +241,15 @@ class JobRunner(PoolRunner):
             self._failed(job, msg[2])
             return None
         if self.follow_up:
-            self._answered(job, msg[2])
-            more = self._reply(worker, job_id)
-            if more is None:  # the worker was lost after its answer, which stands
-                return msg[2]
-            self._then(job, more[2] if more[0] == "then" else None)
+            try:
+                self._answered(msg[2], job, first)
+                more = self._reply(worker, job_id)
+                if more is None:  # the worker was lost after its answer, which stands
+                    return msg[2]
+                self._then(job, more[2] if more[0] == "then" else None)
+            except Exception as exc:  # not kept here: a bug, but no worker is left outside the pool
+                self._lost(worker, f"its answer could not be kept: {exc!r}")
+                raise
         self._keep(worker)
         return msg[2]
 
@@ -257,11 +274,9 @@ class JobRunner(PoolRunner):
             if msg[1] == job_id:
                 return msg
 
-    def _answered(self, job, answer) -> None:
-        """follow_up: hand the answer over now, and wake whoever waits in first_answer."""
+    def _answered(self, answer, job, first: _First | None) -> None:
+        """follow_up: keep the answer now, and wake whoever waits in first_answer."""
         answer = self._remember(job, answer)
-        with self._lock:
-            first = self._firsts.get(job.key)
         if first is not None:
             first.answer = answer
             first.ready.set()

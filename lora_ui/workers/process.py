@@ -45,7 +45,8 @@ RETRY_S = 60.0
 REAP_EVERY_S = 5.0  # how often a pool looks for workers idle too long (ours: idle_s is tens of seconds)
 # How long a worker asked to quit gets before it is killed: it leaves with os._exit as soon as it reads the
 # message (12-22 ms when idle, our measurement); a niced worker on a loaded 2-core machine can wait seconds for the CPU
-# (CI killed one that needed more than 2 s); callers are the reaper thread and shutdown, never a visitor's run.
+# (CI killed one that needed more than 2 s). Callers: the reaper thread, and a runner's close at shutdown (and a
+# job's thread after it), never a visitor's run; `WorkerPool.close` asks every idle worker first, then waits.
 QUIT_GRACE_S = 10.0
 POLL_S = 0.1  # how often `WorkerPool.take` re-checks a worker being started in the background
 
@@ -308,8 +309,10 @@ class WorkerPool:
         """Stop the idle workers (taken ones are the caller's to park or stop)."""
         with self._lock:
             idle, self._idle = self._idle, []
+        for worker, _ in idle:  # all asked at once: the graces overlap
+            worker.send(("quit",))
         for worker, _ in idle:
-            worker.quit()
+            worker.stop(grace_s=QUIT_GRACE_S)
 
 
 class PoolRunner:

@@ -17,6 +17,8 @@ How.
   the chosen setup, whose caching-allocator replay the worker that traces it runs next, after it has handed
   the trace over (the jobs' follow-up): its step plan is built there, not in the page's thread, and the page
   draws the methods' chart and the curves meanwhile, then waits (`Tracing.wait`) before its replayed numbers.
+  A visitor who shares another's job in flight gets that visitor's replay; when it is not theirs (another
+  batch, say), or no worker took the job, `Tracing.replay` is False and the page starts its replay itself.
 - A job takes an idle worker or none: while no worker is ready (being started, after a quiet spell or a
   worker's death), the core traces in the page's thread as without workers, rather than make a visitor wait
   seconds for a start. A worker that dies or answers with an error (a recipe refused late, say): nothing is
@@ -85,8 +87,16 @@ class TraceRunner(JobRunner):
         try:
             jobs = [job for job in trace_jobs.trace_jobs(config, spec, setups, replay) if job.key not in self._failed_keys]
             started: list[tuple[TraceJob, Future]] = [(job, f) for job in jobs if (f := self.start(job))]
-            traces = sum(1 for job, f in started if self.first_answer(job.key, f) is not None)
-            return Tracing(traces, tuple(f for job, f in started if job.replay is not None))
+            running = {f: self.running(f) for _, f in started}  # another visitor's job when shared in flight
+            traces, pending = 0, []
+            for job, f in started:
+                if self.first_answer(f) is None:  # no worker took it, or it failed: the page traces it
+                    continue
+                traces += 1
+                ran = running[f]
+                if job.replay is not None and ran is not None and ran.replay == job.replay:
+                    pending.append(f)  # a worker that handed its trace over replays our setup
+            return Tracing(traces, tuple(pending))
         except Exception:  # a head start only: the core traces what is missing and meets the same problem
             log.exception("trace workers failed; the page traces in the server")
             return Tracing(0)
@@ -122,7 +132,8 @@ class Tracing:
 
     @property
     def replay(self) -> bool:
-        """A worker is replaying the chosen setup: the caller need not start that replay itself."""
+        """A worker that handed its trace over replays the chosen setup (or has, by now): the caller need not
+        start that replay itself."""
         return bool(self.pending)
 
     def wait(self) -> None:

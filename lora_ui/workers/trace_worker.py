@@ -35,6 +35,7 @@ def warm() -> None:
     from lora_core import arch
     from lora_core.errors import LoraLabError
     from lora_core.memory import trace_jobs
+    from lora_core.memory.trace import record_key
     from lora_core.presets import PRESETS, load_preset
     from lora_ui.memory_inputs import DEFAULT_RANK, DEFAULT_TARGETS, default_view, memory_spec
 
@@ -56,7 +57,8 @@ def warm() -> None:
         try:
             # the first one also replays, as a job may (the allocator model's first use); one is enough
             replay = recipe_setup if i == 0 else None
-            job = trace_jobs.TraceJob("warm", preset, recipe_setup.adapter_spec(recipe_spec), recipe_setup, replay=replay)
+            key = record_key(preset, recipe_spec, recipe_setup)  # where the replay's step plan looks for the trace
+            job = trace_jobs.TraceJob(key, preset, recipe_setup.adapter_spec(recipe_spec), recipe_setup, replay=replay)
             trace_jobs.replay_traced(job, trace_jobs.run_trace_job(job))
         except LoraLabError:  # a recipe the estimator refuses (Mixtral's fused experts): its page says so
             continue
