@@ -201,7 +201,7 @@ def _quiet_logger(name: str):
         logger.setLevel(level)
 
 
-WORKER_POLL_S = 0.05  # how often the warm-up looks whether its trace workers are ready (ours: they take seconds)
+WORKER_POLL_S = 0.05  # how often the warm-up looks whether its workers are ready (ours: they take seconds)
 
 
 def start_trace_workers():
@@ -220,16 +220,33 @@ def start_trace_workers():
         return None
 
 
+def page_runners() -> list:
+    """The worker runners the pages start workers for (lora_ui.workers: the Fit page's fit runner, the Memory
+    page's replay and trace runners), as the pages get them."""
+    from lora_ui.workers.fit import get_runner
+    from lora_ui.workers.replay import get_replayer
+    from lora_ui.workers.trace import get_tracer
+
+    with _quiet_logger("streamlit"):  # outside a script run: Streamlit notes that it has no runtime yet
+        return [get_runner(), get_replayer(), get_tracer()]
+
+
 def wait_for_workers(tracer) -> list[str]:
-    """Wait until the trace workers started by start_trace_workers are ready (bounded by their start timeout)."""
+    """Wait until the worker processes the warm-up started are ready, bounded by their start timeout: the trace
+    workers (start_trace_workers) and those the page runs started (fit workers, replay workers). A worker still
+    importing torch when the first visitors come takes the CPU their first pages need (`make load`, 2026-11-29:
+    two fit workers started by the Fit page's warm-up run were still importing torch at health ok, and the
+    visitors who arrived in the next 0.8 s waited 0.3-0.6 s for their first page, against 0.1-0.4 s)."""
     from lora_ui.workers.process import START_TIMEOUT_S
 
-    if tracer is None:
-        return ["trace workers: none started (the Memory page traces in the server)"]
+    try:
+        runners = page_runners()
+    except Exception as exc:  # the server still starts (warm_up's promise)
+        return [f"workers: {type(exc).__name__}: {exc}"]
     deadline = time.monotonic() + START_TIMEOUT_S
-    while tracer.starting and time.monotonic() < deadline:
+    while any(r.starting for r in runners) and time.monotonic() < deadline:
         time.sleep(WORKER_POLL_S)
-    if tracer.processes and not tracer.use_processes:
+    if tracer is None or (tracer.processes and not tracer.use_processes):
         return ["trace workers: none started (the Memory page traces in the server)"]
     return []
 
@@ -252,7 +269,7 @@ def warm_up() -> None:
     t4 = time.perf_counter()
     _log(
         f"warm in {t4 - t0:.1f} s (torch and transformers {t1 - t0:.1f} s, {len(PRESETS)} presets {t2 - t1:.1f} s,"
-        f" every page in {' and '.join(LANGS)} {t3 - t2:.1f} s, trace workers {t4 - t3:.1f} s more)"
+        f" every page in {' and '.join(LANGS)} {t3 - t2:.1f} s, worker processes {t4 - t3:.1f} s more)"
     )
     for p in problems:
         _log(f"warm-up failed, serving anyway: {p}")

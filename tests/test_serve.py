@@ -33,7 +33,11 @@ def probe(main_script_path, is_hello, args, flag_options, **kwargs):
 
     stats = cache_data_api.get_data_cache_stats_provider().get_stats()
     cached = {s.cache_name: s.byte_length for group in stats.values() for s in group}
+    from lora_ui import serve as served
+    runners = served.page_runners()
     print("PROBE " + json.dumps({
+        "workers_starting": [r.starting for r in runners],
+        "workers_idle": [r.workers for r in runners],
         "script": main_script_path,
         "port": flag_options.get("server_port"),
         "modules": sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "transformers", "plotly", "pandas", "lora_ui"}),
@@ -79,6 +83,9 @@ def test_the_server_starts_only_after_the_warm_up_built_the_first_views():
     assert seen["inventories"] >= len(presets.PRESETS)
     assert seen["cached"], "no st.cache_data entry: the pages did not run"
     assert all(size > 0 for size in seen["cached"].values())
+    # The worker processes its page runs started (fit, replay, trace) are ready: none imports torch at a first page.
+    assert seen["workers_starting"] == [0, 0, 0], seen
+    assert all(n >= 1 for n in seen["workers_idle"]), seen
 
 
 def test_the_warm_up_runs_every_page_of_the_navigation():
