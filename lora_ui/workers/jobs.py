@@ -49,6 +49,7 @@ class _First:
 
     def __init__(self, job):
         self.job = job
+        self.future: Future | None = None  # set by start, before the job can run
         self.ready = threading.Event()  # set when the answer is handed over, or the job ended without one
         self.answer = None
 
@@ -154,6 +155,7 @@ class JobRunner(PoolRunner):
             future = self._executor.submit(self._work, job, first)  # it waits for our lock before it starts
             self._inflight[job.key] = future
             if first is not None:
+                first.future = future
                 self._firsts[future] = first
             return future
 
@@ -217,7 +219,8 @@ class JobRunner(PoolRunner):
             with self._lock:
                 self._running -= 1
                 self._inflight.pop(job.key, None)
-                self._firsts = {f: v for f, v in self._firsts.items() if v is not first}
+                if first is not None:
+                    self._firsts.pop(first.future, None)
 
     def _in_worker(self, job, first: _First | None = None):
         """The worker's answer; None when there was no worker or it failed."""
