@@ -67,15 +67,14 @@ def serve_jobs(conn, kind: str, work: Callable, then: Callable | None = None) ->
         if msg[0] != kind:
             continue
         _, job_id, job = msg
-        replies = []
         try:
             answer = work(job)
-            replies.append(("done", job_id, answer))
+            reply = ("done", job_id, answer)
         except Exception as exc:  # sent to the server, whose runner decides what to do instead
-            replies.append(("error", job_id, f"{type(exc).__name__}: {exc}"))
+            reply = ("error", job_id, f"{type(exc).__name__}: {exc}")
         try:
-            conn.send(replies[0])
-            if then is not None and replies[0][0] == "done":
+            conn.send(reply)
+            if then is not None and reply[0] == "done":
                 try:
                     more = then(job, answer)
                 except Exception:  # a follow-up is a head start only: the server computes what is missing
