@@ -52,6 +52,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,10 @@ GOAL_RERUN_P95_S = 1.0  # "every rerun p95 <= 1.0 s" (issue 12, section 5)
 RSS_RECOVERY = 1.15  # "RSS back within 15 % of its start ..." (issue 12, section 5)
 RSS_SETTLE_S = 60.0  # "... within a minute" (issue 12, section 5)
 ROUTE_COOKIE = "lora_route"  # the sticky-session cookie benchmarks/nginx/nginx.conf.template sets
+# Which replica answered: the harness's nginx adds it (nginx_config; not in the template, which is the deploy
+# recipe), so that each replica gets its own fitters (Plan.claim_fitter)
+REPLICA_HEADER = "X-Lora-Replica"
+PROXY_PASS = "proxy_pass http://lora_lab;"  # the template's line the header goes under
 
 # What a student does, as the report names it. FIRST is the page the link opens (before any other action).
 FIRST, OPEN, SLIDER, MEMORY, OTHER, TRAIN = (
@@ -148,6 +153,7 @@ class Session:
         self.page_hash = ""  # the current page's script hash, from the server's new_session
         self.auto_reruns: dict[str, float] = {}  # fragment id -> interval (s), as the frontend keeps them
         self.last_full_run_registered = False  # did the last full run register any run_every fragment?
+        self.replica = ""  # behind nginx: the replica that serves this tab (open_tab), else ""
 
     def connect(self) -> None:
         header = [f"Cookie: {self.cookies}"] if self.cookies else []
@@ -399,6 +405,7 @@ class StudentLog:
     actions: int = 0
     waits: list[tuple[str, float, bool]] = field(default_factory=list)  # (page, wait s, cut at the deadline)
     polls: int = 0  # auto-reruns sent (run_every timers followed), fit polls included
+    replica: str | None = None  # a student who presses Train: the replica that serves it ("" for one process)
 
 
 def _record(
@@ -569,7 +576,7 @@ class Plan:
     origin: float  # perf_counter() at health ok
     offsets: list[float]  # each student's arrival, seconds after origin
     deadline: float  # perf_counter() when students stop starting actions
-    fitters: int
+    fitters: int  # students who press Train: with replicas, `fitters_per_replica` on each (claim_fitter)
     fit_rounds: list[float]  # perf_counter() times at which the fitters press Train together
     timeout: float
     max_actions: int
@@ -577,6 +584,23 @@ class Plan:
     queued_re: re.Pattern = re.compile(FIT_QUEUED_RE, re.I)
     combos: Combos = field(default_factory=Combos)
     train_key: str | None = keys.FIT_TRAIN
+    fitters_per_replica: int = 0  # with replicas: the first this many students on each replica press Train
+    _claimed: dict[str, int] = field(default_factory=dict)  # replica -> fitters it has
+    _claim_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim_fitter(self, i: int, replica: str) -> bool:
+        """Whether student i presses Train. One process: the first `fitters` students. Replicas: the first
+        `fitters_per_replica` students that reach each replica (nginx's route cookie places students at
+        random: six fitters by index landed 4 + 2 on two replicas, so that 2 Train presses on one waited
+        for a fit slot, against the issue's "3 press Train, so that 2 fits run" per 30 students)."""
+        if not self.fitters_per_replica or not replica:
+            return i < self.fitters
+        with self._claim_lock:
+            taken = self._claimed.get(replica, 0)
+            if taken >= self.fitters_per_replica:
+                return False
+            self._claimed[replica] = taken + 1
+            return True
 
 
 def arrival_offsets(n: int, window: float, rng: random.Random) -> list[float]:
@@ -601,7 +625,9 @@ def open_tab(base_url: str, timeout: float) -> Session:
     with urllib.request.urlopen(base_url + "/", timeout=timeout) as r:
         r.read()
         jar = [h.split(";", 1)[0] for k, h in r.headers.items() if k.lower() == "set-cookie"]
+        replica = r.headers.get(REPLICA_HEADER, "")  # behind nginx: the replica the route cookie sticks to
     s = Session(base_url, timeout=timeout, cookies="; ".join(jar))
+    s.replica = replica
     s.connect()
     return s
 
@@ -613,7 +639,6 @@ def _think(rng: random.Random) -> None:
 def student(plan: Plan, i: int, log: StudentLog) -> None:
     """One student: arrives, opens the link, every other page, then moves inputs until the deadline."""
     rng = random.Random(plan.seed * 1000 + i)
-    fitter = i < plan.fitters
     log.origin = plan.origin
     time.sleep(max(0.0, plan.origin + plan.offsets[i] - time.perf_counter()))
     t0 = time.perf_counter()
@@ -629,6 +654,8 @@ def student(plan: Plan, i: int, log: StudentLog) -> None:
         return
     r.latency_s = time.perf_counter() - t0  # the first page counts from the GET of the link
     _record(log, first, r, FIRST, sent=t0)
+    fitter = plan.claim_fitter(i, s.replica)
+    log.replica = s.replica if fitter else None
     rounds = list(plan.fit_rounds) if fitter else []
     try:
         if r.ok and s.auto_reruns:
@@ -765,6 +792,7 @@ def nginx_config(listen_port: int, upstream_ports: list[int], prefix: Path) -> s
         .replace("{{PREFIX}}", str(prefix))
         .replace("{{LISTEN}}", f"127.0.0.1:{listen_port}")
         .replace("{{UPSTREAM_SERVERS}}", servers)
+        .replace(PROXY_PASS, f"{PROXY_PASS}\n            add_header {REPLICA_HEADER} $upstream_addr always;")
     )
 
 
@@ -896,6 +924,7 @@ class Outcome:
     alert_texts: list[str] = field(default_factory=list)
     waits: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)  # page -> (wait s, cut)
     polls: int = 0
+    fitters_by_replica: dict[str, int] = field(default_factory=dict)  # students who press Train, per replica
 
     def latencies(
         self, *, action: str | None = None, page: str | None = None, first: bool = True
@@ -954,6 +983,7 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
             seed=args.seed,
             queued_re=re.compile(args.fit_queued, re.I),
             train_key=args.fit_key,
+            fitters_per_replica=sc.fitters // sc.replicas if sc.replicas > 1 else 0,
         )
         peak = [rss_start]
         spread = [0] * sc.replicas
@@ -998,6 +1028,7 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
         origin=origin,
         reruns=[r for log in logs for r in log.reruns],
         fits=[f for log in logs for f in log.fits],
+        fitters_by_replica=dict(sorted(Counter(log.replica for log in logs if log.replica is not None).items())),
         errors=[e for log in logs for e in log.errors],
         error_alerts=sum(log.error_alerts for log in logs),
         alert_texts=[t for log in logs for t in log.alert_texts],
@@ -1230,6 +1261,8 @@ def report(
     for o, b in rows:
         sc = o.scenario
         spread = f", students per replica {' + '.join(map(str, o.spread))}" if sc.replicas > 1 else ""
+        if sc.replicas > 1 and o.fitters_by_replica:
+            spread += f", of whom press Train {' + '.join(map(str, o.fitters_by_replica.values()))}"
         base = (
             f"; baseline: health ok after {b.health_s:.1f} s, load before {_load(b.load_before)}" if b else ""
         )
@@ -1483,6 +1516,7 @@ def _raw(o: Outcome) -> dict:
         "rss_after_s": o.rss_after_s,
         "server_cpu_s": o.server_cpu_s,
         "connections_per_replica": o.spread,
+        "fitters_by_replica": o.fitters_by_replica,
         "goals_missed": goals(o),
     }
 

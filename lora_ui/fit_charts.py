@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from lora_ui.plotly_fast import figure
 
 MAX_POINTS = (
     600  # a live chart sends at most this many points per redraw (every REDRAW_S = 0.5 s, lora_ui/fit_live.py)
 )
+# heatmaps: make_subplots' default gap between columns (plotly/_subplots.py: horizontal_spacing = 0.2 / cols)
+_HEAT_COLS = 3
+_HEAT_SPACING = 0.2 / _HEAT_COLS
+# colorscale="RdBu" as Plotly's validation writes it: plotly.colors.diverging.RdBu at 11 evenly spaced stops
+_RDBU = [[i / 10, c] for i, c in enumerate(pc.diverging.RdBu)]
 TINY = 1e-12  # log axes cannot show 0: losses and floors are clipped to this for drawing only
 
 
@@ -64,24 +70,48 @@ def heatmaps(target: np.ndarray, learned: np.ndarray, labels: dict[str, str]) ->
     """Target ΔW, learned ΔW and their difference side by side, on one colour scale centred at 0.
 
     labels: target, learned, difference.
+
+    Built as plain dicts (plotly_fast.figure): `make_subplots` and three validated `go.Heatmap`s took 145 ms
+    for the default fit's 64 x 48 matrices, on every Fit page run that shows a result (ours, 2026-11-29,
+    one process). The figure is the one they made: three x axes side by side (make_subplots' default
+    spacing, 0.2 / cols), the subplot titles as its annotations, every y axis reversed, the matrices as
+    Plotly's own typed arrays (tests/test_fit_charts.py compares both specs).
     """
     target, learned = np.asarray(target, dtype=float), np.asarray(learned, dtype=float)
     diff = target - learned
     bound = float(max(np.abs(target).max(initial=0.0), np.abs(learned).max(initial=0.0), 1e-12))
-    fig = make_subplots(
-        rows=1, cols=3, subplot_titles=(labels["target"], labels["learned"], labels["difference"])
-    )
-    for i, m in enumerate((target, learned, diff), start=1):
-        fig.add_trace(
-            go.Heatmap(
-                z=m, zmin=-bound, zmax=bound, colorscale="RdBu", reversescale=True, showscale=(i == 3)
-            ),
-            row=1,
-            col=i,
-        )
-        fig.update_yaxes(autorange="reversed", row=1, col=i)
-    fig.update_layout(height=340, margin={"t": 50, "b": 20})
-    return fig
+    width = (1 - (_HEAT_COLS - 1) * _HEAT_SPACING) / _HEAT_COLS
+    traces, layout = [], {"annotations": [], "height": 340, "margin": {"t": 50, "b": 20}}
+    names = (labels["target"], labels["learned"], labels["difference"])
+    for i, (m, name) in enumerate(zip((target, learned, diff), names, strict=True)):
+        n = "" if i == 0 else str(i + 1)  # plotly's axis names: x, x2, x3
+        start = i * (width + _HEAT_SPACING)
+        traces.append(
+            {
+                "type": "heatmap", "z": _typed(m), "zmin": -bound, "zmax": bound, "colorscale": _RDBU,
+                "reversescale": True, "showscale": i == _HEAT_COLS - 1, "xaxis": f"x{n}", "yaxis": f"y{n}",
+            }
+        )  # fmt: skip
+        layout[f"xaxis{n}"] = {"anchor": f"y{n}", "domain": [start, start + width]}
+        layout[f"yaxis{n}"] = {"anchor": f"x{n}", "autorange": "reversed", "domain": [0.0, 1.0]}
+        layout["annotations"].append(
+            {
+                "font": {"size": 16}, "showarrow": False, "text": name, "x": start + width / 2, "xanchor": "center",
+                "xref": "paper", "y": 1.0, "yanchor": "bottom", "yref": "paper",
+            }
+        )  # fmt: skip
+    return figure(traces, layout)
+
+
+def _typed(m: np.ndarray) -> dict:
+    """A float64 matrix as Plotly's typed-array spec: what plotly.py's to_dict makes of a numpy array
+    (_plotly_utils/utils.py to_typed_array_spec), base64 instead of one JSON number per entry."""
+    m = np.ascontiguousarray(m, dtype="<f8")
+    return {
+        "dtype": "f8",
+        "bdata": base64.b64encode(m.tobytes()).decode("ascii"),
+        "shape": ", ".join(map(str, m.shape)),
+    }
 
 
 def sigma_chart(

@@ -46,8 +46,8 @@ class _Serialisable(BaseFigure):
 
 def for_streamlit(fig):
     """The argument to give `st.plotly_chart` for `fig`: a cheap stand-in when `figure()` built it from
-    plain lists (see the module doc), else `fig` itself (subplots, numpy-backed heatmaps, frames: Plotly's own
-    path, which also encodes numpy arrays compactly)."""
+    plain lists and dicts (see the module doc), else `fig` itself (figures built through Plotly's validated
+    classes, or with frames: Plotly's own path)."""
     if not getattr(fig, _FAST, False) or fig.frames:
         return fig
     return _Serialisable({"data": fig._data, "layout": fig._layout})

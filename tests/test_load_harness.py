@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,9 @@ def test_nginx_config_is_loopback_sticky_and_passes_websockets(lt, tmp_path):
     assert "server 127.0.0.1:18501" in text and "server 127.0.0.1:18502" in text
     assert "hash $lora_route consistent;" in text
     assert "proxy_set_header Upgrade $http_upgrade;" in text
+    # the harness's nginx says which replica answered (Plan.claim_fitter); the deploy recipe does not
+    assert f"add_header {lt.REPLICA_HEADER} $upstream_addr always;" in text
+    assert lt.REPLICA_HEADER not in lt.NGINX_TEMPLATE.read_text()
     # make test installs nginx-light (.ci/ensure-system-packages): a missing one fails here, not skips
     assert Path(lt.NGINX).exists(), f"{lt.NGINX} not installed (apt-get install nginx-light)"
     (tmp_path / "tmp").mkdir()
@@ -87,6 +91,35 @@ def test_nginx_config_is_loopback_sticky_and_passes_websockets(lt, tmp_path):
         timeout=30,
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_each_replica_gets_its_own_train_pressers(lt):
+    """Behind nginx the route cookie places students at random; the first fitters_per_replica students to
+    reach each replica press Train (one process: the first `fitters` students, as before)."""
+    plan = lt.Plan("http://127.0.0.1:1", lt.PAGES, 0.0, [0.0] * 8, 1e18, 6, [], 60, 10, 1, fitters_per_replica=3)
+    arrivals = ["a:1", "a:1", "a:1", "a:1", "b:2", "b:2", "b:2", "b:2"]
+    claimed = [plan.claim_fitter(i, replica) for i, replica in enumerate(arrivals)]
+    assert claimed == [True, True, True, False, True, True, True, False]
+    one = lt.Plan("http://127.0.0.1:1", lt.PAGES, 0.0, [0.0] * 8, 1e18, 3, [], 60, 10, 1)
+    assert [one.claim_fitter(i, "") for i in range(8)] == [True] * 3 + [False] * 5
+
+
+@pytest.mark.server
+def test_a_tab_behind_nginx_learns_its_replica(lt):
+    """Two baseline replicas behind the harness's nginx: each tab's replica is one of the two upstreams, and
+    it stays the same for the tab's cookie (sticky), which is what gives each replica its own fitters."""
+    with tempfile.TemporaryDirectory() as tmp, lt.Stack(lt.BASELINE_APP, 2, Path(tmp)) as stack:
+        upstreams = {url.removeprefix("http://") for url in stack.replica_urls}
+        tabs = [lt.open_tab(stack.base_url, 60) for _ in range(6)]
+        try:
+            assert {tab.replica for tab in tabs} <= upstreams and all(tab.replica for tab in tabs)
+            for tab in tabs:
+                request = urllib.request.Request(stack.base_url + "/", headers={"Cookie": tab.cookies})
+                with urllib.request.urlopen(request, timeout=60) as r:
+                    assert r.headers.get(lt.REPLICA_HEADER) == tab.replica
+        finally:
+            for tab in tabs:
+                tab.close()
 
 
 @pytest.mark.server

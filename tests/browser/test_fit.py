@@ -2,7 +2,7 @@
 
 import re
 
-from tests.browser.conftest import no_exception, open_app
+from tests.browser.conftest import no_exception, open_app, wait_for_count
 
 
 def test_train_draws_the_chart_and_results(page, app_server):
@@ -12,6 +12,9 @@ def test_train_draws_the_chart_and_results(page, app_server):
     page.wait_for_selector("[data-testid='stPlotlyChart']", timeout=60_000)  # live, then the results
     page.wait_for_selector("[data-testid='stMetric']", timeout=60_000)  # the fit ended: results drawn
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 3  # loss, heatmaps, singular values
+    # the heatmaps' matrices go as Plotly's base64 typed arrays (lora_ui/fit_charts.py): plotly.js draws each
+    # of the three as an image in its heatmap layer
+    wait_for_count(page, ".js-plotly-plot .heatmaplayer image", 3)
     assert no_exception(page)
 
 
