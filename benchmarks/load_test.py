@@ -955,11 +955,14 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
     load_before = os.getloadavg()
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     with Stack(sc.app, sc.replicas, workdir, options=args.set_options, profile=profile) as stack:
-        origin = stack.healthy_at  # the clock: no visitor before it
+        rss_start = stack.rss()
+        if args.idle_before:  # the server waits for its class, as when a teacher starts it before the lesson
+            time.sleep(args.idle_before)
+        # the clock: no visitor before it (health ok, or --idle-before seconds after it)
+        origin = stack.healthy_at + args.idle_before
         if profile is not None:
             for server in stack.servers:
                 server.send_signal(signal.SIGUSR1)  # profiled_server.py: drop the warm-up from the profile
-        rss_start = stack.rss()
         cpu0 = _cpu(stack)
         harness0 = sum(psutil.Process().cpu_times()[:2])
         spies = start_py_spy(args.py_spy, stack, sc, args.duration + 5) if sc.label == "ours" else []
@@ -1244,11 +1247,12 @@ def report(
     rows: list[tuple[Outcome, Outcome | None]], args, wall_s: float, load_before: tuple[float, float, float]
 ) -> str:
     when = rows[0][0].started if rows else datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    waited = f" + {args.idle_before:g} s (--idle-before: the server waits for its class)" if args.idle_before else ""
     out = [
         f"Measured {when} on {machine()}; load average before the run {_load(load_before)} (1 / 5 / 15 min). "
         f"`python benchmarks/load_test.py {' '.join(sys.argv[1:]) if args.argv is None else ' '.join(args.argv)}` "
         f"({wall_s / 60:.1f} min). Each setup starts cold (`make run`'s command); the clock starts at health "
-        f"ok; the class arrives within {args.arrival:g} s; {args.duration:g} s of class; think time "
+        f"ok{waited}; the class arrives within {args.arrival:g} s; {args.duration:g} s of class; think time "
         f"{THINK_S[0]}–{THINK_S[1]} s; Train pressed by {FITTERS_PER_REPLICA} students per replica together "
         f"every {args.fit_every:g} s.",
         "",
@@ -1372,6 +1376,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fit-every", type=float, default=FIT_EVERY_S, help="seconds between Train rounds (20)")
     p.add_argument("--arrival", type=float, default=ARRIVAL_S, help="seconds the class takes to arrive (3)")
     p.add_argument(
+        "--idle-before",
+        type=float,
+        default=0.0,
+        help="seconds the server waits after health ok before the class arrives (default 0): a teacher starts it "
+        "before the lesson, and worker pools that reap idle workers have reaped them by then",
+    )
+    p.add_argument(
         "--duration", type=float, default=60.0, help="seconds of class from health ok (default 60)"
     )
     p.add_argument(
@@ -1419,8 +1430,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--students: 1..200 each")
     if args.replica_students is None:
         args.replica_students = 2 * max(args.n_values)
-    if not 0 <= args.arrival <= 60 or args.duration <= 0 or args.fit_every <= 0:
-        p.error("--arrival 0..60, --duration and --fit-every above 0")
+    if not 0 <= args.arrival <= 60 or args.duration <= 0 or args.fit_every <= 0 or not 0 <= args.idle_before <= 3600:
+        p.error("--arrival 0..60, --idle-before 0..3600, --duration and --fit-every above 0")
     return args
 
 

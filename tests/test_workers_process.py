@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import psutil
@@ -47,6 +48,37 @@ def test_a_worker_runs_niced_and_the_pool_reaps_it_when_idle(monkeypatch):
         assert worker.process.exitcode == 0  # it was asked to quit, not killed
     finally:
         pool.close()
+
+
+def test_the_pools_keep_their_workers_for_the_servers_life_unless_told(monkeypatch):
+    """The warm-up starts every pool's workers and they stay (a class may come long after the start; reaped
+    after 30 s, a class 45 s after health ok paid for new ones: docs/load.md "Round 9"); an operator's
+    LORA_LAB_*_WORKER_IDLE_S still gives idle ones back."""
+    names = ("LORA_LAB_FIT_WORKER_IDLE_S", "LORA_LAB_REPLAY_WORKER_IDLE_S", "LORA_LAB_TRACE_WORKER_IDLE_S")
+    code = "from lora_ui.workers import fit, replay, trace; print(fit.IDLE_S, replay.IDLE_S, trace.IDLE_S)"
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=BOUND_S)
+    assert out.stdout.split() == ["inf", "inf", "inf"], out.stderr
+    told = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**env, **dict.fromkeys(names, "30")}, capture_output=True,
+        text=True, timeout=BOUND_S,
+    )  # fmt: skip
+    assert told.stdout.split() == ["30.0", "30.0", "30.0"], told.stderr
+
+    class Stub:
+        quits = 0
+
+        def quit(self):
+            Stub.quits += 1
+
+    monkeypatch.setattr(process, "REAP_EVERY_S", 3600.0)  # no reaper thread run during the test
+    kept, told_pool = WorkerPool(Stub, idle_s=float("inf")), WorkerPool(Stub, idle_s=30.0)
+    kept.park(Stub())
+    told_pool.park(Stub())
+    later = types.SimpleNamespace(monotonic=lambda: 1e12, sleep=time.sleep)  # a very long quiet spell later
+    monkeypatch.setattr(process, "time", later)
+    assert kept.reap() == 0 and kept.idle == 1 and Stub.quits == 0
+    assert told_pool.reap() == 1 and told_pool.idle == 0 and Stub.quits == 1
 
 
 # A stand-in server: two fit workers, one busy with a task that never ends and one idle after its task,

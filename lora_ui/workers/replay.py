@@ -20,8 +20,9 @@ How.
   `reserve.find` finds them.
 - LORA_LAB_REPLAY_PROCESSES=0: replays run in the calling thread, no process is started (`make check`).
 
-Workers need no torch (lora_ui/workers/replay_worker.py) and quit after IDLE_S without a job; the Memory page
-calls `warm()` on every render, so a student on the page finds one started.
+Workers need no torch (lora_ui/workers/replay_worker.py); the server's warm-up starts them and they are kept
+(IDLE_S); the Memory page calls `warm()` on every render, so a student on the page finds one started after a
+worker was lost.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ from lora_ui.workers.replay_worker import start_replay_worker
 
 ENV_PROCESSES = "LORA_LAB_REPLAY_PROCESSES"  # "0": replay in the calling thread, start no process
 MAX_WORKERS = 2  # one per core of the 2-core classroom server (a replay is one core's work)
-# A worker without a job quits after this long (~40 MB each: numpy and lora_core, no torch; our measurement,
-# docs/load.md), so a quiet server gives its memory back (issue 6: RSS within 15 % within a minute).
-IDLE_S = float(os.environ.get("LORA_LAB_REPLAY_WORKER_IDLE_S", "30"))
+# Idle workers are kept for the server's life (~40 MB each: numpy and lora_core, no torch; our measurement,
+# docs/load.md): the warm-up starts them, so they are in the RSS at health ok, and a class coming later finds
+# them (reaped after 30 s, as they were, they were started again in the middle of a class: docs/load.md
+# "Round 9"). LORA_LAB_REPLAY_WORKER_IDLE_S=<seconds>: give idle workers back after that long.
+IDLE_S = float(os.environ.get("LORA_LAB_REPLAY_WORKER_IDLE_S", "inf"))
 # A replay's bound in a worker: past it the worker is stopped and the job replayed here (ours: the deepest
 # preset, 96 layers, replays in ~0.3 s; an uploaded config of a few hundred layers in a few seconds).
 JOB_CAP_S = 120.0

@@ -25,7 +25,7 @@ How.
   handed over, and the core traces in the page's thread (the same answer, or the same error); a key that
   failed is not sent to a worker again.
 - Workers import torch, transformers and the presets' model classes before they are ready (several seconds of
-  CPU), so they are started with the server's warm-up (lora_ui/serve.py) and kept for IDLE_S.
+  CPU), so they are started with the server's warm-up (lora_ui/serve.py) and kept (IDLE_S).
 - LORA_LAB_TRACE_PROCESSES=0: no process; the core traces in the calling thread (`make check`).
 """
 
@@ -50,9 +50,11 @@ ENV_PROCESSES = "LORA_LAB_TRACE_PROCESSES"  # "0": the core traces in the callin
 MAX_WORKERS = 2
 FAILED_KEPT = 64  # keys whose worker trace failed, not sent again (ours: a class meets a handful)
 # Each worker holds torch, transformers and the model classes (~370 MB, our measurement) and takes 7-9 s of one
-# core to start (trace_worker.warm), so it is kept through a class (a student may change the adapter at any
-# time) and given back after ten quiet minutes. LORA_LAB_TRACE_WORKER_IDLE_S.
-IDLE_S = float(os.environ.get("LORA_LAB_TRACE_WORKER_IDLE_S", "600"))
+# core to start (trace_worker.warm), so the warm-up starts them and they are kept for the server's life: given
+# back after ten quiet minutes, as they were, a class coming later than that started them again on its first
+# Memory visit, 14-18 s of CPU in its first minute (docs/load.md "Round 9"). LORA_LAB_TRACE_WORKER_IDLE_S=
+# <seconds>: give idle workers back after that long.
+IDLE_S = float(os.environ.get("LORA_LAB_TRACE_WORKER_IDLE_S", "inf"))
 # A trace's bound in a worker: past it the worker is stopped and the core traces in the page's thread
 # (ours: a preset traces in under a second, an uploaded config of a few hundred layers in a few seconds).
 JOB_CAP_S = 120.0
