@@ -3,7 +3,8 @@
 
 The server is started as the README says (`make run`: `python -m lora_ui.serve`, warmed up before its health
 endpoint says ok), on 127.0.0.1 and a free port, from the repository root. The clock starts the moment
-`/_stcore/health` says ok; nobody visits before the class (issue 12, section 5).
+`/_stcore/health` says ok (or `--idle-before` seconds later: the server waits for its class, as when a teacher
+starts it before the lesson); nobody visits before the class (issue 12, section 5).
 
 Each student is a real Streamlit client: a browser tab's GET of the page, then the websocket
 `/_stcore/stream`, speaking the protobufs the browser speaks (they ship with streamlit). It sends
@@ -12,7 +13,7 @@ Each student is a real Streamlit client: a browser tab's GET of the page, then t
 by their keys from lora_ui/keys.py; nothing here reads the app's internals.
 
 A class (`--students`, default 30):
-- arrives within `--arrival` seconds (3): each student's arrival is uniform in that window after health ok;
+- arrives within `--arrival` seconds (3): each student's arrival is uniform in that window after the clock starts;
 - opens the link (`/`: the home page; its "first page"), then every other page in the sidebar's order;
 - then, with a think time uniform in 1.25-3.75 s (2.5 s on average), moves inputs: a slider or number input
   anywhere, sometimes another input (select box, radio, checkbox, multiselect), one action in five opens
@@ -383,7 +384,7 @@ class Rerun:
     page: str
     action: str  # one of ACTIONS
     latency_s: float
-    sent_s: float  # when it was sent, seconds after the clock started (health ok)
+    sent_s: float  # when it was sent, seconds after the clock started (health ok, + --idle-before)
 
 
 @dataclass
@@ -395,7 +396,7 @@ class FitRecord:
 
 @dataclass
 class StudentLog:
-    origin: float = 0.0  # perf_counter() when the clock started (health ok)
+    origin: float = 0.0  # perf_counter() when the clock started (health ok, + --idle-before)
     arrived_s: float | None = None  # when the student opened the link, seconds after the clock started
     reruns: list[Rerun] = field(default_factory=list)  # ok actions
     fits: list[FitRecord] = field(default_factory=list)
@@ -573,7 +574,7 @@ class Plan:
 
     base_url: str
     pages: list[str]
-    origin: float  # perf_counter() at health ok
+    origin: float  # perf_counter() when the clock starts (health ok, + --idle-before)
     offsets: list[float]  # each student's arrival, seconds after origin
     deadline: float  # perf_counter() when students stop starting actions
     fitters: int  # students who press Train: with replicas, `fitters_per_replica` on each (claim_fitter)
@@ -603,6 +604,12 @@ class Plan:
             return True
 
 
+def _per_replica(logs: list[StudentLog], replica_urls: list[str]) -> list[int]:
+    """How many Train pressers each replica got, in the order of the servers (as `Stack.connections`)."""
+    counts = Counter(log.replica for log in logs if log.replica is not None)
+    return [counts.get(url.removeprefix("http://"), 0) for url in replica_urls]
+
+
 def arrival_offsets(n: int, window: float, rng: random.Random) -> list[float]:
     """Each of n students' arrival, seconds after the clock starts: uniform in [0, window]."""
     return [rng.uniform(0.0, window) for _ in range(n)]
@@ -625,7 +632,9 @@ def open_tab(base_url: str, timeout: float) -> Session:
     with urllib.request.urlopen(base_url + "/", timeout=timeout) as r:
         r.read()
         jar = [h.split(";", 1)[0] for k, h in r.headers.items() if k.lower() == "set-cookie"]
-        replica = r.headers.get(REPLICA_HEADER, "")  # behind nginx: the replica the route cookie sticks to
+        # behind nginx: the replica the route cookie sticks to (after a retry nginx lists every upstream it
+        # tried, "a, b": the last one answered)
+        replica = r.headers.get(REPLICA_HEADER, "").split(",")[-1].strip()
     s = Session(base_url, timeout=timeout, cookies="; ".join(jar))
     s.replica = replica
     s.connect()
@@ -654,6 +663,8 @@ def student(plan: Plan, i: int, log: StudentLog) -> None:
         return
     r.latency_s = time.perf_counter() - t0  # the first page counts from the GET of the link
     _record(log, first, r, FIRST, sent=t0)
+    if plan.fitters_per_replica and not s.replica:  # the harness's nginx names the replica: a bug if not
+        log.errors.append(f"{first}: no {REPLICA_HEADER} header from nginx: Train pressers chosen by index")
     fitter = plan.claim_fitter(i, s.replica)
     log.replica = s.replica if fitter else None
     rounds = list(plan.fit_rounds) if fitter else []
@@ -904,7 +915,7 @@ class Scenario:
 @dataclass
 class Outcome:
     scenario: Scenario
-    origin: float  # perf_counter() at health ok: the clock's zero
+    origin: float  # perf_counter() when the clock started (health ok, + --idle-before): the clock's zero
     reruns: list[Rerun]
     fits: list[FitRecord]
     errors: list[str]
@@ -918,13 +929,14 @@ class Outcome:
     harness_cpu_s: float  # this process (every student's client), during the class: it shares the machine
     spread: list[int]  # most connections seen on each replica during the load
     health_s: float  # servers started -> health ok
-    arrivals: list[float]  # when each student opened the link, seconds after health ok
+    arrivals: list[float]  # when each student opened the link, seconds after the clock started
     load_before: tuple[float, float, float]  # os.getloadavg() just before the servers were started
     started: str  # local time the scenario started
     alert_texts: list[str] = field(default_factory=list)
     waits: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)  # page -> (wait s, cut)
     polls: int = 0
-    fitters_by_replica: dict[str, int] = field(default_factory=dict)  # students who press Train, per replica
+    fitters_per_replica: list[int] = field(default_factory=list)  # students who press Train, as `spread`
+    idle_before: float = 0.0  # seconds from health ok to the clock's start (--idle-before)
 
     def latencies(
         self, *, action: str | None = None, page: str | None = None, first: bool = True
@@ -956,10 +968,9 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     with Stack(sc.app, sc.replicas, workdir, options=args.set_options, profile=profile) as stack:
         rss_start = stack.rss()
-        if args.idle_before:  # the server waits for its class, as when a teacher starts it before the lesson
-            time.sleep(args.idle_before)
-        # the clock: no visitor before it (health ok, or --idle-before seconds after it)
-        origin = stack.healthy_at + args.idle_before
+        idle = args.idle_before if sc.label == "ours" else 0.0  # the one-slider baseline has nothing to reap
+        time.sleep(idle)  # the server waits for its class, as when a teacher starts it before the lesson
+        origin = stack.healthy_at + idle  # the clock: no visitor before it
         if profile is not None:
             for server in stack.servers:
                 server.send_signal(signal.SIGUSR1)  # profiled_server.py: drop the warm-up from the profile
@@ -1031,7 +1042,8 @@ def run_scenario(sc: Scenario, args, workdir: Path) -> Outcome:
         origin=origin,
         reruns=[r for log in logs for r in log.reruns],
         fits=[f for log in logs for f in log.fits],
-        fitters_by_replica=dict(sorted(Counter(log.replica for log in logs if log.replica is not None).items())),
+        fitters_per_replica=_per_replica(logs, stack.replica_urls) if sc.replicas > 1 else [],
+        idle_before=idle,
         errors=[e for log in logs for e in log.errors],
         error_alerts=sum(log.error_alerts for log in logs),
         alert_texts=[t for log in logs for t in log.alert_texts],
@@ -1253,7 +1265,7 @@ def report(
         f"`python benchmarks/load_test.py {' '.join(sys.argv[1:]) if args.argv is None else ' '.join(args.argv)}` "
         f"({wall_s / 60:.1f} min). Each setup starts cold (`make run`'s command); the clock starts at health "
         f"ok{waited}; the class arrives within {args.arrival:g} s; {args.duration:g} s of class; think time "
-        f"{THINK_S[0]}–{THINK_S[1]} s; Train pressed by {FITTERS_PER_REPLICA} students per replica together "
+        f"{THINK_S[0]}–{THINK_S[1]} s; Train pressed by {args.fitters} students per replica together "
         f"every {args.fit_every:g} s.",
         "",
         summary_table(rows),
@@ -1265,8 +1277,9 @@ def report(
     for o, b in rows:
         sc = o.scenario
         spread = f", students per replica {' + '.join(map(str, o.spread))}" if sc.replicas > 1 else ""
-        if sc.replicas > 1 and o.fitters_by_replica:
-            spread += f", of whom press Train {' + '.join(map(str, o.fitters_by_replica.values()))}"
+        if sc.replicas > 1 and o.fitters_per_replica:
+            spread += f", of whom press Train {' + '.join(map(str, o.fitters_per_replica))}"
+        clock = f"the clock (health ok + {o.idle_before:g} s)" if o.idle_before else "health ok"
         base = (
             f"; baseline: health ok after {b.health_s:.1f} s, load before {_load(b.load_before)}" if b else ""
         )
@@ -1275,7 +1288,7 @@ def report(
             f"**{setup_name(sc)}, {sc.students} students** ({o.started}; load average before it "
             f"{_load(o.load_before)}; health ok {o.health_s:.1f} s after start; arrivals "
             f"{min(o.arrivals, default=float('nan')):.2f}–{max(o.arrivals, default=float('nan')):.2f} s after "
-            f"health ok{spread}; CPU: servers {o.server_cpu_s:.0f} s, this harness {o.harness_cpu_s:.0f} s{base}):",
+            f"{clock}{spread}; CPU: servers {o.server_cpu_s:.0f} s, this harness {o.harness_cpu_s:.0f} s{base}):",
             "",
             action_table(o, b),
         ]
@@ -1383,7 +1396,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "before the lesson, and worker pools that reap idle workers have reaped them by then",
     )
     p.add_argument(
-        "--duration", type=float, default=60.0, help="seconds of class from health ok (default 60)"
+        "--duration", type=float, default=60.0, help="seconds of class from the clock's start (health ok, + --idle-before; default 60)"
     )
     p.add_argument(
         "--settle", type=float, default=RSS_SETTLE_S, help="max seconds to wait for RSS (default 60)"
@@ -1527,7 +1540,8 @@ def _raw(o: Outcome) -> dict:
         "rss_after_s": o.rss_after_s,
         "server_cpu_s": o.server_cpu_s,
         "connections_per_replica": o.spread,
-        "fitters_by_replica": o.fitters_by_replica,
+        "fitters_per_replica": o.fitters_per_replica,
+        "idle_before_s": o.idle_before,
         "goals_missed": goals(o),
     }
 

@@ -42,7 +42,7 @@ def test_heatmaps_sigma_and_sweep():
 
 
 def test_heatmaps_are_the_figure_make_subplots_made():
-    """The heatmaps are built as plain dicts (145 ms -> 2 ms); Streamlit must be sent what make_subplots and
+    """The heatmaps are built as plain dicts (~30 ms -> 1.5 ms); Streamlit must be sent what make_subplots and
     three go.Heatmap traces made (the builder before, kept here as the reference)."""
     import plotly.io as pio
     from plotly.subplots import make_subplots

@@ -148,6 +148,23 @@ def test_parse_args_defaults(lt):
         lt.parse_args(["--students", "0"])
 
 
+def test_idle_before_and_the_replicas_fitters_are_reported(lt):
+    """--idle-before (0..3600 s) starts the clock that long after health ok, and the report says so; with
+    replicas it lists the Train pressers per replica in the servers' order, a replica without any as 0."""
+    assert lt.parse_args([]).idle_before == 0.0 and lt.parse_args(["--idle-before", "45"]).idle_before == 45.0
+    for bad in ("-1", "3601"):
+        with pytest.raises(SystemExit):
+            lt.parse_args(["--idle-before", bad])
+    args = lt.parse_args(["--idle-before", "45"])
+    ours = _outcome(lt, "ours", ["learn"], [lt.Rerun("learn", lt.FIRST, 0.2, 1.0)], replicas=2)
+    ours.idle_before, ours.fitters_per_replica = 45.0, [3, 0]
+    text = lt.report([(ours, None)], args, 60.0, (1.0, 1.0, 1.0))
+    assert "the clock starts at health ok + 45 s (--idle-before" in text
+    assert "s after the clock (health ok + 45 s), students per replica 15 + 15, of whom press Train 3 + 0;" in text
+    logs = [lt.StudentLog(replica="127.0.0.1:2"), lt.StudentLog(replica=None), lt.StudentLog(replica="127.0.0.1:2")]
+    assert lt._per_replica(logs, ["http://127.0.0.1:1", "http://127.0.0.1:2"]) == [0, 2]
+
+
 def test_report_goes_between_the_markers(lt, tmp_path):
     doc = tmp_path / "load.md"
     doc.write_text(f"# Load\n\nprose before\n\n{lt.BEGIN}\nold table\n{lt.END}\n\nprose after\n")

@@ -100,7 +100,7 @@ def test_idle_workers_quit_and_a_new_one_starts_when_needed(runner):
     runner.warm()  # this test alone (or first on its xdist worker) has no worker from an earlier fit
     # every warm worker started (one still starting would be idle after the reap), none running
     wait_for(lambda: runner.running == 0 and runner.starting == 0 and runner.workers >= 1, "an idle worker")
-    assert runner.reap(idle_s=0.0) >= 1  # the server's memory comes back after a class
+    assert runner.reap(idle_s=0.0) >= 1  # reaped (an operator's LORA_LAB_FIT_WORKER_IDLE_S does this)
     assert runner.workers == 0
     job = runner.submit(tiny_fit(5), total_steps=5)
     wait_for(lambda: not job.active, "a fit on a fresh worker")

@@ -1,5 +1,5 @@
-"""The worker-process helper (lora_ui/workers/process.py): idle workers quit by themselves, and no worker
-outlives its server."""
+"""The worker-process helper (lora_ui/workers/process.py): a pool reaps idle workers when it has an idle
+limit (the app's pools keep theirs unless an operator sets one), and no worker outlives its server."""
 
 from __future__ import annotations
 

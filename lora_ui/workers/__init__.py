@@ -1,7 +1,8 @@
 """Server-side scheduling: the one place in LoRA Lab that starts processes or threads to run core work.
 
-- process: the worker-process helper (spawn, nice, one torch thread, parent watch, a pool whose idle
-  workers quit and which falls back to the server when none can start; PoolRunner, what both runners share);
+- process: the worker-process helper (spawn, nice, one torch thread, parent watch, a pool that keeps its
+  workers, or reaps idle ones when told to, and falls back to the server when none can start; PoolRunner,
+  what the runners share);
 - fit_worker: what runs inside a fit worker, and the messages on its pipe;
 - fit: the fit runner: at most LORA_LAB_MAX_FITS fits at once, the queue and its positions, cancel (Stop,
   a session that went away, the job cap), the thread fallback.

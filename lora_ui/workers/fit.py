@@ -61,11 +61,12 @@ SWITCH_INTERVAL_S = 0.0005
 # sweep): past it the worker is asked to stop, and killed if it does not answer within CANCEL_GRACE_S.
 JOB_CAP_S = MAX_FIT_SECONDS + 60.0
 CANCEL_GRACE_S = 10.0
-# Idle workers are kept for the server's life (~240 MB each, torch imported). The warm-up starts one per slot
-# (lora_ui/serve.py), so they are in the server's RSS at health ok (issue 6's "RSS back within 15 % of its
-# start" holds), and a class finds them however long after the start it comes. Reaped after 30 s idle, as
-# they were, a class arriving 45 s after health ok paid for new ones at its first Fit visits and Train presses
-# (docs/load.md "Round 9"). LORA_LAB_FIT_WORKER_IDLE_S=<seconds>: give idle workers back after that long.
+# Idle workers are kept for the server's life (238 MB each, torch imported: our measurement, docs/load.md
+# "Round 9"). The warm-up starts one per slot (lora_ui/serve.py), so they are in the server's RSS at health ok
+# (issue 6's "RSS back within 15 % of its start" holds), and a class finds them however long after the start
+# it comes. Reaped after 30 s idle, as they were, a class arriving 45 s after health ok paid for new ones at
+# its first Fit visits and Train presses (docs/load.md "Round 9"). LORA_LAB_FIT_WORKER_IDLE_S=<seconds>: give
+# idle workers back after that long.
 IDLE_S = float(os.environ.get("LORA_LAB_FIT_WORKER_IDLE_S", "inf"))
 
 QUEUED, RUNNING, DONE, ERROR, CANCELLED = "queued", "running", "done", "error", "cancelled"

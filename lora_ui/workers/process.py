@@ -12,7 +12,9 @@ worker process has its own interpreter. Every worker lives by the same rules:
   on it when idle, polling it while it works: lora_ui.workers.fit_worker). When the server dies, killed or
   crashed, the OS closes the server's end, the worker's next read gets EOF and the worker exits.
 - Idle quit: `WorkerPool` keeps started workers for the next job and stops those idle longer than its
-  idle_s, so a quiet server gives the memory back (issue 6: RSS back within 15 % within a minute).
+  idle_s. The app's pools keep theirs for the server's life by default (the warm-up starts them, so they are
+  in the RSS at health ok: issue 6's "RSS back within 15 % of its start"); an operator's
+  LORA_LAB_{FIT,REPLAY,TRACE}_WORKER_IDLE_S gives idle ones back after that many seconds.
 
 Only our own plain data crosses a pipe (numbers, strings, frozen dataclasses, numpy arrays): never
 anything read from a user's file.
@@ -42,7 +44,7 @@ START_METHOD = os.environ.get(
 # After a worker failed to start, the pool's callers do the work in the server for this long, then processes are
 # tried again (ours: a busy machine can miss one start timeout without processes being impossible).
 RETRY_S = 60.0
-REAP_EVERY_S = 5.0  # how often a pool looks for workers idle too long (ours: idle_s is tens of seconds)
+REAP_EVERY_S = 5.0  # how often a pool looks for workers idle too long (ours: an operator's idle_s, tens of seconds up)
 # How long a worker asked to quit gets before it is killed: it leaves with os._exit as soon as it reads the
 # message (12-22 ms when idle, our measurement); a niced worker on a loaded 2-core machine can wait seconds for the CPU
 # (CI killed one that needed more than 2 s). Callers: the reaper thread, and a runner's close at shutdown (and a
