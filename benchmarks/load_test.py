@@ -1396,7 +1396,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "before the lesson, and worker pools that reap idle workers have reaped them by then",
     )
     p.add_argument(
-        "--duration", type=float, default=60.0, help="seconds of class from the clock's start (health ok, + --idle-before; default 60)"
+        "--duration",
+        type=float,
+        default=60.0,
+        help="seconds of class from the clock's start (health ok, + --idle-before; default 60)",
     )
     p.add_argument(
         "--settle", type=float, default=RSS_SETTLE_S, help="max seconds to wait for RSS (default 60)"

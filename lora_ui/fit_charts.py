@@ -18,7 +18,7 @@ MAX_POINTS = (
 # heatmaps: make_subplots' default gap between columns (plotly/_subplots.py: horizontal_spacing = 0.2 / cols)
 _HEAT_COLS = 3
 _HEAT_SPACING = 0.2 / _HEAT_COLS
-# colorscale="RdBu" as Plotly's validation writes it: plotly.colors.diverging.RdBu at 11 evenly spaced stops
+# colorscale="RdBu" as Plotly's validation writes it: plotly.colors.diverging.RdBu at evenly spaced stops
 _RDBU = [[i / (len(pc.diverging.RdBu) - 1), c] for i, c in enumerate(pc.diverging.RdBu)]
 TINY = 1e-12  # log axes cannot show 0: losses and floors are clipped to this for drawing only
 
@@ -73,9 +73,10 @@ def heatmaps(target: np.ndarray, learned: np.ndarray, labels: dict[str, str]) ->
 
     Built as plain dicts (plotly_fast.figure): `make_subplots` and three validated `go.Heatmap`s took ~30 ms
     for the default fit's 64 x 48 matrices (~145 ms the first time in a process), on every Fit page run that
-    shows a result; 1.4-1.7 ms now (ours, 2026-11-29, one process; docs/load.md "Round 9"). The figure is the one they made: three x axes side by side (make_subplots' default
-    spacing, 0.2 / cols), the subplot titles as its annotations, every y axis reversed, the matrices as
-    Plotly's own typed arrays (tests/test_fit_charts.py compares both specs).
+    shows a result; 1.4-1.7 ms now (ours, 2026-11-29, one process; docs/load.md "Round 9"). The figure is
+    the one they made: three x axes side by side (make_subplots' default spacing, 0.2 / cols), the subplot
+    titles as its annotations, every y axis reversed, the matrices as Plotly's own typed arrays
+    (tests/test_fit_charts.py compares both specs).
     """
     target, learned = np.asarray(target, dtype=float), np.asarray(learned, dtype=float)
     diff = target - learned
