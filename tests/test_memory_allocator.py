@@ -324,19 +324,23 @@ def _state(alloc):
             alloc.peak_requested, alloc.segments, alloc.device_allocs, free)  # fmt: skip
 
 
-def _both(events):
+def _both(*steps):
+    """The allocator's state after the steps through the general path (malloc/free per event) and through the
+    coded one (code_events, _run_coded: one call per step, the state carried between them)."""
     from lora_core.memory.allocator import CachingAllocator
-    from lora_core.memory.allocator_replay import _run, _run_plain
+    from lora_core.memory.allocator_replay import _rounded, _run, _run_coded, code_events
 
-    general, plain = CachingAllocator(), CachingAllocator()
-    _run(general, events, {}, [], [])  # malloc/free, one call per event
-    _run_plain(plain, events, {})  # the inlined default-configuration path the estimate uses
-    return _state(general), _state(plain)
+    general, coded = CachingAllocator(), CachingAllocator()
+    _run(general, [ev for step in steps for ev in step], {}, [], [])  # malloc/free, one call per event
+    slots: dict = {}
+    codes = [code_events(step, slots) for step in steps]
+    live: list = [None] * len(slots)
+    for code in codes:
+        _run_coded(coded, code, _rounded(code), live)  # the inlined default-configuration path the estimate uses
+    return _state(general), _state(coded)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 64 * MiB), st.booleans()), max_size=120))
-def test_the_inlined_default_path_equals_the_general_one(ops):
+def _events(ops):
     events, live = [], []
     for i, (pick, size, do_free) in enumerate(ops):
         if do_free and live:
@@ -344,10 +348,18 @@ def test_the_inlined_default_path_equals_the_general_one(ops):
         else:
             events.append(Alloc(i, size))
             live.append(i)
-    events.append(EmptyCache())
-    events += [Alloc("after", 3 * MiB), Free("after")]
-    general, plain = _both(events)
-    assert general == plain
+    return events
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 64 * MiB), st.booleans()), max_size=120),
+    st.integers(0, 120),
+)
+def test_the_inlined_default_path_equals_the_general_one(ops, cut):
+    events = [*_events(ops), Alloc("after", 3 * MiB), Free("after")]
+    general, coded = _both(events[:cut], events[cut:])
+    assert general == coded
 
 
 def test_the_inlined_path_on_a_real_training_run():
@@ -358,5 +370,38 @@ def test_the_inlined_path_on_a_real_training_run():
 
     spec, setup = LoraSpec(r=4), TrainingSetup(method="lora", batch=2, seq=64)
     warmup, steady = run_events(reserve._plan(LLAMA_GQA, spec, setup), reserve.run_parts(LLAMA_GQA, spec, setup), 2, 64, 4)
-    general, plain = _both(warmup + steady + steady)
-    assert general == plain
+    general, coded = _both(warmup, steady, steady)
+    assert general == coded
+
+
+def test_predict_max_reserved_codes_only_what_the_inlined_path_models():
+    """A step with EmptyCache or a second stream, or a configuration other than the default, goes through the
+    general path; the default configuration's answer is the same either way."""
+    from lora_core.memory import allocator_replay
+
+    weights = [Alloc(("w", i), 16 * MiB) for i in range(2)]
+    warmup, steady = weights + activations(12, 0), activations(12, 1)
+    assert allocator_replay.code_events([EmptyCache()], {}) is None
+    assert allocator_replay.code_events([Alloc("a", 1, 1)], {}) is None
+    slots: dict = {}
+    code = allocator_replay.code_events(warmup, slots)
+    assert allocator_replay.decode(code) == [(slots[ev[0]], ev[1]) if len(ev) > 1 else (slots[ev[0]],) for ev in warmup]
+    coded = predict_max_reserved(warmup, steady)
+    general = predict_max_reserved(warmup, [*steady, EmptyCache()])  # same bytes: the cache empties at the end
+    assert coded.max_reserved == general.max_reserved == 2 * 16 * MiB + 3 * 12 * MiB
+    streamed = predict_max_reserved(warmup, [Alloc(ev[0], ev[1], 1) if len(ev) > 1 else ev for ev in steady])
+    assert streamed.max_reserved == coded.max_reserved + 3 * 12 * MiB  # the other stream's pool: new segments
+    split = AllocatorConfig(max_split_size=64 * MiB)  # not the default: predict_coded decodes
+    slots = {}
+    w, s = allocator_replay.code_events(warmup, slots), allocator_replay.code_events(steady, slots)
+    assert allocator_replay.predict_coded(w, s, len(slots), split) == predict_max_reserved(warmup, steady, split)
+
+
+def test_the_coded_path_refuses_bad_input_by_event():
+    with pytest.raises(ValueError, match="event 1: free of 'nope', which is not allocated"):
+        predict_max_reserved([Alloc("a", 1), Free("nope")], [])
+    with pytest.raises(ValueError, match="event 1: 'a' is allocated twice"):
+        predict_max_reserved([Alloc("a", 0), Alloc("a", 1)], [])
+    with pytest.raises(ValueError, match="event 1: negative size -5"):
+        predict_max_reserved([Alloc("a", 1), Alloc("b", -5)], [])
+

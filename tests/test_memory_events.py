@@ -72,3 +72,34 @@ def test_storage_count_grows_by_one_layer_per_layer():
     n = {L: len(plan_depth(rec, L).template) for L in (3, 4, 10)}
     assert n[10] - n[4] == 6 * (n[4] - n[3])
     assert np.all(np.diff(np.sort(plan_depth(rec, 10).alloc_key)) >= 0)
+
+
+@pytest.mark.parametrize("name,config,spec,setup", CASES, ids=[c[0] for c in CASES])
+def test_run_codes_is_run_events_with_slots_for_ids(name, config, spec, setup):
+    """The replay's coded steps (events.run_codes, built with numpy) are run_events' tuples event for event:
+    the same kinds and bytes, with one slot per id across the warm-up and the steady step, and the slots
+    within the count it gives."""
+    from dataclasses import replace
+
+    from lora_core.memory import reserve
+    from lora_core.memory.allocator_replay import decode
+    from lora_core.memory.events import run_codes, run_events
+
+    spec = setup.adapter_spec(spec)
+    plan, parts = reserve._plan(config, spec, setup), reserve.run_parts(config, spec, setup)
+    if setup.device != "cpu":
+        assert all(parts.workspaces)  # the warm-up inserts both cuBLAS workspaces
+    for layers_plan, parts_ in ((plan, parts), (plan, replace(parts, workspaces=(0, 3 * 2**20)))):
+        tuples = run_events(layers_plan, parts_, 2, 24, 4)
+        warmup, steady, slots = run_codes(layers_plan, parts_, 2, 24, 4)
+        coded = decode(warmup), decode(steady)
+        slot_of: dict = {}
+        for events, codes in zip(tuples, coded, strict=True):
+            assert len(events) == len(codes)
+            for ev, code in zip(events, codes, strict=True):
+                assert len(ev) == len(code)
+                assert slot_of.setdefault(ev[0], code[0]) == code[0]
+                if len(ev) > 1:
+                    assert ev[1] == code[1]
+        assert len(set(slot_of.values())) == len(slot_of)  # one id per slot
+        assert max(slot_of.values()) < slots

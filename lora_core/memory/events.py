@@ -334,3 +334,64 @@ def run_events(plan: StepPlan, parts: RunParts, b: int, s: int, r: int) -> tuple
     warmup += optimizer + zero_grad
     steady = step_events(plan, b, s, r) + optimizer + zero_grad
     return warmup, steady
+
+
+def run_codes(plan: StepPlan, parts: RunParts, b: int, s: int, r: int):
+    """run_events as Coded steps (allocator_replay.Coded), built with numpy instead of a tuple per event: the
+    same sequence with each id as a slot (the parameters, the optimizer states, the optimizer's temporaries,
+    the two workspaces, then the step's storages, a gradient in its storage's slot). Returns (warm-up,
+    steady, number of slots); tests/test_memory_events.py checks it against run_events."""
+    from lora_core.memory.allocator_replay import Coded
+
+    depth = plan.depth
+    n = len(depth.template)
+    sizes = plan.sizes.sizes(b, s, r)[depth.template]
+    n_params, n_states = len(parts.params), len(parts.states)
+    opt_slot: dict = {}
+    for ev in parts.step_temps:
+        opt_slot.setdefault(ev[0], n_params + n_states + len(opt_slot))
+    ws0 = n_params + n_states + len(opt_slot)
+    ws1, first = ws0 + 1, ws0 + 2  # the step's storage i is slot first + i
+
+    order = plan.order
+    is_alloc = order < n
+    idx = np.where(is_alloc, order, order - n)
+    kept = is_alloc | ~depth.at_end[idx]
+    is_alloc, idx = is_alloc[kept], idx[kept]
+    ops = np.where(is_alloc, first + idx, ~(first + idx))
+    nbytes = np.where(is_alloc, sizes[idx], 0)
+    gone = np.flatnonzero(depth.at_end & ~plan.grads)  # the loss and the like, after backward
+    zero_grad = np.flatnonzero(plan.grads & depth.at_end)
+    optimizer = [
+        (opt_slot[ev[0]], ev[1]) if len(ev) > 1 else (~opt_slot[ev[0]], 0) for ev in parts.step_temps
+    ]
+
+    def step(ops: np.ndarray, nbytes: np.ndarray, before: list, after: list) -> Coded:
+        o = [op for op, _ in before] + ops.tolist() + (~(first + gone)).tolist()
+        o += [op for op, _ in after] + [op for op, _ in optimizer] + (~(first + zero_grad)).tolist()
+        nb = [x for _, x in before] + nbytes.tolist() + [0] * len(gone)
+        nb += [x for _, x in after] + [x for _, x in optimizer] + [0] * len(zero_grad)
+        return Coded(o, nb)
+
+    # the warm-up's workspaces: cuBLAS's forward one before the step's first allocation, the backward one
+    # before its first allocation at or after the backward's start (at the step's end if none is)
+    w_ops, w_bytes = ops, nbytes
+    spots, slots, sizes_ws = [], [], []
+    allocs = np.flatnonzero(is_alloc)
+    if parts.workspaces[0] > 0 and len(allocs):
+        spots.append(int(allocs[0]))
+        slots.append(ws0)
+        sizes_ws.append(parts.workspaces[0])
+    if parts.workspaces[1] > 0:
+        late = allocs[depth.alloc_key[idx[allocs]] >= depth.backward_key]
+        spots.append(int(late[0]) if len(late) else len(ops))
+        slots.append(ws1)
+        sizes_ws.append(parts.workspaces[1])
+    if spots:
+        w_ops = np.insert(ops, spots, slots)
+        w_bytes = np.insert(nbytes, spots, sizes_ws)
+    params = [(i, size) for i, size in enumerate(parts.params)]
+    states = [(n_params + i, size) for i, size in enumerate(parts.states)]
+    warmup = step(w_ops, w_bytes, params, states)
+    steady = step(ops, nbytes, [], [])
+    return warmup, steady, first + n

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from lora_core.cache import BoundedCache
 from lora_core.family.specs import spec_to_dict
 from lora_core.memory.allocator_config import AllocatorConfig, MiB
-from lora_core.memory.allocator_replay import predict_max_reserved
-from lora_core.memory.events import DepthError, RunParts, StepPlan, run_events, step_plan
+from lora_core.memory.allocator_replay import predict_coded
+from lora_core.memory.events import DepthError, RunParts, StepPlan, run_codes, run_events, step_plan
 from lora_core.memory.parameters import ParamInfo, expanded, param_infos
 from lora_core.memory.setup import TrainingSetup
 from lora_core.memory.states import (
@@ -214,8 +214,8 @@ def known(key: str) -> Reserve | None:
 
 def replay_job(job: ReplayJob) -> Reserve:
     """Replay the job's run through the caching-allocator model (pure: events and arithmetic)."""
-    warmup, steady = run_events(job.plan, job.parts, job.batch, job.seq, job.r)
-    run = predict_max_reserved(warmup, steady, job.allocator)
+    warmup, steady, slots = run_codes(job.plan, job.parts, job.batch, job.seq, job.r)
+    run = predict_coded(warmup, steady, slots, job.allocator)
     steady_peaks = [s.peak_allocated for s in run.steps[1:]] or [run.steps[0].peak_allocated]
     return Reserve(
         peak_allocated=int(max(steady_peaks)),
