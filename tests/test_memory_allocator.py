@@ -374,11 +374,28 @@ def test_the_inlined_path_on_a_real_training_run():
     assert general == coded
 
 
-def test_predict_max_reserved_codes_only_what_the_inlined_path_models():
-    """A step with EmptyCache or a second stream, or a configuration other than the default, goes through the
-    general path; the default configuration's answer is the same either way."""
+def _coded_calls(monkeypatch) -> list:
+    """Count the steps the coded path runs (so a test knows which path answered)."""
     from lora_core.memory import allocator_replay
 
+    calls: list = []
+    real = allocator_replay._run_coded
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(allocator_replay, "_run_coded", counting)
+    return calls
+
+
+def test_predict_max_reserved_codes_only_what_the_inlined_path_models(monkeypatch):
+    """A step with EmptyCache or a second stream, a size the coded path does not round, or a configuration
+    other than the default goes through the general path; the default configuration's answer is the same
+    either way."""
+    from lora_core.memory import allocator_replay
+
+    calls = _coded_calls(monkeypatch)
     weights = [Alloc(("w", i), 16 * MiB) for i in range(2)]
     warmup, steady = weights + activations(12, 0), activations(12, 1)
     assert allocator_replay.code_events([EmptyCache()], {}) is None
@@ -386,7 +403,9 @@ def test_predict_max_reserved_codes_only_what_the_inlined_path_models():
     slots: dict = {}
     code = allocator_replay.code_events(warmup, slots)
     assert allocator_replay.decode(code) == [(slots[ev[0]], ev[1]) if len(ev) > 1 else (slots[ev[0]],) for ev in warmup]
+
     coded = predict_max_reserved(warmup, steady)
+    assert len(calls) == len(coded.steps) == 2  # the warm-up and one settled steady step, both coded
     general = predict_max_reserved(warmup, [*steady, EmptyCache()])  # same bytes: the cache empties at the end
     assert coded.max_reserved == general.max_reserved == 2 * 16 * MiB + 3 * 12 * MiB
     streamed = predict_max_reserved(warmup, [Alloc(ev[0], ev[1], 1) if len(ev) > 1 else ev for ev in steady])
@@ -395,13 +414,26 @@ def test_predict_max_reserved_codes_only_what_the_inlined_path_models():
     slots = {}
     w, s = allocator_replay.code_events(warmup, slots), allocator_replay.code_events(steady, slots)
     assert allocator_replay.predict_coded(w, s, len(slots), split) == predict_max_reserved(warmup, steady, split)
+    # one-shot iterables: the general path reads what the coded one declined
+    once = predict_max_reserved(iter(warmup), iter([*steady, EmptyCache()]))
+    assert once == general
+    assert len(calls) == 2  # none of these ran coded
+    # sizes numpy's int64 would not round exactly: the general path, which rounds Python's integers
+    huge = predict_max_reserved([Alloc("a", 2**63 - 1)], [])
+    assert huge.max_reserved == -(-(2**63 - 1) // (2 * MiB)) * 2 * MiB
+    assert len(calls) == 2
 
 
-def test_the_coded_path_refuses_bad_input_by_event():
+def test_the_coded_path_refuses_bad_input_by_event(monkeypatch):
+    calls = _coded_calls(monkeypatch)
     with pytest.raises(ValueError, match="event 1: free of 'nope', which is not allocated"):
         predict_max_reserved([Alloc("a", 1), Free("nope")], [])
     with pytest.raises(ValueError, match="event 1: 'a' is allocated twice"):
         predict_max_reserved([Alloc("a", 0), Alloc("a", 1)], [])
+    assert len(calls) == 2  # both found by the coded path
+    # a negative size goes to the general path, which reports the first bad event in order
+    with pytest.raises(ValueError, match="event 1: 'a' is allocated twice"):
+        predict_max_reserved([Alloc("a", 1), Alloc("a", 1), Alloc("b", -5)], [])
     with pytest.raises(ValueError, match="event 1: negative size -5"):
         predict_max_reserved([Alloc("a", 1), Alloc("b", -5)], [])
-
+    assert len(calls) == 2

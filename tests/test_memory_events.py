@@ -89,7 +89,13 @@ def test_run_codes_is_run_events_with_slots_for_ids(name, config, spec, setup):
     plan, parts = reserve._plan(config, spec, setup), reserve.run_parts(config, spec, setup)
     if setup.device != "cpu":
         assert all(parts.workspaces)  # the warm-up inserts both cuBLAS workspaces
-    for layers_plan, parts_ in ((plan, parts), (plan, replace(parts, workspaces=(0, 3 * 2**20)))):
+    # the backward's workspace: before its first allocation (the plan's own backward), at the step's end (no
+    # allocation at or after a backward moved past the end), at the forward's spot (a backward from key 0)
+    no_backward = replace(plan, depth=replace(plan.depth, backward_key=plan.depth.end_key + 2))
+    from_start = replace(plan, depth=replace(plan.depth, backward_key=0))
+    two = replace(parts, workspaces=(2**20, 3 * 2**20))  # told apart by their sizes
+    variants = [(plan, parts), (plan, replace(parts, workspaces=(0, 3 * 2**20))), (no_backward, two), (from_start, two)]
+    for layers_plan, parts_ in variants:
         tuples = run_events(layers_plan, parts_, 2, 24, 4)
         warmup, steady, slots = run_codes(layers_plan, parts_, 2, 24, 4)
         coded = decode(warmup), decode(steady)

@@ -74,13 +74,8 @@ class Replay:
         return self.reserved[-1] if self.reserved else 0
 
 
-def _run(
-    alloc: CachingAllocator, events: Iterable, live: dict, allocated: list | None, reserved: list | None
-) -> int | None:
-    """Apply events; append the statistics after each (unless the lists are None). Returns the index of an
-    out-of-memory event, or None."""
-    if allocated is None or reserved is None:
-        return _run_quiet(alloc, events, live)
+def _run(alloc: CachingAllocator, events: Iterable, live: dict, allocated: list, reserved: list) -> int | None:
+    """Apply events; append the statistics after each. Returns the index of an out-of-memory event, or None."""
     malloc, free = alloc.malloc, alloc.free
     add_a, add_r = allocated.append, reserved.append
     for index, ev in enumerate(events):
@@ -158,12 +153,17 @@ def decode(step: Coded) -> list:
     return [(op, nb) if op >= 0 else (~op,) for op, nb in zip(step.ops, step.nbytes, strict=True)]
 
 
-def _rounded(step: Coded) -> list:
-    """Each op's round_size of the default configuration (cpp:2585-2597), 0 for 0 bytes and for frees."""
-    nb = np.asarray(step.nbytes, dtype=np.int64)
-    bad = np.flatnonzero(nb < 0)  # a free's bytes are 0
-    if len(bad):
-        raise ValueError(f"event {int(bad[0])}: negative size {int(nb[bad[0]])}")
+_CODED_MAX = 1 << 62  # sizes the coded path rounds in int64 without overflow (numpy's int64; our own bound)
+
+
+def _rounded(step: Coded) -> list | None:
+    """Each op's round_size of the default configuration (cpp:2585-2597), 0 for 0 bytes and for frees. None
+    when a size is negative, not an integer, or too large for int64 arithmetic: the general path then runs
+    the step, and raises (or rounds) at the event, in order, as it always has."""
+    nb = np.asarray(step.nbytes)
+    if len(nb) and (nb.dtype.kind not in "iu" or nb.min() < 0 or nb.max() >= _CODED_MAX):
+        return None
+    nb = nb.astype(np.int64, copy=False)
     size = np.maximum(-(-nb // MIN_BLOCK_SIZE) * MIN_BLOCK_SIZE, MIN_BLOCK_SIZE)
     size[nb == 0] = 0
     return size.tolist()
@@ -378,12 +378,14 @@ def predict_max_reserved(
     """max_memory_reserved() of a run: one warm-up step (which also allocates the optimizer states), then
     identical steady-state steps until one of them takes no new memory from CUDA (`Run.settled`), at most
     `max_steady_steps` of them. The default configuration runs the steps coded (code_events, _run_coded)."""
+    warmup, steady = list(warmup), list(steady)  # each is read twice when the coded path declines
     if _plain(config or AllocatorConfig()):
         slots: dict = {}
         warm, steps = code_events(warmup, slots), code_events(steady, slots)
         if warm is not None and steps is not None:
-            names = list(slots)
-            return predict_coded(warm, steps, len(slots), config, max_steady_steps, names=names)
+            rounded = _rounded(warm), _rounded(steps)
+            if None not in rounded:
+                return _predict_coded(warm, steps, rounded, len(slots), config, max_steady_steps, list(slots))
     alloc = CachingAllocator(config)
     live: dict = {}
     return _settle(alloc, lambda i: _run_quiet(alloc, warmup if i == 0 else steady, live), max_steady_steps)
@@ -399,12 +401,18 @@ def predict_coded(
     names: Sequence | None = None,
 ) -> Run:
     """predict_max_reserved of Coded steps over `slots` slots (events.run_codes builds them from a step plan
-    without making a tuple per event). A configuration other than the default runs them decoded through the
-    general path."""
-    alloc = CachingAllocator(config)
-    if not _plain(alloc.config):
-        return predict_max_reserved(decode(warmup), decode(steady), config, max_steady_steps)
+    without making a tuple per event). A configuration other than the default, or a size the coded path does
+    not round (_rounded), runs them decoded through the general path."""
     rounded = _rounded(warmup), _rounded(steady)
+    if not _plain(config or AllocatorConfig()) or None in rounded:
+        alloc = CachingAllocator(config)
+        warm, steps, live = decode(warmup), decode(steady), {}
+        return _settle(alloc, lambda i: _run_quiet(alloc, warm if i == 0 else steps, live), max_steady_steps)
+    return _predict_coded(warmup, steady, rounded, slots, config, max_steady_steps, names)
+
+
+def _predict_coded(warmup, steady, rounded, slots: int, config, max_steady_steps: int, names) -> Run:
+    alloc = CachingAllocator(config)
     live: list = [None] * slots
     return _settle(
         alloc,

@@ -58,8 +58,8 @@ SOURCES = (
 FILE = "presets.npz"  # in lora_core/memory/data/
 # The Memory page's first view (lora_ui/memory_inputs.py: rank 16, sequence 1,024, batch 1; a test checks they
 # agree): where the grid's caching-allocator replays are precomputed too, so that a student clicking through
-# presets, methods and precisions never waits for one (a replay walks every layer: 150-350 ms for the 70B and
-# 175B presets).
+# presets, methods and precisions never waits for one (a replay walks every layer: 90-220 ms for the 70B and
+# 175B presets, benchmarks/allocator_replay.py, 2026-11-29).
 PAGE_RANK = 16
 PAGE_SEQ = 1024
 _DTYPES = ("float32", "bfloat16", "float16")
