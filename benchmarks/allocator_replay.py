@@ -10,7 +10,7 @@ must do). Ratios travel between machines better than milliseconds; the machine m
 
 Then, per preset, the replay a Memory change sends a worker (lora_ui/workers/replay.py) when it leaves the
 precomputed grid: the page's first view at rank 32. `reserve.replay_job` (run_codes and the coded path,
-allocator_replay._run_coded) against the general path on the same run in the same process (run_events' tuples
+allocator_coded.run_coded) against the general path on the same run in the same process (run_events' tuples
 through CachingAllocator.malloc/free, one call per event), best of 5 each, alternating.
 """
 

@@ -326,9 +326,10 @@ def _state(alloc):
 
 def _both(*steps):
     """The allocator's state after the steps through the general path (malloc/free per event) and through the
-    coded one (code_events, _run_coded: one call per step, the state carried between them)."""
+    coded one (code_events, run_coded: one call per step, the state carried between them)."""
     from lora_core.memory.allocator import CachingAllocator
-    from lora_core.memory.allocator_replay import _rounded, _run, _run_coded, code_events
+    from lora_core.memory.allocator_coded import code_events, rounded_sizes, run_coded
+    from lora_core.memory.allocator_replay import _run
 
     general, coded = CachingAllocator(), CachingAllocator()
     _run(general, [ev for step in steps for ev in step], {}, [], [])  # malloc/free, one call per event
@@ -336,7 +337,7 @@ def _both(*steps):
     codes = [code_events(step, slots) for step in steps]
     live: list = [None] * len(slots)
     for code in codes:
-        _run_coded(coded, code, _rounded(code), live)  # the inlined default-configuration path the estimate uses
+        run_coded(coded, code, rounded_sizes(code), live)  # the inlined default-configuration path the estimate uses
     return _state(general), _state(coded)
 
 
@@ -379,13 +380,13 @@ def _coded_calls(monkeypatch) -> list:
     from lora_core.memory import allocator_replay
 
     calls: list = []
-    real = allocator_replay._run_coded
+    real = allocator_replay.run_coded
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(allocator_replay, "_run_coded", counting)
+    monkeypatch.setattr(allocator_replay, "run_coded", counting)
     return calls
 
 
@@ -393,16 +394,16 @@ def test_predict_max_reserved_codes_only_what_the_inlined_path_models(monkeypatc
     """A step with EmptyCache or a second stream, a size the coded path does not round, or a configuration
     other than the default goes through the general path; the default configuration's answer is the same
     either way."""
-    from lora_core.memory import allocator_replay
+    from lora_core.memory import allocator_coded, allocator_replay
 
     calls = _coded_calls(monkeypatch)
     weights = [Alloc(("w", i), 16 * MiB) for i in range(2)]
     warmup, steady = weights + activations(12, 0), activations(12, 1)
-    assert allocator_replay.code_events([EmptyCache()], {}) is None
-    assert allocator_replay.code_events([Alloc("a", 1, 1)], {}) is None
+    assert allocator_coded.code_events([EmptyCache()], {}) is None
+    assert allocator_coded.code_events([Alloc("a", 1, 1)], {}) is None
     slots: dict = {}
-    code = allocator_replay.code_events(warmup, slots)
-    assert allocator_replay.decode(code) == [(slots[ev[0]], ev[1]) if len(ev) > 1 else (slots[ev[0]],) for ev in warmup]
+    code = allocator_coded.code_events(warmup, slots)
+    assert allocator_coded.decode(code) == [(slots[ev[0]], ev[1]) if len(ev) > 1 else (slots[ev[0]],) for ev in warmup]
 
     coded = predict_max_reserved(warmup, steady)
     assert len(calls) == len(coded.steps) == 2  # the warm-up and one settled steady step, both coded
@@ -412,7 +413,7 @@ def test_predict_max_reserved_codes_only_what_the_inlined_path_models(monkeypatc
     assert streamed.max_reserved == coded.max_reserved + 3 * 12 * MiB  # the other stream's pool: new segments
     split = AllocatorConfig(max_split_size=64 * MiB)  # not the default: predict_coded decodes
     slots = {}
-    w, s = allocator_replay.code_events(warmup, slots), allocator_replay.code_events(steady, slots)
+    w, s = allocator_coded.code_events(warmup, slots), allocator_coded.code_events(steady, slots)
     assert allocator_replay.predict_coded(w, s, len(slots), split) == predict_max_reserved(warmup, steady, split)
     # one-shot iterables: the general path reads what the coded one declined
     once = predict_max_reserved(iter(warmup), iter([*steady, EmptyCache()]))

@@ -82,7 +82,7 @@ def test_run_codes_is_run_events_with_slots_for_ids(name, config, spec, setup):
     from dataclasses import replace
 
     from lora_core.memory import reserve
-    from lora_core.memory.allocator_replay import decode
+    from lora_core.memory.allocator_coded import decode
     from lora_core.memory.events import run_codes, run_events
 
     spec = setup.adapter_spec(spec)

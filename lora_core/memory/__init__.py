@@ -5,8 +5,8 @@ family_layers (PEFT's layers rebuilt for tracing), family (the adapter spec as t
 parameters (the recipe model's parameter list), states (weights, gradients, optimizer states), kernels
 (device emulation while tracing), live_bytes (one traced step), trace (exact polynomials and the cached
 live-bytes models), trace_jobs (traces run in another process and handed back), precomputed (the presets' common recipes, ahead of time), sharding (ZeRO/FSDP),
-allocator_config, allocator and allocator_replay (PyTorch's caching allocator: its settings, its pools, a run
-replayed through them), events (a step at the real depth as allocation events), optimizer_step (the optimizer
+allocator_config, allocator, allocator_replay and allocator_coded (PyTorch's caching allocator: its settings,
+its pools, a run replayed through them, the default configuration's fast path over integer-coded steps), events (a step at the real depth as allocation events), optimizer_step (the optimizer
 step's temporaries), reserve (allocated and reserved bytes of the replayed run), estimate (phases and peak),
 uncertainty (the GPU validation's band and margin), series (what the page plots), solver (largest
 batch/seq/rank that fits), gpus (cards).

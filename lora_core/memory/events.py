@@ -337,11 +337,11 @@ def run_events(plan: StepPlan, parts: RunParts, b: int, s: int, r: int) -> tuple
 
 
 def run_codes(plan: StepPlan, parts: RunParts, b: int, s: int, r: int):
-    """run_events as Coded steps (allocator_replay.Coded), built with numpy instead of a tuple per event: the
+    """run_events as Coded steps (allocator_coded.Coded), built with numpy instead of a tuple per event: the
     same sequence with each id as a slot (the parameters, the optimizer states, the optimizer's temporaries,
     the two workspaces, then the step's storages, a gradient in its storage's slot). Returns (warm-up,
     steady, number of slots); tests/test_memory_events.py checks it against run_events."""
-    from lora_core.memory.allocator_replay import Coded
+    from lora_core.memory.allocator_coded import Coded
 
     depth = plan.depth
     n = len(depth.template)

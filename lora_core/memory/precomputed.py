@@ -45,6 +45,7 @@ SOURCES = (
     "memory/allocator.py",  # the replays at the page's default point
     "memory/allocator_config.py",
     "memory/allocator_replay.py",
+    "memory/allocator_coded.py",
     "memory/events.py",
     "memory/optimizer_step.py",
     "memory/reserve.py",
