@@ -102,7 +102,9 @@ def test_module_table_csv_downloads_on_click(page, app_server):
     """The CSV is made when the button is clicked (a callable: not on every rerun); it holds the table."""
     open_app(page, app_server, "model")
     wait_idle(page)
-    button = page.get_by_role("button", name="Download CSV").first  # the module table's (the family's follows)
+    # by its widget key (Streamlit puts `st-key-<key>` on the element's container): while the page draws, the
+    # family table's button can be in the DOM before the module table's (a first-button pick once took it)
+    button = page.locator(".st-key-model_csv").get_by_role("button", name="Download CSV")
     button.wait_for()
     with page.expect_download() as info:
         button.click()
@@ -119,7 +121,7 @@ def test_module_table_csv_downloads_on_click(page, app_server):
 
 def family_csv(page) -> list[list[str]]:
     """The family table as its CSV download (the grid is drawn on a canvas: its text is not in the DOM)."""
-    button = page.get_by_role("button").filter(has_text="CSV").nth(1)  # the module table's comes first
+    button = page.locator(".st-key-model_family_csv").get_by_role("button").filter(has_text="CSV")  # by widget key
     button.wait_for()
     with page.expect_download() as info:
         button.click()
